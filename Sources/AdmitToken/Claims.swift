@@ -1,0 +1,175 @@
+/// What a participant may do, from the token's `permissions` claim.
+public struct Permissions: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Joins the meeting directly and answers other participants' entry requests.
+    public static let allowJoin = Permissions(rawValue: 1)
+    /// Waits in the lobby until someone holding `allowJoin` lets them in.
+    public static let askJoin = Permissions(rawValue: 2)
+    /// Toggles other participants' mic and webcam, removes them, ends the meeting.
+    public static let allowMod = Permissions(rawValue: 4)
+
+    /// The wire names in the contract's order.
+    public var names: [String] {
+        Self.known.filter { contains($0.value) }.map(\.name)
+    }
+
+    /// The permission a wire name stands for, or nil when unknown.
+    public init?(name: String) {
+        guard let match = Self.known.first(where: { $0.name == name }) else { return nil }
+        self = match.value
+    }
+
+    static let known: [(name: String, value: Permissions)] = [
+        ("allow_join", .allowJoin), ("ask_join", .askJoin), ("allow_mod", .allowMod),
+    ]
+}
+
+/// Where a token may be used, from the `roles` claim; no roles means both.
+public struct Roles: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// The server API only.
+    public static let crawler = Roles(rawValue: 1)
+    /// Meetings only.
+    public static let rtc = Roles(rawValue: 2)
+
+    /// The wire names in the contract's order.
+    public var names: [String] {
+        Self.known.filter { contains($0.value) }.map(\.name)
+    }
+
+    /// The role a wire name stands for, or nil when unknown.
+    public init?(name: String) {
+        guard let match = Self.known.first(where: { $0.name == name }) else { return nil }
+        self = match.value
+    }
+
+    static let known: [(name: String, value: Roles)] = [("crawler", .crawler), ("rtc", .rtc)]
+}
+
+/// The claims of a valid VideoSDK access token (CONTRACT.md section 1).
+///
+/// Times are NumericDates: seconds since 1970-01-01 UTC. Claims that Admit does not
+/// know are ignored when verifying and not kept here.
+public struct Claims: Sendable, Hashable {
+    /// The API key whose secret signs the token.
+    public var apiKey: String
+    /// What the holder may do; never empty in a verified token.
+    public var permissions: Permissions
+    /// 2 for the v2 API; required when `roomId`, `participantId` or `roles` is set.
+    public var version: Int?
+    /// The only room the token is valid for, when set.
+    public var roomId: String?
+    /// The only participant the token is valid for, when set.
+    public var participantId: String?
+    /// Where the token may be used; nil means meetings and the server API.
+    public var roles: Roles?
+    /// When the token stops being valid.
+    public var expiresAt: Double
+    /// When the token was made.
+    public var issuedAt: Double?
+    /// When the token starts being valid.
+    public var notBefore: Double?
+    /// An identifier that revocation can name.
+    public var jwtID: String?
+
+    /// Claims for a token that expires `lifetime` seconds after `now`; `version` becomes 2
+    /// by itself when a v2-only claim is given, as the contract requires.
+    public init(
+        apiKey: String,
+        permissions: Permissions = .allowJoin,
+        lifetime: Int,
+        now: Double,
+        version: Int? = nil,
+        roomId: String? = nil,
+        participantId: String? = nil,
+        roles: Roles? = nil,
+        jwtID: String? = nil
+    ) {
+        let issued = now.rounded(.down)
+        self.apiKey = apiKey
+        self.permissions = permissions
+        self.roomId = roomId
+        self.participantId = participantId
+        self.roles = roles
+        self.jwtID = jwtID
+        self.issuedAt = issued
+        self.expiresAt = issued + Double(lifetime)
+        self.notBefore = nil
+        let needsVersion = roomId != nil || participantId != nil || roles != nil
+        self.version = version ?? (needsVersion ? 2 : nil)
+    }
+
+    /// The claims as the JSON object a token carries, in the signer's order.
+    public var json: JSONValue {
+        var bytes: [UInt8] = []
+        encode(into: &bytes)
+        // The encoder writes valid JSON by construction.
+        return bytes.withUnsafeBytes { try! JSONValue(parsing: $0) }
+    }
+
+    /// Appends the payload JSON: apikey, permissions, version, roomId, participantId,
+    /// roles, jti, iat, nbf, exp. NumericDates are written as integers when whole.
+    func encode(into out: inout [UInt8]) {
+        func key(_ name: StaticString) {
+            out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: ":"))
+        }
+        func names(_ list: [String]) {
+            out.append(UInt8(ascii: "["))
+            for (index, name) in list.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONWriter.appendQuoted(name, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        func number(_ value: Double) {
+            if value == value.rounded(), abs(value) < 9e15 {
+                JSONWriter.appendInteger(Int64(value), to: &out)
+            } else {
+                out.append(contentsOf: JSONWriter.numericDate(value).utf8)
+            }
+        }
+        key("apikey")
+        JSONWriter.appendQuoted(apiKey, to: &out)
+        key("permissions")
+        names(permissions.names)
+        if let version {
+            key("version")
+            JSONWriter.appendInteger(Int64(version), to: &out)
+        }
+        if let roomId {
+            key("roomId")
+            JSONWriter.appendQuoted(roomId, to: &out)
+        }
+        if let participantId {
+            key("participantId")
+            JSONWriter.appendQuoted(participantId, to: &out)
+        }
+        if let roles {
+            key("roles")
+            names(roles.names)
+        }
+        if let jwtID {
+            key("jti")
+            JSONWriter.appendQuoted(jwtID, to: &out)
+        }
+        if let issuedAt {
+            key("iat")
+            number(issuedAt)
+        }
+        if let notBefore {
+            key("nbf")
+            number(notBefore)
+        }
+        key("exp")
+        number(expiresAt)
+        out.append(UInt8(ascii: "}"))
+    }
+}

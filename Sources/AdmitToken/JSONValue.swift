@@ -1,0 +1,165 @@
+/// A JSON value that keeps object member order and each number's original text,
+/// so `admit token inspect` shows a token's header and claims as they were written.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// The number's text as it appeared (already checked against the JSON grammar).
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([JSONMember])
+
+    /// The member named `key` of an object, if any.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    /// The value as a number, when it is one.
+    public var doubleValue: Double? {
+        guard case .number(let text) = self else { return nil }
+        return Double(text)
+    }
+
+    /// The value as a string, when it is one.
+    public var stringValue: String? {
+        guard case .string(let text) = self else { return nil }
+        return text
+    }
+
+    /// Compact JSON text.
+    public var jsonText: String {
+        var out = ""
+        write(to: &out, indent: nil, level: 0)
+        return out
+    }
+
+    /// JSON text with two-space indentation, for people to read.
+    public var prettyText: String {
+        var out = ""
+        write(to: &out, indent: "  ", level: 0)
+        return out
+    }
+
+    private func write(to out: inout String, indent: String?, level: Int) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .number(let text): out += text
+        case .string(let text): JSONWriter.appendQuoted(text, to: &out)
+        case .array(let items):
+            writeContainer(open: "[", close: "]", count: items.count, to: &out, indent: indent, level: level) { index, out in
+                items[index].write(to: &out, indent: indent, level: level + 1)
+            }
+        case .object(let members):
+            writeContainer(open: "{", close: "}", count: members.count, to: &out, indent: indent, level: level) { index, out in
+                JSONWriter.appendQuoted(members[index].key, to: &out)
+                out += indent == nil ? ":" : ": "
+                members[index].value.write(to: &out, indent: indent, level: level + 1)
+            }
+        }
+    }
+
+    private func writeContainer(
+        open: String, close: String, count: Int, to out: inout String, indent: String?, level: Int,
+        item: (Int, inout String) -> Void
+    ) {
+        out += open
+        guard count > 0 else { return out += close }
+        for index in 0..<count {
+            if index > 0 { out += "," }
+            if let indent { out += "\n" + String(repeating: indent, count: level + 1) }
+            item(index, &out)
+        }
+        if let indent { out += "\n" + String(repeating: indent, count: level) }
+        out += close
+    }
+}
+
+/// One member of a JSON object.
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+
+    public init(_ key: String, _ value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
+}
+
+extension JSONValue {
+    /// Parses strict JSON (RFC 8259): UTF-8, no trailing text, nesting at most `JSONScanner.maxDepth`.
+    public init(parsing text: String) throws(JSONError) {
+        var copy = text
+        let result: Result<JSONValue, JSONError> = copy.withUTF8 { utf8 in
+            var scanner = JSONScanner(UnsafeRawBufferPointer(utf8))
+            return Result { () throws(JSONError) in try scanner.readDocument() }
+        }
+        self = try result.get()
+    }
+
+    /// Parses strict JSON from bytes.
+    init(parsing bytes: UnsafeRawBufferPointer) throws(JSONError) {
+        var scanner = JSONScanner(bytes)
+        self = try scanner.readDocument()
+    }
+}
+
+/// Why a text is not the JSON expected, with the byte offset where that was found.
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public let offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// Appends JSON string literals; the only escaping code in the module.
+enum JSONWriter {
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func appendQuoted(_ text: String, to out: inout String) {
+        var bytes: [UInt8] = []
+        appendQuoted(text, to: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
+            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 15)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends an integer's decimal digits.
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
+    }
+
+    /// A NumericDate as JSON: whole seconds without a fraction, as the contract wants.
+    static func numericDate(_ seconds: Double) -> String {
+        if seconds == seconds.rounded(), abs(seconds) < 9e15 { return String(Int64(seconds)) }
+        return String(seconds)
+    }
+}

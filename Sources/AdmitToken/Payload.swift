@@ -1,0 +1,233 @@
+/// The state of one claim as read from the payload, before the verifier judges it.
+enum Field<Value: Sendable>: Sendable {
+    case absent
+    case value(Value)
+    /// Present with a JSON type the contract does not allow.
+    case invalid
+
+    var value: Value? {
+        if case .value(let value) = self { return value }
+        return nil
+    }
+
+    var isPresent: Bool {
+        if case .absent = self { return false }
+        return true
+    }
+}
+
+/// The payload's claims exactly as found, including wrong types and unknown names,
+/// so that each verification step can judge its own claims and `inspect` can list
+/// every problem. `null` counts as absent.
+struct Payload: Sendable {
+    var apiKey: Field<String> = .absent
+    var permissions: Field<Permissions> = .absent
+    var unknownPermissions: [String] = []
+    var version: Field<Int> = .absent
+    var roomId: Field<String> = .absent
+    var participantId: Field<String> = .absent
+    var roles: Field<Roles> = .absent
+    var unknownRoles: [String] = []
+    var expiresAt: Field<Double> = .absent
+    var issuedAt: Field<Double> = .absent
+    var notBefore: Field<Double> = .absent
+    var jwtID: Field<String> = .absent
+
+    /// The claims of a payload that passed every check.
+    var claims: Claims {
+        var claims = Claims(apiKey: apiKey.value ?? "", lifetime: 0, now: 0)
+        claims.permissions = permissions.value ?? []
+        claims.version = version.value
+        claims.roomId = roomId.value
+        claims.participantId = participantId.value
+        claims.roles = roles.value
+        claims.expiresAt = expiresAt.value ?? 0
+        claims.issuedAt = issuedAt.value
+        claims.notBefore = notBefore.value
+        claims.jwtID = jwtID.value
+        return claims
+    }
+
+    private enum Name: Int {
+        case apikey, permissions, version, roomId, participantId, roles, exp, iat, nbf, jti
+    }
+
+    private static func name(_ span: JSONScanner.StringSpan, in scanner: JSONScanner) throws(JSONError) -> Name? {
+        if span.hasEscapes {
+            let text = try scanner.decode(span)
+            let names: [String: Name] = [
+                "apikey": .apikey, "permissions": .permissions, "version": .version, "roomId": .roomId,
+                "participantId": .participantId, "roles": .roles, "exp": .exp, "iat": .iat, "nbf": .nbf, "jti": .jti,
+            ]
+            return names[text]
+        }
+        switch span.end - span.start {
+        case 3:
+            if scanner.key(span, is: "exp") { return .exp }
+            if scanner.key(span, is: "iat") { return .iat }
+            if scanner.key(span, is: "nbf") { return .nbf }
+            if scanner.key(span, is: "jti") { return .jti }
+        case 5: if scanner.key(span, is: "roles") { return .roles }
+        case 6:
+            if scanner.key(span, is: "apikey") { return .apikey }
+            if scanner.key(span, is: "roomId") { return .roomId }
+        case 7: if scanner.key(span, is: "version") { return .version }
+        case 11: if scanner.key(span, is: "permissions") { return .permissions }
+        case 13: if scanner.key(span, is: "participantId") { return .participantId }
+        default: break
+        }
+        return nil
+    }
+
+    /// Reads a payload; throws only when it is not a JSON object or names a claim twice
+    /// (two values for one claim would let two parsers disagree on what was signed).
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> Payload {
+        var payload = Payload()
+        var seen: UInt16 = 0
+        var scanner = JSONScanner(bytes)
+        guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("the payload is not a JSON object") }
+        try scanner.readObject(depth: 0) { (scanner, key) throws(JSONError) in
+            guard let name = try name(key, in: scanner) else { return try scanner.skipValue(depth: 1) }
+            let bit: UInt16 = 1 << name.rawValue
+            guard seen & bit == 0 else { throw JSONError(message: "claim '\(try scanner.decode(key))' appears twice", offset: key.start) }
+            seen |= bit
+            switch name {
+            case .apikey: payload.apiKey = try readString(&scanner)
+            case .roomId: payload.roomId = try readString(&scanner)
+            case .participantId: payload.participantId = try readString(&scanner)
+            case .jti: payload.jwtID = try readString(&scanner)
+            case .exp: payload.expiresAt = try readNumber(&scanner)
+            case .iat: payload.issuedAt = try readNumber(&scanner)
+            case .nbf: payload.notBefore = try readNumber(&scanner)
+            case .version: payload.version = try readVersion(&scanner)
+            case .permissions:
+                payload.permissions = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.init(name:))
+            case .roles:
+                payload.roles = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.init(name:))
+            }
+        }
+        guard scanner.peek() == nil else { throw scanner.error("unexpected text after the payload object") }
+        return payload
+    }
+
+    private static func readString(_ scanner: inout JSONScanner) throws(JSONError) -> Field<String> {
+        switch scanner.peek() {
+        case UInt8(ascii: "\""): return .value(try scanner.readString())
+        case UInt8(ascii: "n"): try scanner.readLiteral("null"); return .absent
+        default: try scanner.skipValue(depth: 1); return .invalid
+        }
+    }
+
+    private static func readNumber(_ scanner: inout JSONScanner) throws(JSONError) -> Field<Double> {
+        switch scanner.peek() {
+        case .some(UInt8(ascii: "-")), .some(UInt8(ascii: "0")...UInt8(ascii: "9")):
+            let value = scanner.double(try scanner.readNumberSpan())
+            return value.isFinite ? .value(value) : .invalid
+        case UInt8(ascii: "n"): try scanner.readLiteral("null"); return .absent
+        default: try scanner.skipValue(depth: 1); return .invalid
+        }
+    }
+
+    /// `version` is the number 2 or the string "2"; other integers are kept so the
+    /// verifier can say which version it found.
+    private static func readVersion(_ scanner: inout JSONScanner) throws(JSONError) -> Field<Int> {
+        switch scanner.peek() {
+        case UInt8(ascii: "\""):
+            let text = try scanner.readString()
+            guard let number = Int(text), String(number) == text else { return .invalid }
+            return .value(number)
+        case UInt8(ascii: "n"):
+            try scanner.readLiteral("null")
+            return .absent
+        default:
+            guard case .value(let number) = try readNumber(&scanner), number == number.rounded(), abs(number) < 1e9 else { return .invalid }
+            return .value(Int(number))
+        }
+    }
+
+    /// An array of names; unknown names are collected, a non-string element makes it invalid.
+    private static func readNames<Set: OptionSet>(
+        _ scanner: inout JSONScanner, unknown: inout [String], _ lookup: (String) -> Set?
+    ) throws(JSONError) -> Field<Set> {
+        switch scanner.peek() {
+        case UInt8(ascii: "["):
+            var set = Set()
+            var allStrings = true
+            try scanner.readArray(depth: 1) { (scanner) throws(JSONError) in
+                guard scanner.peek() == UInt8(ascii: "\"") else {
+                    allStrings = false
+                    return try scanner.skipValue(depth: 2)
+                }
+                let name = try scanner.readString()
+                if let known = lookup(name) { set.formUnion(known) } else { unknown.append(name) }
+            }
+            return allStrings ? .value(set) : .invalid
+        case UInt8(ascii: "n"):
+            try scanner.readLiteral("null")
+            return .absent
+        default:
+            try scanner.skipValue(depth: 1)
+            return .invalid
+        }
+    }
+}
+
+/// What the verifier needs from the JOSE header: the algorithm and whether `crit` is there.
+struct Header: Sendable {
+    var algorithm: String?
+    var hasCrit = false
+
+    /// `{"alg":"HS256","typ":"JWT"}` in the two member orders common libraries write.
+    private static let common: [[UInt8]] = [
+        Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8),
+        Array("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9".utf8),
+    ]
+
+    /// Reads a header from its base64url segment; the two common encodings skip the JSON work.
+    static func decode(segment: UnsafeRawBufferPointer) throws(JSONError) -> Header {
+        for known in common where known.count == segment.count {
+            if known.withUnsafeBytes({ memcmp($0.baseAddress!, segment.baseAddress!, known.count) }) == 0 {
+                return Header(algorithm: "HS256")
+            }
+        }
+        guard let bytes = Base64URL.decode(segment) else { throw JSONError(message: "the header is not base64url", offset: 0) }
+        let result = bytes.withUnsafeBytes { json in Result { () throws(JSONError) in try decode(json: json) } }
+        return try result.get()
+    }
+
+    static func decode(json: UnsafeRawBufferPointer) throws(JSONError) -> Header {
+        var header = Header()
+        var scanner = JSONScanner(json)
+        var seenAlg = false
+        guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("the header is not a JSON object") }
+        try scanner.readObject(depth: 0) { (scanner, key) throws(JSONError) in
+            let name = try scanner.decode(key)
+            switch name {
+            case "alg":
+                guard !seenAlg else { throw JSONError(message: "header 'alg' appears twice", offset: key.start) }
+                seenAlg = true
+                if scanner.peek() == UInt8(ascii: "\"") {
+                    header.algorithm = try scanner.readString()
+                } else {
+                    try scanner.skipValue(depth: 1)
+                    header.algorithm = "(not a string)"
+                }
+            case "crit":
+                header.hasCrit = true
+                try scanner.skipValue(depth: 1)
+            default:
+                try scanner.skipValue(depth: 1)
+            }
+        }
+        guard scanner.peek() == nil else { throw scanner.error("unexpected text after the header object") }
+        return header
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

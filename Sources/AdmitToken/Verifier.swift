@@ -1,0 +1,71 @@
+/// Verifies access tokens in the contract's order of steps (CONTRACT.md section 1).
+///
+/// The algorithm is always HS256, whatever the header says; the key is found from the
+/// `apikey` claim; time comes from the injected clock with one leeway for `exp`, `nbf`
+/// and `iat`. Verification does no I/O and allocates little, so it can run on every request.
+public struct Verifier<Keys: KeyProvider>: Sendable {
+    public var keys: Keys
+    /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
+    public var leeway: Double
+    public var clock: TokenClock
+    public var revocations: (any RevocationChecking)?
+
+    public init(keys: Keys, leeway: Double = 60, clock: TokenClock = .system, revocations: (any RevocationChecking)? = nil) {
+        self.keys = keys
+        self.leeway = leeway
+        self.clock = clock
+        self.revocations = revocations
+    }
+
+    /// The claims of `token` when steps 1-8 pass, and step 9 for `use` when given.
+    public func verify(_ token: String, for use: TokenUse? = nil) throws(TokenError) -> Claims {
+        var token = token
+        let claims = try token.withUTF8 { verify(UnsafeRawBufferPointer($0)) }.get()
+        try use?.check(claims)
+        return claims
+    }
+
+    /// Steps 1-8 over the token's bytes.
+    public func verify(_ token: UnsafeRawBufferPointer) -> Result<Claims, TokenError> {
+        let parts: TokenParts, header: Header, payload: Payload, signature: SIMD32<UInt8>?
+        switch TokenParts.split(token) {
+        case .success(let value): parts = value
+        case .failure(let error): return .failure(error)
+        }
+        switch TokenParts.header(token, parts.header) {
+        case .success(let value): header = value
+        case .failure(let error): return .failure(error)
+        }
+        switch TokenParts.payload(token, parts.payload) {
+        case .success(let value): payload = value
+        case .failure(let error): return .failure(error)
+        }
+        switch TokenParts.signature(token, parts.signature) {
+        case .success(let value): signature = value
+        case .failure(let error): return .failure(error)
+        }
+        if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) {
+            return .failure(error)
+        }
+        let key: VerificationKey
+        switch Steps.apiKey(payload, keys: keys) {
+        case .success(let value): key = value
+        case .failure(let error): return .failure(error)
+        }
+        let now = clock.now()
+        let input = UnsafeRawBufferPointer(rebasing: token[parts.signingInput])
+        if let error = Steps.signature(signature, input: input, key: key, now: now)
+            ?? Steps.expiry(payload, now: now, leeway: leeway)
+            ?? Steps.notBefore(payload, now: now, leeway: leeway)
+            ?? Steps.issuedAt(payload, now: now, leeway: leeway)
+            ?? Steps.permissions(payload)
+            ?? Steps.version(payload)
+            ?? Steps.roles(payload)
+        {
+            return .failure(error)
+        }
+        let claims = payload.claims
+        if let error = Steps.revocation(claims, revocations) { return .failure(error) }
+        return .success(claims)
+    }
+}
