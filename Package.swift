@@ -33,7 +33,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AdmitTokenTests",
-            dependencies: ["AdmitToken"],
+            dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Vectors")]
         ),
         // Runs the built `admit` executable as a user would.

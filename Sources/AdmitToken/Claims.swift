@@ -21,7 +21,9 @@ public struct Permissions: OptionSet, Sendable, Hashable {
         self = match.value
     }
 
-    static let known: [(name: String, value: Permissions)] = [
+    static let known: [(name: String, value: Permissions)] = wireNames.map { ($0.name.description, $0.value) }
+
+    static let wireNames: [(name: StaticString, value: Permissions)] = [
         ("allow_join", .allowJoin), ("ask_join", .askJoin), ("allow_mod", .allowMod),
     ]
 }
@@ -47,7 +49,9 @@ public struct Roles: OptionSet, Sendable, Hashable {
         self = match.value
     }
 
-    static let known: [(name: String, value: Roles)] = [("crawler", .crawler), ("rtc", .rtc)]
+    static let known: [(name: String, value: Roles)] = wireNames.map { ($0.name.description, $0.value) }
+
+    static let wireNames: [(name: StaticString, value: Roles)] = [("crawler", .crawler), ("rtc", .rtc)]
 }
 
 /// The claims of a valid VideoSDK access token (CONTRACT.md section 1).

@@ -38,27 +38,18 @@ public struct Explanation: Sendable {
         _ token: UnsafeRawBufferPointer, keys: (any KeyProvider)?, leeway: Double, now: Double, use: TokenUse?
     ) {
         let parts: TokenParts
-        switch TokenParts.split(token) {
-        case .success(let value): parts = value
-        case .failure(let error): return problems.append(error)
-        }
+        do throws(TokenError) { parts = try TokenParts.split(token) } catch { return problems.append(error) }
         header = Self.display(token, parts.header)
         claims = Self.display(token, parts.payload)
         var header: Header?
-        var payload: Payload?
+        var payload: Payload? = Payload()
         var signature: SIMD32<UInt8>??
-        switch TokenParts.header(token, parts.header) {
-        case .success(let value): header = value
-        case .failure(let error): problems.append(error)
+        do throws(TokenError) { header = try TokenParts.header(token, parts.header) } catch { problems.append(error) }
+        do throws(TokenError) { try TokenParts.payload(token, parts.payload, into: &payload!) } catch {
+            payload = nil
+            problems.append(error)
         }
-        switch TokenParts.payload(token, parts.payload) {
-        case .success(let value): payload = value
-        case .failure(let error): problems.append(error)
-        }
-        switch TokenParts.signature(token, parts.signature) {
-        case .success(let value): signature = .some(value)
-        case .failure(let error): problems.append(error)
-        }
+        do throws(TokenError) { signature = .some(try TokenParts.signature(token, parts.signature)) } catch { problems.append(error) }
         if let payload { report(Steps.claimTypes(payload)) }
         if let header {
             report(Steps.algorithm(header))

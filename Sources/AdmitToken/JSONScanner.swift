@@ -89,39 +89,56 @@ struct JSONScanner {
         try expect(UInt8(ascii: "]"), "',' or ']'")
     }
 
+    /// Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash, 3 control, 4 non-ASCII.
+    private static let stringClass: [UInt8] = (0..<256).map { byte in
+        switch byte {
+        case 0x22: 1
+        case 0x5C: 2
+        case 0..<0x20: 3
+        case 0x80...: 4
+        default: 0
+        }
+    }
+
     /// Reads a string literal and returns its span, validating escapes and UTF-8.
     mutating func readStringSpan() throws(JSONError) -> StringSpan {
         try expect(UInt8(ascii: "\""), "a string")
         let start = index
         var hasEscapes = false
         var ascii = true
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let span = StringSpan(start: start, end: index, hasEscapes: hasEscapes)
-                index += 1
-                if !ascii, !hasEscapes, String(validating: UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end]), as: UTF8.self) == nil {
-                    throw JSONError(message: "string is not valid UTF-8", offset: start)
+        let count = bytes.count
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let end: Int? = Self.stringClass.withUnsafeBufferPointer { classes in
+            var i = index
+            while i < count {
+                switch classes[Int(base[i])] {
+                case 0: i += 1
+                case 1: return i
+                case 2: hasEscapes = true; i += 2
+                case 3: return nil
+                default: ascii = false; i += 1
                 }
-                if hasEscapes { _ = try decode(span) }
-                return span
-            } else if byte == UInt8(ascii: "\\") {
-                hasEscapes = true
-                index += 2
-            } else if byte < 0x20 {
-                throw error("control character in a string")
-            } else {
-                if byte >= 0x80 { ascii = false }
-                index += 1
             }
+            return nil
         }
-        throw JSONError(message: "unterminated string", offset: start)
+        guard let end else {
+            index = start
+            while index < count, bytes[index] >= 0x20 || bytes[index] == 0x22 { index += 1 }
+            throw index < count && bytes[index] < 0x20 ? error("control character in a string") : JSONError(message: "unterminated string", offset: start)
+        }
+        index = end + 1
+        let span = StringSpan(start: start, end: end, hasEscapes: hasEscapes)
+        if !ascii, !hasEscapes, String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) == nil {
+            throw JSONError(message: "string is not valid UTF-8", offset: start)
+        }
+        if hasEscapes { _ = try decode(span) }
+        return span
     }
 
     /// The text of a string span, escapes resolved.
     func decode(_ span: StringSpan) throws(JSONError) -> String {
         let raw = UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end])
-        if !span.hasEscapes { return String(decoding: raw, as: UTF8.self) }
+        if !span.hasEscapes { return String(unsafeUninitializedCapacity: raw.count) { $0.initialize(fromContentsOf: raw) } }
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0

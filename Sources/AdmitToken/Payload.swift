@@ -81,8 +81,7 @@ struct Payload: Sendable {
 
     /// Reads a payload; throws only when it is not a JSON object or names a claim twice
     /// (two values for one claim would let two parsers disagree on what was signed).
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> Payload {
-        var payload = Payload()
+    static func decode(_ bytes: UnsafeRawBufferPointer, into payload: inout Payload) throws(JSONError) {
         var seen: UInt16 = 0
         var scanner = JSONScanner(bytes)
         guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("the payload is not a JSON object") }
@@ -101,13 +100,12 @@ struct Payload: Sendable {
             case .nbf: payload.notBefore = try readNumber(&scanner)
             case .version: payload.version = try readVersion(&scanner)
             case .permissions:
-                payload.permissions = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.init(name:))
+                payload.permissions = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.wireNames)
             case .roles:
-                payload.roles = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.init(name:))
+                payload.roles = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames)
             }
         }
         guard scanner.peek() == nil else { throw scanner.error("unexpected text after the payload object") }
-        return payload
     }
 
     private static func readString(_ scanner: inout JSONScanner) throws(JSONError) -> Field<String> {
@@ -146,8 +144,9 @@ struct Payload: Sendable {
     }
 
     /// An array of names; unknown names are collected, a non-string element makes it invalid.
+    /// Known names are matched on their bytes, without making strings.
     private static func readNames<Set: OptionSet>(
-        _ scanner: inout JSONScanner, unknown: inout [String], _ lookup: (String) -> Set?
+        _ scanner: inout JSONScanner, unknown: inout [String], _ known: [(name: StaticString, value: Set)]
     ) throws(JSONError) -> Field<Set> {
         switch scanner.peek() {
         case UInt8(ascii: "["):
@@ -158,8 +157,17 @@ struct Payload: Sendable {
                     allStrings = false
                     return try scanner.skipValue(depth: 2)
                 }
-                let name = try scanner.readString()
-                if let known = lookup(name) { set.formUnion(known) } else { unknown.append(name) }
+                let span = try scanner.readStringSpan()
+                if !span.hasEscapes, let match = known.first(where: { scanner.key(span, is: $0.name) }) {
+                    set.formUnion(match.value)
+                    return
+                }
+                let name = try scanner.decode(span)
+                if let match = known.first(where: { $0.name.description == name }) {
+                    set.formUnion(match.value)
+                } else {
+                    unknown.append(name)
+                }
             }
             return allStrings ? .value(set) : .invalid
         case UInt8(ascii: "n"):

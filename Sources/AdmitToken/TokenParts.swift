@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The compact serialization split into its three segments (step 1 of verification).
 struct TokenParts {
     /// Tokens larger than this are refused before any decoding.
@@ -10,62 +18,65 @@ struct TokenParts {
     /// The signing input: `header.payload`.
     var signingInput: Range<Int> { 0..<payload.upperBound }
 
-    static func split(_ token: UnsafeRawBufferPointer) -> Result<TokenParts, TokenError> {
+    static func split(_ token: UnsafeRawBufferPointer) throws(TokenError) -> TokenParts {
         guard token.count <= maxSize else {
-            return .failure(TokenError(.invalidToken, .tooLarge, "the token is \(token.count) bytes; at most \(maxSize) are accepted"))
+            throw TokenError(.invalidToken, .tooLarge, "the token is \(token.count) bytes; at most \(maxSize) are accepted")
         }
-        guard !token.isEmpty else { return .failure(TokenError(.invalidToken, .malformed, "the token is empty")) }
-        var dots = (first: -1, second: -1)
-        var count = 0
-        for index in 0..<token.count where token[index] == UInt8(ascii: ".") {
-            count += 1
-            if count == 1 { dots.first = index } else if count == 2 { dots.second = index }
+        guard let base = token.baseAddress, !token.isEmpty else { throw TokenError(.invalidToken, .malformed, "the token is empty") }
+        func dot(after offset: Int) -> Int? {
+            guard offset < token.count, let found = memchr(base + offset, Int32(UInt8(ascii: ".")), token.count - offset) else { return nil }
+            return base.distance(to: UnsafeRawPointer(found))
         }
-        guard count == 2 else {
-            return .failure(TokenError(.invalidToken, .malformed, "a token has 3 parts separated by dots; this one has \(count + 1)"))
+        guard let first = dot(after: 0), let second = dot(after: first + 1), dot(after: second + 1) == nil else {
+            let count = token.reduce(0) { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) }
+            throw TokenError(.invalidToken, .malformed, "a token has 3 parts separated by dots; this one has \(count + 1)")
         }
-        let parts = TokenParts(header: 0..<dots.first, payload: dots.first + 1..<dots.second, signature: dots.second + 1..<token.count)
-        guard !parts.header.isEmpty else { return .failure(TokenError(.invalidToken, .malformed, "the header part is empty")) }
-        guard !parts.payload.isEmpty else { return .failure(TokenError(.invalidToken, .malformed, "the payload part is empty")) }
-        return .success(parts)
+        let parts = TokenParts(header: 0..<first, payload: first + 1..<second, signature: second + 1..<token.count)
+        guard !parts.header.isEmpty else { throw TokenError(.invalidToken, .malformed, "the header part is empty") }
+        guard !parts.payload.isEmpty else { throw TokenError(.invalidToken, .malformed, "the payload part is empty") }
+        return parts
     }
 
-    static func header(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) -> Result<Header, TokenError> {
+    static func header(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) throws(TokenError) -> Header {
         do throws(JSONError) {
-            return .success(try Header.decode(segment: UnsafeRawBufferPointer(rebasing: token[range])))
+            return try Header.decode(segment: UnsafeRawBufferPointer(rebasing: token[range]))
         } catch {
-            return .failure(TokenError(.invalidToken, .malformed, "header: \(error)"))
+            throw TokenError(.invalidToken, .malformed, "header: \(error)")
         }
     }
 
-    static func payload(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) -> Result<Payload, TokenError> {
+    /// Decodes the payload segment into `payload`; the JSON is decoded from a stack buffer.
+    static func payload(_ token: UnsafeRawBufferPointer, _ range: Range<Int>, into payload: inout Payload) throws(TokenError) {
         let segment = UnsafeRawBufferPointer(rebasing: token[range])
         guard let count = Base64URL.decodedCount(segment.count) else {
-            return .failure(TokenError(.invalidToken, .malformed, "the payload is not base64url"))
+            throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
         }
-        return withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
+        let failure: TokenError? = withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
             guard Base64URL.decode(segment, into: buffer) else {
-                return .failure(TokenError(.invalidToken, .malformed, "the payload is not base64url"))
+                return TokenError(.invalidToken, .malformed, "the payload is not base64url")
             }
             do throws(JSONError) {
-                return .success(try Payload.decode(UnsafeRawBufferPointer(buffer)))
+                try Payload.decode(UnsafeRawBufferPointer(buffer), into: &payload)
+                return nil
             } catch {
-                return .failure(TokenError(.invalidToken, .malformed, "payload: \(error)"))
+                return TokenError(.invalidToken, .malformed, "payload: \(error)")
             }
         }
+        if let failure { throw failure }
     }
 
     /// The decoded signature, or nil when it is valid base64url of another length than
     /// HS256's 32 bytes (judged at step 4, like any wrong signature).
-    static func signature(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) -> Result<SIMD32<UInt8>?, TokenError> {
+    static func signature(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) throws(TokenError) -> SIMD32<UInt8>? {
         let segment = UnsafeRawBufferPointer(rebasing: token[range])
         if segment.count == 43 {
             var bytes = SIMD32<UInt8>()
-            let ok = withUnsafeMutableBytes(of: &bytes) { Base64URL.decode(segment, into: $0) }
-            return ok ? .success(bytes) : .failure(TokenError(.invalidToken, .malformed, "the signature is not base64url"))
+            guard withUnsafeMutableBytes(of: &bytes, { Base64URL.decode(segment, into: $0) }) else {
+                throw TokenError(.invalidToken, .malformed, "the signature is not base64url")
+            }
+            return bytes
         }
-        return Base64URL.decode(segment) == nil
-            ? .failure(TokenError(.invalidToken, .malformed, "the signature is not base64url"))
-            : .success(nil)
+        guard Base64URL.decode(segment) != nil else { throw TokenError(.invalidToken, .malformed, "the signature is not base64url") }
+        return nil
     }
 }

@@ -27,31 +27,17 @@ public struct Verifier<Keys: KeyProvider>: Sendable {
 
     /// Steps 1-8 over the token's bytes.
     public func verify(_ token: UnsafeRawBufferPointer) -> Result<Claims, TokenError> {
-        let parts: TokenParts, header: Header, payload: Payload, signature: SIMD32<UInt8>?
-        switch TokenParts.split(token) {
-        case .success(let value): parts = value
-        case .failure(let error): return .failure(error)
-        }
-        switch TokenParts.header(token, parts.header) {
-        case .success(let value): header = value
-        case .failure(let error): return .failure(error)
-        }
-        switch TokenParts.payload(token, parts.payload) {
-        case .success(let value): payload = value
-        case .failure(let error): return .failure(error)
-        }
-        switch TokenParts.signature(token, parts.signature) {
-        case .success(let value): signature = value
-        case .failure(let error): return .failure(error)
-        }
-        if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) {
-            return .failure(error)
-        }
-        let key: VerificationKey
-        switch Steps.apiKey(payload, keys: keys) {
-        case .success(let value): key = value
-        case .failure(let error): return .failure(error)
-        }
+        Result { () throws(TokenError) in try checkedClaims(token) }
+    }
+
+    private func checkedClaims(_ token: UnsafeRawBufferPointer) throws(TokenError) -> Claims {
+        let parts = try TokenParts.split(token)
+        let header = try TokenParts.header(token, parts.header)
+        var payload = Payload()
+        try TokenParts.payload(token, parts.payload, into: &payload)
+        let signature = try TokenParts.signature(token, parts.signature)
+        if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) { throw error }
+        let key = try Steps.apiKey(payload, keys: keys).get()
         let now = clock.now()
         let input = UnsafeRawBufferPointer(rebasing: token[parts.signingInput])
         if let error = Steps.signature(signature, input: input, key: key, now: now)
@@ -62,10 +48,10 @@ public struct Verifier<Keys: KeyProvider>: Sendable {
             ?? Steps.version(payload)
             ?? Steps.roles(payload)
         {
-            return .failure(error)
+            throw error
         }
         let claims = payload.claims
-        if let error = Steps.revocation(claims, revocations) { return .failure(error) }
-        return .success(claims)
+        if let error = Steps.revocation(claims, revocations) { throw error }
+        return claims
     }
 }

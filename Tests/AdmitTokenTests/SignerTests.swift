@@ -1,0 +1,133 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import AdmitToken
+
+@Suite("signer")
+struct SignerTests {
+    @Test("a signed token verifies back to the same claims")
+    func roundTrip() throws {
+        let claims = Claims(
+            apiKey: apiKey, permissions: [.allowJoin, .allowMod], lifetime: 7200, now: now + 0.75,
+            roomId: "2kyv-gzay-64pg", participantId: "lxvdplwt", roles: [.crawler, .rtc], jwtID: "j\"1\\")
+        let token = Signer(secret: secret).sign(claims)
+        #expect(try verifier().verify(token) == claims)
+    }
+
+    @Test("iat and exp are whole seconds written as integers")
+    func integerDates() throws {
+        let token = Signer(secret: secret).sign(Claims(apiKey: apiKey, lifetime: 120 * 60, now: now + 0.9))
+        let payload = try #require(Base64URL.decode(token.split(separator: ".")[1].utf8))
+        let text = String(decoding: payload, as: UTF8.self)
+        #expect(text == #"{"apikey":"demo-key","permissions":["allow_join"],"iat":\#(Int(now)),"exp":\#(Int(now) + 7200)}"#)
+    }
+
+    @Test("room, participant and roles imply version 2")
+    func impliedVersion() {
+        #expect(Claims(apiKey: apiKey, lifetime: 1, now: now).version == nil)
+        #expect(Claims(apiKey: apiKey, lifetime: 1, now: now, roomId: "r").version == 2)
+        #expect(Claims(apiKey: apiKey, lifetime: 1, now: now, participantId: "p").version == 2)
+        #expect(Claims(apiKey: apiKey, lifetime: 1, now: now, roles: .crawler).version == 2)
+    }
+
+    @Test("the header is the contract's, byte for byte")
+    func header() throws {
+        let token = Signer(secret: secret).sign(Claims(apiKey: apiKey, lifetime: 60, now: now))
+        let header = try #require(Base64URL.decode(token.split(separator: ".")[0].utf8))
+        #expect(String(decoding: header, as: UTF8.self) == #"{"alg":"HS256","typ":"JWT"}"#)
+    }
+
+    @Test("strings needing escapes survive signing", arguments: ["quote\"", "back\\slash", "new\nline", "tab\t", "\u{01}", "é会議", "🎥"])
+    func escapes(_ text: String) throws {
+        let claims = Claims(apiKey: text, lifetime: 60, now: now)
+        let token = Signer(secret: secret).sign(claims)
+        #expect(try Verifier(keys: SingleSecret(secret), clock: .fixed(now)).verify(token).apiKey == text)
+    }
+
+    @Test("lifetimes read like jsonwebtoken's expiresIn", arguments: [
+        ("120m", 7200), ("10m", 600), ("24h", 86_400), ("7d", 604_800), ("90s", 90), ("3600", 3600),
+    ])
+    func lifetimes(_ text: String, _ seconds: Int) {
+        #expect(Lifetime.seconds(text) == seconds)
+    }
+
+    @Test("bad lifetimes are refused", arguments: ["", "m", "0", "-5m", "1.5h", "5q", "2 h", "１h", "99999999999", "4000d"])
+    func badLifetimes(_ text: String) {
+        #expect(Lifetime.seconds(text) == nil)
+    }
+}
+
+@Suite("codecs")
+struct CodecTests {
+    @Test("base64url round-trips every length and refuses what is not canonical")
+    func base64() {
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let text = Base64URL.encode(bytes)
+            #expect(text == b64(Data(bytes)))
+            #expect(Base64URL.decode(text.utf8) == bytes)
+        }
+        #expect(Base64URL.decode("QQ==".utf8) == nil)
+        #expect(Base64URL.decode("QR".utf8) == nil)  // trailing bits set
+        #expect(Base64URL.decode("Q".utf8) == nil)  // impossible length
+        #expect(Base64URL.decode("a+b/".utf8) == nil)
+        #expect(Base64URL.decode("QQ".utf8) == [0x41])
+    }
+
+    @Test("JSON keeps member order and number text")
+    func jsonOrder() throws {
+        let value = try JSONValue(parsing: #" {"b":1.50,"a":[true,false,null],"c":"\u00e9\n"} "#)
+        #expect(value.jsonText == #"{"b":1.50,"a":[true,false,null],"c":"é\n"}"#)
+        #expect(value["b"]?.doubleValue == 1.5)
+    }
+
+    @Test("JSON refuses what RFC 8259 refuses", arguments: [
+        "", "{", "{\"a\":}", "{\"a\":1,}", "[1,]", "01", "1.", ".5", "-", "1e", "+1", "'a'", "{\"a\" 1}", "tru", "nul",
+        "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "{} {}", "NaN", "Infinity",
+    ])
+    func jsonRefuses(_ text: String) {
+        #expect(throws: JSONError.self) { try JSONValue(parsing: text) }
+    }
+
+    @Test("surrogate pairs decode to one scalar")
+    func surrogatePair() throws {
+        #expect(try JSONValue(parsing: #""\ud83c\udfa5""#) == .string("🎥"))
+    }
+
+    @Test("relative times use the two largest units")
+    func relative() {
+        #expect(RelativeTime.describe(7380) == "2 h 3 min")
+        #expect(RelativeTime.describe(45) == "45 s")
+        #expect(RelativeTime.describe(90061) == "1 d 1 h")
+        #expect(RelativeTime.expiry(now - 7380, now: now) == "expired 2 h 3 min ago")
+        #expect(RelativeTime.expiry(now + 7140, now: now) == "expires in 1 h 59 min")
+    }
+}
+
+@Suite("HMAC")
+struct HMACTests {
+    private func mac(_ key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        data.withUnsafeBytes { input in out.withUnsafeMutableBytes { Secret(bytes: key).mac(input, into: $0) } }
+        return out
+    }
+
+    private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    @Test("RFC 4231 test cases 2 (short key) and 6 (131-byte key)")
+    func rfc4231() {
+        #expect(hex(mac(Array("Jefe".utf8), Array("what do ya want for nothing?".utf8)))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(hex(mac([UInt8](repeating: 0xAA, count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+    }
+
+    @Test("matches swift-crypto's HMAC for keys around the block size", arguments: [1, 32, 63, 64, 65, 200])
+    func matchesCrypto(_ length: Int) {
+        let key = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let data = Array("eyJhbGciOiJIUzI1NiJ9.e30".utf8)
+        let reference = HMAC<SHA256>.authenticationCode(for: data, using: SymmetricKey(data: key))
+        #expect(mac(key, data) == Array(reference))
+    }
+}
