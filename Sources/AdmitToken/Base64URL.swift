@@ -73,29 +73,31 @@ enum Base64URL {
         return ok ? output : nil
     }
 
-    /// Appends the encoding of `input` to `output`.
-    static func encode(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) {
-        output.reserveCapacity(output.count + encodedCount(input.count))
+    /// Writes the encoding of `input` at the start of `output`, which must hold `encodedCount(input.count)` bytes.
+    static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count >= encodedCount(input.count))
         alphabet.withUnsafeBufferPointer { table in
             var index = 0
+            var out = 0
             while index + 3 <= input.count {
                 let value = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-                output.append(table[Int(value >> 18 & 63)])
-                output.append(table[Int(value >> 12 & 63)])
-                output.append(table[Int(value >> 6 & 63)])
-                output.append(table[Int(value & 63)])
+                output[out] = table[Int(value >> 18 & 63)]
+                output[out + 1] = table[Int(value >> 12 & 63)]
+                output[out + 2] = table[Int(value >> 6 & 63)]
+                output[out + 3] = table[Int(value & 63)]
                 index += 3
+                out += 4
             }
             switch input.count - index {
             case 1:
                 let value = UInt32(input[index]) << 16
-                output.append(table[Int(value >> 18 & 63)])
-                output.append(table[Int(value >> 12 & 63)])
+                output[out] = table[Int(value >> 18 & 63)]
+                output[out + 1] = table[Int(value >> 12 & 63)]
             case 2:
                 let value = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
-                output.append(table[Int(value >> 18 & 63)])
-                output.append(table[Int(value >> 12 & 63)])
-                output.append(table[Int(value >> 6 & 63)])
+                output[out] = table[Int(value >> 18 & 63)]
+                output[out + 1] = table[Int(value >> 12 & 63)]
+                output[out + 2] = table[Int(value >> 6 & 63)]
             default:
                 break
             }
@@ -104,8 +106,10 @@ enum Base64URL {
 
     /// The encoding of `bytes` as a string.
     static func encode(_ bytes: some Collection<UInt8>) -> String {
-        var output: [UInt8] = []
-        Array(bytes).withUnsafeBytes { encode($0, appendingTo: &output) }
-        return String(decoding: output, as: UTF8.self)
+        let input = Array(bytes)
+        return String(unsafeUninitializedCapacity: encodedCount(input.count)) { buffer in
+            input.withUnsafeBytes { encode($0, into: UnsafeMutableRawBufferPointer(buffer)) }
+            return encodedCount(input.count)
+        }
     }
 }

@@ -125,11 +125,15 @@ public struct Claims: Sendable, Hashable {
             out.append(UInt8(ascii: "\""))
             out.append(UInt8(ascii: ":"))
         }
-        func names(_ list: [String]) {
+        func names<Names: OptionSet>(_ set: Names, _ known: [(name: StaticString, value: Names)]) where Names.Element == Names {
             out.append(UInt8(ascii: "["))
-            for (index, name) in list.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONWriter.appendQuoted(name, to: &out)
+            var first = true
+            for (name, value) in known where set.contains(value) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+                out.append(UInt8(ascii: "\""))
             }
             out.append(UInt8(ascii: "]"))
         }
@@ -143,7 +147,7 @@ public struct Claims: Sendable, Hashable {
         key("apikey")
         JSONWriter.appendQuoted(apiKey, to: &out)
         key("permissions")
-        names(permissions.names)
+        names(permissions, Permissions.wireNames)
         if let version {
             key("version")
             JSONWriter.appendInteger(Int64(version), to: &out)
@@ -158,7 +162,7 @@ public struct Claims: Sendable, Hashable {
         }
         if let roles {
             key("roles")
-            names(roles.names)
+            names(roles, Roles.wireNames)
         }
         if let jwtID {
             key("jti")

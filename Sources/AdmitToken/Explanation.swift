@@ -56,7 +56,7 @@ public struct Explanation: Sendable {
             report(Steps.crit(header))
         }
         guard let payload else { return }
-        switch Steps.apiKey(payload, keys: keys.map(AnyKeys.init) ?? AnyKeys(PresenceOnly())) {
+        switch Steps.apiKey(payload, keys: keys ?? PresenceOnly()) {
         case .failure(let error):
             problems.append(error)
         case .success(let key):
@@ -93,15 +93,18 @@ public struct Explanation: Sendable {
             JSONMember("claims", claims ?? .null),
             JSONMember("signatureChecked", .bool(signatureChecked)),
             JSONMember("valid", .bool(isValid)),
-            JSONMember("problems", .array(problems.map { problem in
-                .object([
-                    JSONMember("code", .number(String(problem.code.value))),
-                    JSONMember("name", .string(problem.code.name)),
-                    JSONMember("reason", .string(problem.reason.rawValue)),
-                    JSONMember("message", .string(problem.code.message)),
-                    JSONMember("detail", .string(problem.detail)),
-                ])
-            })),
+            JSONMember(
+                "problems",
+                .array(
+                    problems.map { problem in
+                        .object([
+                            JSONMember("code", .number(String(problem.code.value))),
+                            JSONMember("name", .string(problem.code.name)),
+                            JSONMember("reason", .string(problem.reason.rawValue)),
+                            JSONMember("message", .string(problem.code.message)),
+                            JSONMember("detail", .string(problem.detail)),
+                        ])
+                    })),
         ])
     }
 
@@ -151,11 +154,4 @@ private struct PresenceOnly: KeyProvider {
     func verificationKey(for apiKey: String) -> VerificationKey? {
         VerificationKey(secrets: [])
     }
-}
-
-/// Opens an existential key provider for the generic step function.
-private struct AnyKeys: KeyProvider {
-    let base: any KeyProvider
-    init(_ base: any KeyProvider) { self.base = base }
-    func verificationKey(for apiKey: String) -> VerificationKey? { base.verificationKey(for: apiKey) }
 }

@@ -25,6 +25,7 @@ struct JSONScanner {
         JSONError(message: message, offset: index)
     }
 
+    @inline(__always)
     mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
@@ -35,11 +36,13 @@ struct JSONScanner {
     }
 
     /// The next non-whitespace byte, not consumed.
+    @inline(__always)
     mutating func peek() -> UInt8? {
         skipWhitespace()
         return index < bytes.count ? bytes[index] : nil
     }
 
+    @inline(__always)
     mutating func consume(_ byte: UInt8) -> Bool {
         if peek() == byte {
             index += 1
@@ -48,8 +51,41 @@ struct JSONScanner {
         return false
     }
 
+    @inline(__always)
     mutating func expect(_ byte: UInt8, _ what: String) throws(JSONError) {
         guard consume(byte) else { throw error("expected \(what)") }
+    }
+
+    /// Checks that only whitespace follows.
+    mutating func expectEnd(_ what: String) throws(JSONError) {
+        guard peek() == nil else { throw error("unexpected text after \(what)") }
+    }
+
+    /// Reads a number's value. Integers of up to 15 digits, the NumericDates of real
+    /// tokens, are computed while the grammar is checked.
+    mutating func readNumber() throws(JSONError) -> Double {
+        skipWhitespace()
+        let start = index
+        var value: Int64 = 0
+        var digits = 0
+        var negative = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        }
+        while index < bytes.count, case let digit = bytes[index] &- 0x30, digit < 10 {
+            if digits < 15 { value = value &* 10 &+ Int64(digit) }
+            digits += 1
+            index += 1
+        }
+        if digits > 0, digits <= 15, !(digits > 1 && bytes[negative ? start + 1 : start] == 0x30) {
+            let next = index < bytes.count ? bytes[index] : 0
+            if next != UInt8(ascii: "."), next | 0x20 != UInt8(ascii: "e") {
+                return Double(negative ? -value : value)
+            }
+        }
+        index = start
+        return double(try readNumberSpan())
     }
 
     /// Reads one whole document and checks nothing follows it.
@@ -89,15 +125,28 @@ struct JSONScanner {
         try expect(UInt8(ascii: "]"), "',' or ']'")
     }
 
-    /// Byte classes inside a string: 0 plain ASCII, 1 quote, 2 backslash, 3 control, 4 non-ASCII.
-    private static let stringClass: [UInt8] = (0..<256).map { byte in
-        switch byte {
-        case 0x22: 1
-        case 0x5C: 2
-        case 0..<0x20: 3
-        case 0x80...: 4
-        default: 0
+    /// Offset of the first byte at or after `from` that a string scan must look at: a quote,
+    /// a backslash, a control character or a non-ASCII byte; `count` when there is none.
+    /// Eight bytes at a time (SWAR): the lowest flagged byte of a word is always a true one.
+    @inline(__always)
+    private func nextSpecial(from: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = from
+        while i + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let flags = ((word &- ones &* 0x20) | (quote &- ones) | (backslash &- ones)) & ~word & highs | word & highs
+            if flags != 0 { return i + flags.trailingZeroBitCount / 8 }
+            i += 8
         }
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x80 { return i }
+            i += 1
+        }
+        return i
     }
 
     /// Reads a string literal and returns its span, validating escapes and UTF-8.
@@ -106,29 +155,26 @@ struct JSONScanner {
         let start = index
         var hasEscapes = false
         var ascii = true
-        let count = bytes.count
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let end: Int? = Self.stringClass.withUnsafeBufferPointer { classes in
-            var i = index
-            while i < count {
-                switch classes[Int(base[i])] {
-                case 0: i += 1
-                case 1: return i
-                case 2: hasEscapes = true; i += 2
-                case 3: return nil
-                default: ascii = false; i += 1
-                }
+        var i = start
+        while true {
+            i = nextSpecial(from: i)
+            guard i < bytes.count else { throw JSONError(message: "unterminated string", offset: start) }
+            let byte = bytes[i]
+            if byte == 0x22 { break }
+            if byte == 0x5C {
+                hasEscapes = true
+                i += 2
+            } else if byte < 0x20 {
+                index = i
+                throw error("control character in a string")
+            } else {
+                ascii = false
+                i += 1
             }
-            return nil
         }
-        guard let end else {
-            index = start
-            while index < count, bytes[index] >= 0x20 || bytes[index] == 0x22 { index += 1 }
-            throw index < count && bytes[index] < 0x20 ? error("control character in a string") : JSONError(message: "unterminated string", offset: start)
-        }
-        index = end + 1
-        let span = StringSpan(start: start, end: end, hasEscapes: hasEscapes)
-        if !ascii, !hasEscapes, String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) == nil {
+        index = i + 1
+        let span = StringSpan(start: start, end: i, hasEscapes: hasEscapes)
+        if !ascii, !hasEscapes, String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self) == nil {
             throw JSONError(message: "string is not valid UTF-8", offset: start)
         }
         if hasEscapes { _ = try decode(span) }
@@ -321,9 +367,9 @@ struct JSONScanner {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

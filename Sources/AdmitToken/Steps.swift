@@ -29,7 +29,7 @@ enum Steps {
     }
 
     /// Step 3: the API key is named and known, and not deactivated.
-    static func apiKey(_ payload: Payload, keys: some KeyProvider) -> Result<VerificationKey, TokenError> {
+    static func apiKey(_ payload: Payload, keys: any KeyProvider) -> Result<VerificationKey, TokenError> {
         let problem: String
         switch payload.apiKey {
         case .absent: problem = "the apikey claim is missing"

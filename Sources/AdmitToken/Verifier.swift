@@ -3,14 +3,15 @@
 /// The algorithm is always HS256, whatever the header says; the key is found from the
 /// `apikey` claim; time comes from the injected clock with one leeway for `exp`, `nbf`
 /// and `iat`. Verification does no I/O and allocates little, so it can run on every request.
-public struct Verifier<Keys: KeyProvider>: Sendable {
-    public var keys: Keys
+public struct Verifier: Sendable {
+    /// Where API keys and their secrets come from.
+    public var keys: any KeyProvider
     /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
     public var leeway: Double
     public var clock: TokenClock
     public var revocations: (any RevocationChecking)?
 
-    public init(keys: Keys, leeway: Double = 60, clock: TokenClock = .system, revocations: (any RevocationChecking)? = nil) {
+    public init(keys: any KeyProvider, leeway: Double = 60, clock: TokenClock = .system, revocations: (any RevocationChecking)? = nil) {
         self.keys = keys
         self.leeway = leeway
         self.clock = clock

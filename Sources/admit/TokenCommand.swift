@@ -43,12 +43,16 @@ extension TokenCommand {
 
         func run() throws {
             guard !apiKey.isEmpty else { throw ValidationError("--api-key is empty.") }
-            let permissions = try parseNames(self.permissions, flag: "--permissions", Permissions.init(name:), known: "allow_join, ask_join, allow_mod")
+            let permissions = try parseNames(
+                self.permissions, flag: "--permissions", Permissions.init(name:), known: "allow_join, ask_join, allow_mod")
             if permissions.contains(.askJoin), !permissions.isDisjoint(with: [.allowJoin, .allowMod]) {
-                throw ValidationError("--permissions: ask_join cannot be combined with allow_join or allow_mod (the token would be refused with 4008).")
+                throw ValidationError(
+                    "--permissions: ask_join cannot be combined with allow_join or allow_mod (the token would be refused with 4008).")
             }
             guard let lifetime = Lifetime.seconds(expiresIn) else {
-                throw ValidationError("--expires-in '\(expiresIn)' is not a lifetime: use seconds as digits or a whole number with s, m, h or d (120m), at most 10 years.")
+                throw ValidationError(
+                    "--expires-in '\(expiresIn)' is not a lifetime: use seconds as digits or a whole number with s, m, h or d (120m), at most 10 years."
+                )
             }
             if let version, version != 2 { throw ValidationError("--version: only 2 exists.") }
             if let participantId, !TokenUse.isValidParticipantID(participantId) {
@@ -121,11 +125,12 @@ extension TokenCommand {
         func run() throws {
             let verifier = Verifier(keys: SingleSecret(try secret.require()), leeway: leeway)
             let text = try readToken(token)
-            let purpose: TokenUse? = switch use ?? (roomId != nil || participantId != nil ? .join : nil) {
-            case .join: .join(roomId: roomId, participantId: participantId)
-            case .api: .serverAPI(roomId: roomId)
-            case nil: nil
-            }
+            let purpose: TokenUse? =
+                switch use ?? (roomId != nil || participantId != nil ? .join : nil) {
+                case .join: .join(roomId: roomId, participantId: participantId)
+                case .api: .serverAPI(roomId: roomId)
+                case nil: nil
+                }
             do {
                 _ = try verifier.verify(text, for: purpose)
             } catch {

@@ -7,7 +7,9 @@ import Testing
 struct ExplanationTests {
     @Test("every problem is listed, not only the first")
     func allProblems() {
-        let token = forge(header: #"{"alg":"HS512"}"#, payload(#""permissions":["ask_join","allow_mod"],"exp":\#(Int(now) - 7380),"roomId":"r""#, without: ["permissions", "exp"]))
+        let token = forge(
+            header: #"{"alg":"HS512"}"#,
+            payload(#""permissions":["ask_join","allow_mod"],"exp":\#(Int(now) - 7380),"roomId":"r""#, without: ["permissions", "exp"]))
         let explanation = Explanation(token: token, clock: .fixed(now))
         #expect(explanation.problems.map(\.reason) == [.algorithm, .expired, .permissions, .versionRequired])
         #expect(explanation.problems[1].detail == "expired 2 h 3 min ago")

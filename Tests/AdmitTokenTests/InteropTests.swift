@@ -76,8 +76,9 @@ struct InteropTests {
         let made = [
             Claims(apiKey: apiKey, lifetime: 7200, now: start),
             Claims(apiKey: apiKey, permissions: .askJoin, lifetime: 600, now: start, roomId: "2kyv-gzay-64pg"),
-            Claims(apiKey: apiKey, permissions: [.allowJoin, .allowMod], lifetime: 60, now: start,
-                   roomId: "salle-été", participantId: "lxvdplwt", roles: [.crawler, .rtc], jwtID: "id\"1"),
+            Claims(
+                apiKey: apiKey, permissions: [.allowJoin, .allowMod], lifetime: 60, now: start,
+                roomId: "salle-été", participantId: "lxvdplwt", roles: [.crawler, .rtc], jwtID: "id\"1"),
         ]
         let tokens = made.map(signer.sign)
         let script = """

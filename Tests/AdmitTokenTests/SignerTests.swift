@@ -45,9 +45,11 @@ struct SignerTests {
         #expect(try Verifier(keys: SingleSecret(secret), clock: .fixed(now)).verify(token).apiKey == text)
     }
 
-    @Test("lifetimes read like jsonwebtoken's expiresIn", arguments: [
-        ("120m", 7200), ("10m", 600), ("24h", 86_400), ("7d", 604_800), ("90s", 90), ("3600", 3600),
-    ])
+    @Test(
+        "lifetimes read like jsonwebtoken's expiresIn",
+        arguments: [
+            ("120m", 7200), ("10m", 600), ("24h", 86_400), ("7d", 604_800), ("90s", 90), ("3600", 3600),
+        ])
     func lifetimes(_ text: String, _ seconds: Int) {
         #expect(Lifetime.seconds(text) == seconds)
     }
@@ -82,10 +84,12 @@ struct CodecTests {
         #expect(value["b"]?.doubleValue == 1.5)
     }
 
-    @Test("JSON refuses what RFC 8259 refuses", arguments: [
-        "", "{", "{\"a\":}", "{\"a\":1,}", "[1,]", "01", "1.", ".5", "-", "1e", "+1", "'a'", "{\"a\" 1}", "tru", "nul",
-        "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "{} {}", "NaN", "Infinity",
-    ])
+    @Test(
+        "JSON refuses what RFC 8259 refuses",
+        arguments: [
+            "", "{", "{\"a\":}", "{\"a\":1,}", "[1,]", "01", "1.", ".5", "-", "1e", "+1", "'a'", "{\"a\" 1}", "tru", "nul",
+            "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "{} {}", "NaN", "Infinity",
+        ])
     func jsonRefuses(_ text: String) {
         #expect(throws: JSONError.self) { try JSONValue(parsing: text) }
     }
@@ -117,10 +121,12 @@ struct HMACTests {
 
     @Test("RFC 4231 test cases 2 (short key) and 6 (131-byte key)")
     func rfc4231() {
-        #expect(hex(mac(Array("Jefe".utf8), Array("what do ya want for nothing?".utf8)))
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        #expect(hex(mac([UInt8](repeating: 0xAA, count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
-            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        #expect(
+            hex(mac(Array("Jefe".utf8), Array("what do ya want for nothing?".utf8)))
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(
+            hex(mac([UInt8](repeating: 0xAA, count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+                == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
     @Test("matches swift-crypto's HMAC for keys around the block size", arguments: [1, 32, 63, 64, 65, 200])

@@ -48,7 +48,7 @@ func payload(_ extra: String = "", without: Set<String> = []) -> String {
 }
 
 /// A verifier knowing `demo-key` (and `off-key`, deactivated), at the fixed instant.
-func verifier(leeway: Double = 60, revocations: (any RevocationChecking)? = nil) -> Verifier<StaticKeys> {
+func verifier(leeway: Double = 60, revocations: (any RevocationChecking)? = nil) -> Verifier {
     Verifier(
         keys: StaticKeys([
             apiKey: VerificationKey(secrets: [LiveSecret(secret)]),

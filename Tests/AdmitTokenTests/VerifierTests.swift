@@ -115,8 +115,13 @@ struct VerifierTests {
     @Test("error bodies follow the contract's shape and wording")
     func errorBody() {
         let error = #expect(throws: TokenError.self) { try verifier().verify(forge(payload(), secret: "wrong")) }
-        #expect(error?.body.jsonText == #"{"statusCode":401,"error":"Token is invalid or expired","code":4002,"name":"INVALID_TOKEN","message":"`token` is empty or invalid or might have expired.","reason":"signature"}"#)
-        let use = #expect(throws: TokenError.self) { try verifier().verify(forge(payload(#""version":2,"roles":["rtc"]"#)), for: .serverAPI(roomId: nil)) }
+        #expect(
+            error?.body.jsonText
+                == #"{"statusCode":401,"error":"Token is invalid or expired","code":4002,"name":"INVALID_TOKEN","message":"`token` is empty or invalid or might have expired.","reason":"signature"}"#
+        )
+        let use = #expect(throws: TokenError.self) {
+            try verifier().verify(forge(payload(#""version":2,"roles":["rtc"]"#)), for: .serverAPI(roomId: nil))
+        }
         #expect(use?.httpStatus == 403)
         #expect(use?.errorText == ErrorCode.unauthorizedRole.message)
     }

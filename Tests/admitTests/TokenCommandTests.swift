@@ -53,14 +53,16 @@ struct TokenCommandTests {
         #expect(throws: Never.self) { try Verifier(keys: SingleSecret(secret)).verify(output.stdout.trimmingCharacters(in: .newlines)) }
     }
 
-    @Test("bad input exits 64 with a message naming the problem", arguments: [
-        (["--permissions", "allow_all"], "unknown value 'allow_all'"),
-        (["--permissions", "ask_join,allow_join"], "ask_join cannot be combined"),
-        (["--expires-in", "2 hours"], "--expires-in '2 hours' is not a lifetime"),
-        (["--roles", "admin"], "--roles: unknown value 'admin'"),
-        (["--version", "3"], "only 2 exists"),
-        (["--participant-id", "bob smith"], "no whitespace"),
-    ])
+    @Test(
+        "bad input exits 64 with a message naming the problem",
+        arguments: [
+            (["--permissions", "allow_all"], "unknown value 'allow_all'"),
+            (["--permissions", "ask_join,allow_join"], "ask_join cannot be combined"),
+            (["--expires-in", "2 hours"], "--expires-in '2 hours' is not a lifetime"),
+            (["--roles", "admin"], "--roles: unknown value 'admin'"),
+            (["--version", "3"], "only 2 exists"),
+            (["--participant-id", "bob smith"], "no whitespace"),
+        ])
     func badInput(_ arguments: [String], _ message: String) throws {
         let output = try CLI.run(["token", "create", "--api-key", "demo"] + arguments, environment: env)
         #expect(output.status == 64)
@@ -92,19 +94,23 @@ struct TokenCommandTests {
         #expect(output.status == 1)
         #expect(output.stdout.isEmpty)
         let body = try JSONValue(parsing: output.stderr)
-        #expect(body == .object([
-            JSONMember("statusCode", .number("401")), JSONMember("error", .string("Token is invalid or expired")),
-            JSONMember("code", .number("4002")), JSONMember("name", .string("INVALID_TOKEN")),
-            JSONMember("message", .string("`token` is empty or invalid or might have expired.")),
-            JSONMember("reason", .string("signature")),
-        ]))
+        #expect(
+            body
+                == .object([
+                    JSONMember("statusCode", .number("401")), JSONMember("error", .string("Token is invalid or expired")),
+                    JSONMember("code", .number("4002")), JSONMember("name", .string("INVALID_TOKEN")),
+                    JSONMember("message", .string("`token` is empty or invalid or might have expired.")),
+                    JSONMember("reason", .string("signature")),
+                ]))
     }
 
-    @Test("verify checks the use: another room, another participant, the wrong role", arguments: [
-        (["--room-id", "zzzz-yyyy-xxxx"], 4022),
-        (["--participant-id", "mallory"], 4023),
-        (["--use", "api"], 4024),
-    ])
+    @Test(
+        "verify checks the use: another room, another participant, the wrong role",
+        arguments: [
+            (["--room-id", "zzzz-yyyy-xxxx"], 4022),
+            (["--participant-id", "mallory"], 4023),
+            (["--use", "api"], 4024),
+        ])
     func verifyUse(_ arguments: [String], _ code: Int) throws {
         let token = try create(["--room-id", "abcd-efgh-ijkl", "--participant-id", "alice", "--roles", "rtc"])
         let output = try CLI.run(["token", "verify", token] + arguments, environment: env)
