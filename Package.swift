@@ -6,11 +6,20 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AdmitToken", targets: ["AdmitToken"]),
+        .library(name: "AdmitStore", targets: ["AdmitStore"]),
+        .library(name: "AdmitServer", targets: ["AdmitServer"]),
         .executable(name: "admit", targets: ["admit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
     ],
     targets: [
         // Tokens: claims, signing, verification, explanation. swift-crypto only, so any app can use it.
@@ -18,10 +27,32 @@ let package = Package(
             name: "AdmitToken",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Repositories: protocols, in-memory, and one SQL implementation over SQLite and PostgreSQL.
+        .target(
+            name: "AdmitStore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+            ]
+        ),
+        // The Hummingbird application: admin API, server API, example endpoints, operations.
+        .target(
+            name: "AdmitServer",
+            dependencies: [
+                "AdmitToken", "AdmitStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "admit",
             dependencies: [
-                "AdmitToken",
+                "AdmitToken", "AdmitStore", "AdmitServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +66,17 @@ let package = Package(
             name: "AdmitTokenTests",
             dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Vectors")]
+        ),
+        .testTarget(
+            name: "AdmitStoreTests",
+            dependencies: ["AdmitStore"]
+        ),
+        .testTarget(
+            name: "AdmitServerTests",
+            dependencies: [
+                "AdmitServer", "AdmitStore", "AdmitToken",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         // Runs the built `admit` executable as a user would.
         .testTarget(

@@ -1,0 +1,30 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The request context: Hummingbird's core storage plus the client's address (for rate
+/// limits) and the body limit.
+public struct AppContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The peer's IP address, when known.
+    public let remoteAddress: String?
+    public var maxUploadSize: Int { Self.bodyLimit }
+
+    /// Set once at start from `AppConfiguration.maxBodySize`.
+    nonisolated(unsafe) static var bodyLimit = 64 * 1024
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
+    }
+
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+}

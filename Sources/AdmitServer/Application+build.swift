@@ -1,0 +1,108 @@
+import AdmitStore
+import AdmitToken
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Builds the Admit server: opens the store, loads keys into memory, wires the routes.
+/// The executable and the tests both start here.
+public func buildApplication(configuration: AppConfiguration, logger: Logger = Logger(label: "admit")) async throws
+    -> some ApplicationProtocol
+{
+    var configuration = configuration
+    if configuration.dev {
+        configuration.host = "127.0.0.1"
+    } else {
+        guard configuration.adminToken?.isEmpty == false else {
+            throw ConfigurationError("Outside dev mode an admin credential is required: ADMIT_ADMIN_TOKEN or --admin-token-file.")
+        }
+        guard configuration.masterKey != nil || configuration.database == .memory else {
+            throw ConfigurationError("Outside dev mode a master key is required to seal API key secrets: ADMIT_MASTER_KEY or --master-key-file.")
+        }
+    }
+    let box = try SecretBox(base64: configuration.masterKey ?? SecretBox.generateMasterKey())
+    let store = try await openStore(configuration.database, logger: logger)
+    do {
+        let services = try await makeServices(configuration, store: store, box: box, logger: logger)
+        AppContext.bodyLimit = configuration.maxBodySize
+        let router = Router(context: AppContext.self)
+        router.add(middleware: ObservationMiddleware(metrics: services.metrics))
+        router.add(middleware: ErrorMiddleware())
+        let rooms = RoomsController(services: services)
+        rooms.register(on: router)
+        SessionsController(services: services, rooms: rooms).register(on: router)
+        ExampleController(services: services, rooms: rooms).register(on: router)
+        AdminController(services: services).register(on: router)
+        OperationsController(services: services).register(on: router)
+        logger.info("store opened", metadata: ["store": "\(store.description)"])
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
+            services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
+            logger: logger)
+    } catch {
+        try? await store.close()
+        throw error
+    }
+}
+
+private func openStore(_ database: AppConfiguration.Database, logger: Logger) async throws -> Store {
+    switch database {
+    case .memory: return .memory()
+    case .sqlite(let path): return try await .sqlite(path: path, logger: logger)
+    case .postgres(let url): return try await .postgres(url: url, logger: logger)
+    }
+}
+
+private func makeServices(_ configuration: AppConfiguration, store: Store, box: SecretBox, logger: Logger) async throws -> Services {
+    let repositories = store.repositories
+    let keyRing = KeyRing(repositories: repositories, box: box)
+    let revocations = RevocationList(repositories: repositories)
+    let keys = KeyService(repositories: repositories, box: box) { try await keyRing.reload() }
+    var adminToken = configuration.adminToken ?? ""
+    if adminToken.isEmpty {
+        adminToken = Identifiers.secret()
+        configuration.announce("Admin credential (dev mode, generated): \(adminToken)")
+    }
+    var devKey: String?
+    if configuration.dev {
+        let existing = try await keys.list().first { $0.name == "dev" && !$0.isDeactivated }
+        let record: APIKeyRecord
+        if let existing { record = existing } else { record = try await keys.create(name: "dev").record }
+        devKey = record.apiKey
+        configuration.announce("Dev API key: \(record.apiKey)")
+        configuration.announce("Dev API secret: \(try keys.secret(of: record))")
+    }
+    let services = Services(
+        configuration: configuration, repositories: repositories, keyRing: keyRing, revocations: revocations, keys: keys,
+        verifier: Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations), metrics: Metrics(), devKey: devKey,
+        adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
+        tokenLimiter: RateLimiter(perMinute: configuration.tokenEndpoint?.ratePerMinute ?? 600))
+    try await services.reload()
+    return services
+}
+
+/// Reloads keys and revocations periodically, so several servers on one database agree.
+struct Refresher: Service {
+    let services: Services
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            try? await services.reload()
+        }
+    }
+}
+
+/// Closes the store once the server has stopped.
+struct StoreCloser: Service {
+    let store: Store
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await store.close()
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+
+/// Reads a JSON request body into `T`, with errors a client can act on: 413 over the
+/// size limit, 400 naming the field that is missing or of the wrong type. An empty body
+/// reads as `{}`.
+func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppContext) async throws -> T {
+    let buffer: ByteBuffer
+    do {
+        let body = request.body
+        buffer = try await body.collect(upTo: context.maxUploadSize)
+    } catch let error as HTTPError where error.status == .contentTooLarge {
+        throw APIError(.contentTooLarge, "The request body is larger than \(context.maxUploadSize) bytes.")
+    }
+    let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch let error as DecodingError {
+        throw APIError.badRequest(describe(error))
+    } catch let error as APIError {
+        throw error
+    } catch {
+        throw APIError.badRequest("The request body is not valid JSON.")
+    }
+}
+
+private func describe(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        let parent = path(context)
+        return "`\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)` is required."
+    case .typeMismatch(_, let context), .valueNotFound(_, let context):
+        return path(context).isEmpty ? "The request body must be a JSON object." : "`\(path(context))` has the wrong type."
+    case .dataCorrupted(let context):
+        if let message = context.underlyingError.flatMap({ $0 as? FieldError })?.message { return message }
+        return path(context).isEmpty ? "The request body is not valid JSON." : "`\(path(context))` is invalid: \(context.debugDescription)"
+    @unknown default:
+        return "The request body is invalid."
+    }
+}
+
+/// A field-level validation error raised while decoding, with the sentence to answer.
+struct FieldError: Error {
+    let message: String
+}
+
+extension Decoder {
+    /// Throws a 400 naming `field`.
+    func invalid(_ message: String) -> Error {
+        DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: message, underlyingError: FieldError(message: message)))
+    }
+}
+
+/// Reads `page` and `perPage` (defaults 1 and 20, at most 100 per page).
+func pagination(_ request: Request) throws(APIError) -> (page: Int, perPage: Int) {
+    func read(_ name: String, default value: Int, max: Int) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let number = Int(text), number >= 1, number <= max else {
+            throw APIError.badRequest("`\(name)` must be a whole number from 1 to \(max).")
+        }
+        return number
+    }
+    return (try read("page", default: 1, max: 1_000_000), try read("perPage", default: 20, max: 100))
+}
+
+/// The contract's list shape.
+struct PageResponse<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
+    struct PageInfo: Encodable, Sendable {
+        var currentPage: Int
+        var perPage: Int
+        var lastPage: Int
+        var total: Int
+    }
+    var pageInfo: PageInfo
+    var data: [Item]
+
+    init(items: [Item], page: Int, perPage: Int, total: Int) {
+        self.pageInfo = PageInfo(currentPage: page, perPage: perPage, lastPage: max(1, (total + perPage - 1) / perPage), total: total)
+        self.data = items
+    }
+}

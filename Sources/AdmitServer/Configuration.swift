@@ -1,0 +1,58 @@
+import AdmitToken
+import Foundation
+
+/// Everything the server needs to start, with defaults. `admit serve` fills it from flags,
+/// then environment, then these defaults (docs/configuration.md lists every key).
+public struct AppConfiguration: Sendable {
+    /// Where data lives.
+    public enum Database: Sendable, Equatable {
+        case memory
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    /// `/get-token` outside dev mode: which key signs, and what it may sign.
+    public struct TokenEndpoint: Sendable {
+        public var apiKey: String
+        /// Longest lifetime handed out, in seconds (default 2 h, as the official examples' `120m`).
+        public var maxLifetime: Int
+        public var permissions: Permissions
+        /// Requests per minute per client address.
+        public var ratePerMinute: Int
+
+        public init(apiKey: String, maxLifetime: Int = 7200, permissions: Permissions = [.allowJoin, .allowMod], ratePerMinute: Int = 60) {
+            self.apiKey = apiKey
+            self.maxLifetime = maxLifetime
+            self.permissions = permissions
+            self.ratePerMinute = ratePerMinute
+        }
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Dev mode: loopback only, a dev API key made on first start, `/get-token` open.
+    public var dev = false
+    public var database: Database = .memory
+    /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
+    public var leeway: Double = 60
+    /// The admin credential (`Authorization: Bearer ...` on `/admin/v1`). Required outside dev mode.
+    public var adminToken: String?
+    /// Base64 of the 32-byte key that seals API key secrets at rest. Required outside dev mode.
+    public var masterKey: String?
+    /// `/get-token` outside dev mode; nil leaves it off.
+    public var tokenEndpoint: TokenEndpoint?
+    /// Largest request body accepted, in bytes.
+    public var maxBodySize = 64 * 1024
+    /// How often keys and revocations are reloaded from the store (for several servers on one database).
+    public var refreshInterval: Duration = .seconds(5)
+    /// Lines for the operator at start (dev key, admin credential); `admit serve` prints them.
+    public var announce: @Sendable (String) -> Void = { _ in }
+
+    public init() {}
+}
+
+/// A configuration the server cannot start with.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

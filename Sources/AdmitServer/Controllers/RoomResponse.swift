@@ -1,0 +1,110 @@
+import AdmitStore
+import Foundation
+import Hummingbird
+
+/// A room as the VideoSDK v2 API shows it.
+struct RoomResponse: ResponseEncodable, Sendable {
+    struct Links: Encodable, Sendable {
+        var get_room: String
+        var get_session: String
+    }
+
+    var roomId: String
+    var customRoomId: String?
+    var userId: String
+    var disabled: Bool
+    var createdAt: Date
+    var updatedAt: Date
+    var id: String
+    var links: Links
+    var webhook: RoomRequest.Webhook?
+    var autoCloseConfig: RoomRequest.AutoClose?
+
+    init(_ room: RoomRecord) {
+        roomId = room.roomId
+        customRoomId = room.customRoomId
+        userId = room.apiKey
+        disabled = room.disabled
+        createdAt = room.createdAt
+        updatedAt = room.updatedAt
+        id = room.id
+        links = Links(get_room: "/v2/rooms/\(room.roomId)", get_session: "/v2/sessions/?roomId=\(room.roomId)")
+        webhook = room.webhook.flatMap { try? JSONDecoder().decode(RoomRequest.Webhook.self, from: Data($0.utf8)) }
+        autoCloseConfig = room.autoCloseConfig.flatMap { try? JSONDecoder().decode(RoomRequest.AutoClose.self, from: Data($0.utf8)) }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case roomId, customRoomId, userId, disabled, createdAt, updatedAt, id, links, webhook, autoCloseConfig
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(roomId, forKey: .roomId)
+        try container.encode(customRoomId, forKey: .customRoomId)  // null when none, as in the contract's shape
+        try container.encode(userId, forKey: .userId)
+        try container.encode(disabled, forKey: .disabled)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(id, forKey: .id)
+        try container.encode(links, forKey: .links)
+        try container.encodeIfPresent(webhook, forKey: .webhook)
+        try container.encodeIfPresent(autoCloseConfig, forKey: .autoCloseConfig)
+    }
+}
+
+/// `POST /v2/rooms`: every field optional, each checked.
+struct RoomRequest: Decodable, Sendable {
+    struct Webhook: Codable, Sendable {
+        var endPoint: String
+        var events: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            endPoint = try container.decode(String.self, forKey: .endPoint)
+            events = try container.decodeIfPresent([String].self, forKey: .events) ?? []
+            guard let url = URL(string: endPoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw decoder.invalid("`webhook.endPoint` must be an http or https URL.")
+            }
+        }
+    }
+
+    struct AutoClose: Codable, Sendable {
+        /// `session-ends` or `session-end-and-deactivate`.
+        var type: String
+        /// Minutes.
+        var duration: Int?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            type = try container.decode(String.self, forKey: .type)
+            duration = try container.decodeIfPresent(Int.self, forKey: .duration)
+            guard ["session-ends", "session-end-and-deactivate"].contains(type) else {
+                throw decoder.invalid("`autoCloseConfig.type` must be session-ends or session-end-and-deactivate.")
+            }
+            if let duration, duration < 1 { throw decoder.invalid("`autoCloseConfig.duration` must be at least 1 (minutes).") }
+        }
+    }
+
+    var customRoomId: String?
+    var webhook: Webhook?
+    var autoCloseConfig: AutoClose?
+
+    private enum CodingKeys: String, CodingKey { case customRoomId, webhook, autoCloseConfig }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        customRoomId = try container.decodeIfPresent(String.self, forKey: .customRoomId)
+        webhook = try container.decodeIfPresent(Webhook.self, forKey: .webhook)
+        autoCloseConfig = try container.decodeIfPresent(AutoClose.self, forKey: .autoCloseConfig)
+        if let customRoomId, customRoomId.isEmpty || customRoomId.count > 128 || customRoomId.contains(where: \.isWhitespace) {
+            throw decoder.invalid("`customRoomId` must be 1 to 128 characters without whitespace.")
+        }
+    }
+
+    init() {}
+}
+
+/// `{roomId}` bodies (`/v2/rooms/deactivate`).
+struct RoomIdRequest: Decodable, Sendable {
+    var roomId: String
+}

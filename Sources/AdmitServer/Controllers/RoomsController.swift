@@ -1,0 +1,93 @@
+import AdmitStore
+import AdmitToken
+import Foundation
+import Hummingbird
+
+/// The v2 rooms API: create (idempotent by `customRoomId`), list, get, validate, deactivate.
+struct RoomsController {
+    let services: Services
+
+    func register(on router: Router<AppContext>) {
+        router.post("/v2/rooms") { request, context in
+            let claims = try services.requireServerAPI(request)
+            let body = try await decodeBody(RoomRequest.self, request, context)
+            return try await createRoom(body, claims: claims)
+        }
+        router.get("/v2/rooms") { request, _ in
+            let claims = try services.requireServerAPI(request)
+            let (page, perPage) = try pagination(request)
+            if claims.roomId != nil {
+                // A room-scoped token sees only its own room.
+                let own = try await scopedRoom(claims)
+                let items = page == 1 ? own.map { [RoomResponse($0)] } ?? [] : []
+                return PageResponse(items: items, page: page, perPage: perPage, total: own == nil ? 0 : 1)
+            }
+            let found = try await services.repositories.rooms(apiKey: claims.apiKey, page: page, perPage: perPage)
+            return PageResponse(items: found.items.map(RoomResponse.init), page: page, perPage: perPage, total: found.total)
+        }
+        router.get("/v2/rooms/validate/:roomId") { request, context in try await validate(request, context) }
+        router.post("/v2/rooms/validate/:roomId") { request, context in try await validate(request, context) }
+        router.get("/v2/rooms/:roomId") { request, context in
+            let claims = try services.requireServerAPI(request)
+            let room = try await findRoom(claims, try context.parameters.require("roomId"))
+            return RoomResponse(room)
+        }
+        router.post("/v2/rooms/deactivate") { request, context in
+            let claims = try services.requireServerAPI(request)
+            let body = try await decodeBody(RoomIdRequest.self, request, context)
+            var room = try await findRoom(claims, body.roomId)
+            if !room.disabled {
+                room.disabled = true
+                room.updatedAt = Date()
+                try await services.repositories.updateRoom(room)
+            }
+            return RoomResponse(room)
+        }
+    }
+
+    /// Creates a room for the token's key; a room-scoped token may only (re)create its own custom room.
+    func createRoom(_ body: RoomRequest, claims: Claims) async throws -> RoomResponse {
+        if let scoped = claims.roomId, body.customRoomId != scoped {
+            throw APIError.token(TokenError(.unauthorizedMeetingID, .room, "a token for room \(scoped) cannot create other rooms"))
+        }
+        let now = Date()
+        let encoder = JSONEncoder()
+        var roomId = Identifiers.roomId()
+        while try await services.repositories.room(apiKey: claims.apiKey, id: roomId) != nil { roomId = Identifiers.roomId() }
+        let record = RoomRecord(
+            id: Identifiers.recordId(), roomId: roomId, customRoomId: body.customRoomId, apiKey: claims.apiKey,
+            webhook: try body.webhook.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
+            autoCloseConfig: try body.autoCloseConfig.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
+            createdAt: now, updatedAt: now)
+        return RoomResponse(try await services.repositories.insertRoom(record))
+    }
+
+    /// The key's room named `id` (room id or custom id), within the token's scope; 404 otherwise.
+    func findRoom(_ claims: Claims, _ id: String) async throws -> RoomRecord {
+        guard let room = try await services.repositories.room(apiKey: claims.apiKey, id: id) else {
+            throw APIError.notFound("No room \(id).")
+        }
+        try services.requireRoom(claims, room)
+        return room
+    }
+
+    private func scopedRoom(_ claims: Claims) async throws -> RoomRecord? {
+        guard let scoped = claims.roomId else { return nil }
+        return try await services.repositories.room(apiKey: claims.apiKey, id: scoped)
+    }
+
+    /// 200 with the room when it exists and is enabled; 400 otherwise (4003 unknown, 4052 disabled).
+    private func validate(_ request: Request, _ context: AppContext) async throws -> RoomResponse {
+        let claims = try services.requireServerAPI(request)
+        return try await validRoom(claims, try context.parameters.require("roomId"))
+    }
+
+    func validRoom(_ claims: Claims, _ id: String) async throws -> RoomResponse {
+        guard let room = try await services.repositories.room(apiKey: claims.apiKey, id: id) else {
+            throw APIError.code(.invalidMeetingID, .badRequest)
+        }
+        try services.requireRoom(claims, room)
+        guard !room.disabled else { throw APIError.code(.meetingIDDisabled, .badRequest) }
+        return RoomResponse(room)
+    }
+}

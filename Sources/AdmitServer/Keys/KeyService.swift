@@ -1,0 +1,66 @@
+import AdmitStore
+import AdmitToken
+import Foundation
+
+/// API key management, shared by the admin API and `admit keys`: secrets are generated
+/// here, sealed before they reach the store, and shown once.
+public struct KeyService: Sendable {
+    let repositories: any Repositories
+    let box: SecretBox
+    /// Called after every change so that the verifier sees it at once.
+    let changed: @Sendable () async throws -> Void
+
+    public init(repositories: any Repositories, box: SecretBox, changed: @escaping @Sendable () async throws -> Void = {}) {
+        self.repositories = repositories
+        self.box = box
+        self.changed = changed
+    }
+
+    /// A key with its secret in clear: only ever returned by `create` and `rotate`.
+    public struct Issued: Sendable {
+        public var record: APIKeyRecord
+        public var secret: String
+    }
+
+    public func create(name: String, now: Date = Date()) async throws -> Issued {
+        let apiKey = Identifiers.apiKey()
+        let secret = Identifiers.secret()
+        let record = APIKeyRecord(
+            apiKey: apiKey, name: name, sealedSecret: try box.seal(secret, apiKey: apiKey), createdAt: now, updatedAt: now)
+        try await repositories.insertKey(record)
+        try await changed()
+        return Issued(record: record, secret: secret)
+    }
+
+    /// A new secret; the old one keeps verifying for `grace` seconds.
+    public func rotate(apiKey: String, grace: Int = 3600, now: Date = Date()) async throws -> Issued? {
+        guard var record = try await repositories.key(apiKey) else { return nil }
+        let secret = Identifiers.secret()
+        record.previousSealedSecret = record.sealedSecret
+        record.previousSecretValidUntil = now.addingTimeInterval(TimeInterval(grace))
+        record.sealedSecret = try box.seal(secret, apiKey: apiKey)
+        record.updatedAt = now
+        try await repositories.updateKey(record)
+        try await changed()
+        return Issued(record: record, secret: secret)
+    }
+
+    /// Deactivates the key: its tokens are refused with 4053 from now on.
+    public func deactivate(apiKey: String, now: Date = Date()) async throws -> APIKeyRecord? {
+        guard var record = try await repositories.key(apiKey) else { return nil }
+        record.isDeactivated = true
+        record.updatedAt = now
+        try await repositories.updateKey(record)
+        try await changed()
+        return record
+    }
+
+    public func list() async throws -> [APIKeyRecord] {
+        try await repositories.keys()
+    }
+
+    /// The current secret of a key, opened (dev mode shows the dev key's secret at start).
+    public func secret(of record: APIKeyRecord) throws -> String {
+        try box.open(record.sealedSecret, apiKey: record.apiKey)
+    }
+}

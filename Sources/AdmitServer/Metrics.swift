@@ -1,0 +1,33 @@
+import Prometheus
+
+/// The server's Prometheus metrics, in a registry of its own (no global bootstrap, so
+/// several applications in one test process do not collide).
+final class Metrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private static let buckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
+
+    /// One request answered: counted by method, route template and status; timed by route template.
+    func request(method: String, route: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            name: "admit_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            name: "admit_http_request_duration_seconds", labels: [("method", method), ("route", route)], buckets: Self.buckets
+        ).record(duration)
+    }
+
+    /// One token verification, by outcome: `valid`, `missing`, or the refusal's reason.
+    func verification(_ outcome: String) {
+        registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)]).increment()
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,74 @@
+import AdmitStore
+import AdmitToken
+import Crypto
+import Foundation
+import Hummingbird
+
+/// What the controllers share: the store, the in-memory key ring and revocations, the verifier.
+struct Services: Sendable {
+    let configuration: AppConfiguration
+    let repositories: any Repositories
+    let keyRing: KeyRing
+    let revocations: RevocationList
+    let keys: KeyService
+    let verifier: Verifier
+    let metrics: Metrics
+    /// The API key that dev mode's `/get-token` signs with.
+    let devKey: String?
+    /// SHA-256 of the admin credential, compared in constant time.
+    let adminDigest: SHA256Digest
+    let tokenLimiter: RateLimiter
+
+    /// Reloads keys and revocations from the store.
+    func reload() async throws {
+        try await keyRing.reload()
+        try await revocations.reload()
+    }
+}
+
+extension Services {
+    /// The access token of a request: `Authorization: <token>` or `Authorization: Bearer <token>`.
+    static func accessToken(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if value.lowercased().hasPrefix("bearer ") { return String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+        return value
+    }
+
+    /// Verifies `token` for `use`, counting the outcome; failures become the contract's error.
+    func verify(_ token: String?, for use: TokenUse) throws(APIError) -> Claims {
+        guard let token, !token.isEmpty else {
+            metrics.verification("missing")
+            throw .token(TokenError(.invalidToken, .malformed, "no token was given"))
+        }
+        do throws(TokenError) {
+            let claims = try verifier.verify(token, for: use)
+            metrics.verification("valid")
+            return claims
+        } catch {
+            metrics.verification(error.reason.rawValue)
+            throw .token(error)
+        }
+    }
+
+    /// A server API call: a token with role `crawler` (or no roles).
+    func requireServerAPI(_ request: Request) throws(APIError) -> Claims {
+        try verify(Self.accessToken(request), for: .serverAPI(roomId: nil))
+    }
+
+    /// A room-scoped token touches only its own room (named by id or custom id).
+    func requireRoom(_ claims: Claims, _ room: RoomRecord) throws(APIError) {
+        guard let scoped = claims.roomId, scoped != room.roomId, scoped != room.customRoomId else { return }
+        throw .token(TokenError(.unauthorizedMeetingID, .room, "the token is for room \(scoped), not \(room.roomId)"))
+    }
+
+    /// The admin credential in `Authorization: Bearer ...`, compared in constant time.
+    func requireAdmin(_ request: Request) throws(APIError) {
+        let given = Self.accessToken(request) ?? ""
+        let digest = SHA256.hash(data: Data(given.utf8))
+        var difference: UInt8 = 0
+        for (a, b) in zip(digest, adminDigest) { difference |= a ^ b }
+        guard difference == 0, !given.isEmpty else {
+            throw APIError(.unauthorized, "The admin credential is missing or wrong (Authorization: Bearer <admin token>).")
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Synchronization
+
+/// In-memory repositories with the same behaviour as the SQL ones (one shared test suite checks both).
+public final class MemoryRepositories: Repositories {
+    private struct State {
+        var keys: [APIKeyRecord] = []
+        var rooms: [RoomRecord] = []
+        var revocations: [RevocationRecord] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func insertKey(_ key: APIKeyRecord) async throws {
+        try state.withLock { state in
+            guard !state.keys.contains(where: { $0.apiKey == key.apiKey }) else { throw StoreError("API key \(key.apiKey) exists") }
+            state.keys.append(key)
+        }
+    }
+
+    public func key(_ apiKey: String) async throws -> APIKeyRecord? {
+        state.withLock { $0.keys.first { $0.apiKey == apiKey } }
+    }
+
+    public func keys() async throws -> [APIKeyRecord] {
+        state.withLock { $0.keys }
+    }
+
+    public func updateKey(_ key: APIKeyRecord) async throws {
+        state.withLock { state in
+            if let index = state.keys.firstIndex(where: { $0.apiKey == key.apiKey }) { state.keys[index] = key }
+        }
+    }
+
+    public func insertRoom(_ room: RoomRecord) async throws -> RoomRecord {
+        state.withLock { state in
+            if let custom = room.customRoomId,
+                let existing = state.rooms.first(where: { $0.apiKey == room.apiKey && $0.customRoomId == custom })
+            {
+                return existing
+            }
+            state.rooms.append(room)
+            return room
+        }
+    }
+
+    public func room(apiKey: String, id: String) async throws -> RoomRecord? {
+        state.withLock { state in
+            state.rooms.first { $0.apiKey == apiKey && $0.roomId == id }
+                ?? state.rooms.first { $0.apiKey == apiKey && $0.customRoomId == id }
+        }
+    }
+
+    public func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord> {
+        state.withLock { state in
+            let all = state.rooms.filter { $0.apiKey == apiKey }
+            let start = min(all.count, (page - 1) * perPage)
+            return Page(items: Array(all[start..<min(all.count, start + perPage)]), total: all.count)
+        }
+    }
+
+    public func updateRoom(_ room: RoomRecord) async throws {
+        state.withLock { state in
+            if let index = state.rooms.firstIndex(where: { $0.id == room.id }) { state.rooms[index] = room }
+        }
+    }
+
+    public func insertRevocation(_ revocation: RevocationRecord) async throws {
+        state.withLock { $0.revocations.append(revocation) }
+    }
+
+    public func revocations() async throws -> [RevocationRecord] {
+        state.withLock { $0.revocations }
+    }
+}

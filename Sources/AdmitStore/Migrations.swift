@@ -1,0 +1,54 @@
+import SQLKit
+
+/// The schema, as numbered steps applied once each, in order, recorded in `admit_migrations`.
+/// Each step is plain SQL that SQLite and PostgreSQL both accept; `BLOB` is spelled per dialect.
+enum Migrations {
+    static func steps(blob: String) -> [(version: Int, statements: [String])] {
+        [
+            (
+                1,
+                [
+                    """
+                    CREATE TABLE api_keys (
+                        api_key TEXT PRIMARY KEY, name TEXT NOT NULL, sealed_secret \(blob) NOT NULL,
+                        previous_sealed_secret \(blob), previous_valid_until BIGINT, deactivated INTEGER NOT NULL,
+                        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE rooms (
+                        id TEXT PRIMARY KEY, room_id TEXT NOT NULL, custom_room_id TEXT, api_key TEXT NOT NULL,
+                        disabled INTEGER NOT NULL, webhook TEXT, auto_close_config TEXT,
+                        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                    """,
+                    "CREATE UNIQUE INDEX rooms_room_id ON rooms (room_id)",
+                    "CREATE UNIQUE INDEX rooms_custom_room_id ON rooms (api_key, custom_room_id)",
+                    "CREATE INDEX rooms_api_key ON rooms (api_key, created_at)",
+                    """
+                    CREATE TABLE revocations (
+                        id TEXT PRIMARY KEY, api_key TEXT NOT NULL, jti TEXT, participant_id TEXT, room_id TEXT,
+                        issued_before BIGINT, created_at BIGINT NOT NULL)
+                    """,
+                ]
+            )
+        ]
+    }
+
+    /// Applies the steps not yet recorded.
+    static func run(on database: any SQLDatabase, blob: String) async throws {
+        try await database.raw("CREATE TABLE IF NOT EXISTS admit_migrations (version BIGINT PRIMARY KEY)").run()
+        let applied = Set(try await database.raw("SELECT version FROM admit_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+        for step in steps(blob: blob) where !applied.contains(step.version) {
+            try await database.withSession { session in
+                try await session.raw("BEGIN").run()
+                do {
+                    for statement in step.statements { try await session.raw(SQLQueryString(statement)).run() }
+                    try await session.raw("INSERT INTO admit_migrations (version) VALUES (\(bind: step.version))").run()
+                    try await session.raw("COMMIT").run()
+                } catch {
+                    try? await session.raw("ROLLBACK").run()
+                    throw error
+                }
+            }
+        }
+    }
+}

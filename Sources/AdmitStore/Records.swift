@@ -1,0 +1,98 @@
+import Foundation
+
+/// An API key as stored: its secrets sealed (see `SecretBox`), never in clear.
+public struct APIKeyRecord: Sendable, Equatable {
+    /// The public identifier that tokens name in `apikey`.
+    public var apiKey: String
+    public var name: String
+    /// The current secret, sealed.
+    public var sealedSecret: Data
+    /// The secret before the last rotation, sealed, valid until `previousSecretValidUntil`.
+    public var previousSealedSecret: Data?
+    public var previousSecretValidUntil: Date?
+    public var isDeactivated: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        apiKey: String, name: String, sealedSecret: Data, previousSealedSecret: Data? = nil,
+        previousSecretValidUntil: Date? = nil, isDeactivated: Bool = false, createdAt: Date, updatedAt: Date
+    ) {
+        self.apiKey = apiKey
+        self.name = name
+        self.sealedSecret = sealedSecret
+        self.previousSealedSecret = previousSealedSecret
+        self.previousSecretValidUntil = previousSecretValidUntil
+        self.isDeactivated = isDeactivated
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A room (VideoSDK's "meeting"), owned by the API key whose token created it.
+public struct RoomRecord: Sendable, Equatable {
+    /// Internal identifier (24 hex digits, like VideoSDK's `id`).
+    public var id: String
+    /// The public room id, `abcd-efgh-ijkl`.
+    public var roomId: String
+    public var customRoomId: String?
+    /// The owning API key; rooms of other keys are invisible.
+    public var apiKey: String
+    public var disabled: Bool
+    /// The `webhook` object of the create request, as JSON text.
+    public var webhook: String?
+    /// The `autoCloseConfig` object of the create request, as JSON text.
+    public var autoCloseConfig: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, roomId: String, customRoomId: String?, apiKey: String, disabled: Bool = false,
+        webhook: String? = nil, autoCloseConfig: String? = nil, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.roomId = roomId
+        self.customRoomId = customRoomId
+        self.apiKey = apiKey
+        self.disabled = disabled
+        self.webhook = webhook
+        self.autoCloseConfig = autoCloseConfig
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A revocation of an API key's tokens: by `jti`, by participant, by room, or all issued before a time.
+public struct RevocationRecord: Sendable, Equatable {
+    public var id: String
+    public var apiKey: String
+    public var jwtID: String?
+    public var participantId: String?
+    public var roomId: String?
+    public var issuedBefore: Date?
+    public var createdAt: Date
+
+    public init(
+        id: String, apiKey: String, jwtID: String? = nil, participantId: String? = nil, roomId: String? = nil,
+        issuedBefore: Date? = nil, createdAt: Date
+    ) {
+        self.id = id
+        self.apiKey = apiKey
+        self.jwtID = jwtID
+        self.participantId = participantId
+        self.roomId = roomId
+        self.issuedBefore = issuedBefore
+        self.createdAt = createdAt
+    }
+}
+
+/// One page of a list and the total count.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var total: Int
+
+    public init(items: [Item], total: Int) {
+        self.items = items
+        self.total = total
+    }
+}

@@ -1,0 +1,60 @@
+/// API keys. Secrets arrive sealed; the repository never sees them in clear.
+public protocol APIKeyRepository: Sendable {
+    func insertKey(_ key: APIKeyRecord) async throws
+    func key(_ apiKey: String) async throws -> APIKeyRecord?
+    /// All keys, oldest first.
+    func keys() async throws -> [APIKeyRecord]
+    /// Replaces the stored key with the same `apiKey`.
+    func updateKey(_ key: APIKeyRecord) async throws
+}
+
+/// Rooms, always within one API key.
+public protocol RoomRepository: Sendable {
+    /// Inserts `room`, or returns the existing room when the key already has one with the same `customRoomId`.
+    func insertRoom(_ room: RoomRecord) async throws -> RoomRecord
+    /// The key's room whose `roomId` or `customRoomId` is `id`.
+    func room(apiKey: String, id: String) async throws -> RoomRecord?
+    /// The key's rooms, oldest first; `page` counts from 1.
+    func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord>
+    /// Replaces the stored room with the same `id`.
+    func updateRoom(_ room: RoomRecord) async throws
+}
+
+/// Revocations, loaded whole into the server's memory.
+public protocol RevocationRepository: Sendable {
+    func insertRevocation(_ revocation: RevocationRecord) async throws
+    func revocations() async throws -> [RevocationRecord]
+}
+
+/// Everything Admit stores, behind one handle.
+public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository
+
+/// An open store and how to close it.
+public struct Store: Sendable {
+    public let repositories: any Repositories
+    /// What backs it, for logs: `memory`, `sqlite:PATH` or `postgres://host/db` (no password).
+    public let description: String
+    private let closer: @Sendable () async throws -> Void
+
+    public init(_ repositories: any Repositories, description: String, close: @escaping @Sendable () async throws -> Void = {}) {
+        self.repositories = repositories
+        self.description = description
+        self.closer = close
+    }
+
+    public func close() async throws {
+        try await closer()
+    }
+
+    /// A store that lives in memory, for tests.
+    public static func memory() -> Store {
+        Store(MemoryRepositories(), description: "memory")
+    }
+}
+
+/// Why a store could not do what was asked.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import SQLKit
+
+/// The repositories over any SQLKit database: each query is written once and runs on
+/// SQLite and PostgreSQL alike. Times are stored as milliseconds since 1970.
+public final class SQLRepositories: Repositories {
+    let database: any SQLDatabase
+
+    init(_ database: any SQLDatabase) {
+        self.database = database
+    }
+
+    // MARK: API keys
+
+    public func insertKey(_ key: APIKeyRecord) async throws {
+        try await database.raw(
+            """
+            INSERT INTO api_keys (api_key, name, sealed_secret, previous_sealed_secret, previous_valid_until, deactivated, created_at, updated_at)
+            VALUES (\(bind: key.apiKey), \(bind: key.name), \(bind: key.sealedSecret), \(bind: key.previousSealedSecret),
+                    \(bind: key.previousSecretValidUntil.map(Self.millis)), \(bind: key.isDeactivated ? 1 : 0),
+                    \(bind: Self.millis(key.createdAt)), \(bind: Self.millis(key.updatedAt)))
+            """
+        ).run()
+    }
+
+    public func key(_ apiKey: String) async throws -> APIKeyRecord? {
+        try await database.raw("SELECT * FROM api_keys WHERE api_key = \(bind: apiKey)").first().map(Self.key)
+    }
+
+    public func keys() async throws -> [APIKeyRecord] {
+        try await database.raw("SELECT * FROM api_keys ORDER BY created_at, api_key").all().map(Self.key)
+    }
+
+    public func updateKey(_ key: APIKeyRecord) async throws {
+        try await database.raw(
+            """
+            UPDATE api_keys SET name = \(bind: key.name), sealed_secret = \(bind: key.sealedSecret),
+                previous_sealed_secret = \(bind: key.previousSealedSecret),
+                previous_valid_until = \(bind: key.previousSecretValidUntil.map(Self.millis)),
+                deactivated = \(bind: key.isDeactivated ? 1 : 0), updated_at = \(bind: Self.millis(key.updatedAt))
+            WHERE api_key = \(bind: key.apiKey)
+            """
+        ).run()
+    }
+
+    private static func key(_ row: any SQLRow) throws -> APIKeyRecord {
+        APIKeyRecord(
+            apiKey: try row.decode(column: "api_key", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            sealedSecret: try row.decode(column: "sealed_secret", as: Data.self),
+            previousSealedSecret: try row.decode(column: "previous_sealed_secret", as: Data?.self),
+            previousSecretValidUntil: try row.decode(column: "previous_valid_until", as: Int64?.self).map(date),
+            isDeactivated: try row.decode(column: "deactivated", as: Int.self) != 0,
+            createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
+            updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
+    }
+
+    // MARK: Rooms
+
+    public func insertRoom(_ room: RoomRecord) async throws -> RoomRecord {
+        if let custom = room.customRoomId, let existing = try await customRoom(apiKey: room.apiKey, custom) { return existing }
+        do {
+            try await database.raw(
+                """
+                INSERT INTO rooms (id, room_id, custom_room_id, api_key, disabled, webhook, auto_close_config, created_at, updated_at)
+                VALUES (\(bind: room.id), \(bind: room.roomId), \(bind: room.customRoomId), \(bind: room.apiKey),
+                        \(bind: room.disabled ? 1 : 0), \(bind: room.webhook), \(bind: room.autoCloseConfig),
+                        \(bind: Self.millis(room.createdAt)), \(bind: Self.millis(room.updatedAt)))
+                """
+            ).run()
+            return room
+        } catch {
+            // Two creates with one customRoomId raced: the unique index kept the first.
+            if let custom = room.customRoomId, let existing = try await customRoom(apiKey: room.apiKey, custom) { return existing }
+            throw error
+        }
+    }
+
+    private func customRoom(apiKey: String, _ custom: String) async throws -> RoomRecord? {
+        try await database.raw("SELECT * FROM rooms WHERE api_key = \(bind: apiKey) AND custom_room_id = \(bind: custom)")
+            .first().map(Self.room)
+    }
+
+    public func room(apiKey: String, id: String) async throws -> RoomRecord? {
+        let rows = try await database.raw(
+            "SELECT * FROM rooms WHERE api_key = \(bind: apiKey) AND (room_id = \(bind: id) OR custom_room_id = \(bind: id))"
+        ).all().map(Self.room)
+        return rows.first { $0.roomId == id } ?? rows.first
+    }
+
+    public func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord> {
+        let total =
+            try await database.raw("SELECT COUNT(*) AS n FROM rooms WHERE api_key = \(bind: apiKey)")
+            .first().map { try $0.decode(column: "n", as: Int.self) } ?? 0
+        let items = try await database.raw(
+            """
+            SELECT * FROM rooms WHERE api_key = \(bind: apiKey) ORDER BY created_at, id
+            LIMIT \(bind: perPage) OFFSET \(bind: (page - 1) * perPage)
+            """
+        ).all().map(Self.room)
+        return Page(items: items, total: total)
+    }
+
+    public func updateRoom(_ room: RoomRecord) async throws {
+        try await database.raw(
+            """
+            UPDATE rooms SET disabled = \(bind: room.disabled ? 1 : 0), webhook = \(bind: room.webhook),
+                auto_close_config = \(bind: room.autoCloseConfig), updated_at = \(bind: Self.millis(room.updatedAt))
+            WHERE id = \(bind: room.id)
+            """
+        ).run()
+    }
+
+    private static func room(_ row: any SQLRow) throws -> RoomRecord {
+        RoomRecord(
+            id: try row.decode(column: "id", as: String.self),
+            roomId: try row.decode(column: "room_id", as: String.self),
+            customRoomId: try row.decode(column: "custom_room_id", as: String?.self),
+            apiKey: try row.decode(column: "api_key", as: String.self),
+            disabled: try row.decode(column: "disabled", as: Int.self) != 0,
+            webhook: try row.decode(column: "webhook", as: String?.self),
+            autoCloseConfig: try row.decode(column: "auto_close_config", as: String?.self),
+            createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
+            updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
+    }
+
+    // MARK: Revocations
+
+    public func insertRevocation(_ revocation: RevocationRecord) async throws {
+        try await database.raw(
+            """
+            INSERT INTO revocations (id, api_key, jti, participant_id, room_id, issued_before, created_at)
+            VALUES (\(bind: revocation.id), \(bind: revocation.apiKey), \(bind: revocation.jwtID), \(bind: revocation.participantId),
+                    \(bind: revocation.roomId), \(bind: revocation.issuedBefore.map(Self.millis)), \(bind: Self.millis(revocation.createdAt)))
+            """
+        ).run()
+    }
+
+    public func revocations() async throws -> [RevocationRecord] {
+        try await database.raw("SELECT * FROM revocations ORDER BY created_at, id").all().map { row in
+            RevocationRecord(
+                id: try row.decode(column: "id", as: String.self),
+                apiKey: try row.decode(column: "api_key", as: String.self),
+                jwtID: try row.decode(column: "jti", as: String?.self),
+                participantId: try row.decode(column: "participant_id", as: String?.self),
+                roomId: try row.decode(column: "room_id", as: String?.self),
+                issuedBefore: try row.decode(column: "issued_before", as: Int64?.self).map(Self.date),
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)))
+        }
+    }
+
+    // MARK: Helpers
+
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+}

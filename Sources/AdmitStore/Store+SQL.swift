@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+extension Store {
+    /// An SQLite store in the file at `path` (created with its schema when missing).
+    public static func sqlite(path: String, logger: Logger) async throws -> Store {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let database = connection.sql(queryLogLevel: .trace)
+        do {
+            try await database.raw("PRAGMA journal_mode = WAL").run()
+            try await database.raw("PRAGMA busy_timeout = 5000").run()
+            try await Migrations.run(on: database, blob: "BLOB")
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return Store(SQLRepositories(database), description: "sqlite:\(path)") { try await connection.close() }
+    }
+
+    /// A PostgreSQL store at `url` (`postgres://user:password@host:port/database`), migrated on open.
+    public static func postgres(url: String, logger: Logger) async throws -> Store {
+        let configuration = try SQLPostgresConfiguration(url: url)
+        let pool = EventLoopGroupConnectionPool(
+            source: PostgresConnectionSource(sqlConfiguration: configuration),
+            maxConnectionsPerEventLoop: 4,
+            on: MultiThreadedEventLoopGroup.singleton)
+        let database = pool.database(logger: logger).sql(queryLogLevel: .trace)
+        do {
+            try await Migrations.run(on: database, blob: "BYTEA")
+        } catch {
+            try? await pool.shutdownAsync()
+            throw error
+        }
+        // The pool is thread-safe (every use goes through its event loops) but AsyncKit does not say so.
+        nonisolated(unsafe) let shared = pool
+        let safe = URL(string: url).map { "postgres://\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")\($0.path)" } ?? "postgres"
+        return Store(SQLRepositories(database), description: safe) { try await shared.shutdownAsync() }
+    }
+}

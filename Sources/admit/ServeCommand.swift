@@ -1,0 +1,117 @@
+import AdmitServer
+import AdmitToken
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Admit server.",
+        discussion: """
+            --dev binds to loopback, keeps SQLite, a master key and an admin credential under --data-dir, \
+            creates a dev API key on first start, and opens /get-token. Outside dev mode the server needs \
+            ADMIT_ADMIN_TOKEN (or --admin-token-file) and ADMIT_MASTER_KEY (or --master-key-file).
+            """)
+
+    @Flag(help: "Development mode: loopback only, generated credentials, /get-token on.")
+    var dev = false
+
+    @Option(help: "Address to bind (dev mode: loopback only).")
+    var host: String?
+
+    @Option(help: "Port to listen on.")
+    var port = 8080
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Seconds of clock skew tolerated for exp, nbf and iat.")
+    var leeway: Double = 60
+
+    @Option(help: "A file holding the admin credential; or ADMIT_ADMIN_TOKEN.")
+    var adminTokenFile: String?
+
+    @Option(help: "Open /get-token outside dev mode, signing with this API key.")
+    var tokenEndpointKey: String?
+
+    @Option(help: "Longest lifetime /get-token hands out (120m, 24h, or seconds).")
+    var tokenEndpointMaxTtl = "2h"
+
+    @Option(help: "Permissions /get-token grants (comma-separated).")
+    var tokenEndpointPermissions = "allow_join,allow_mod"
+
+    @Option(help: "/get-token requests per minute per client address.")
+    var tokenEndpointRate = 60
+
+    func validate() throws {
+        if dev, let host, !["127.0.0.1", "localhost", "::1"].contains(host) {
+            throw ValidationError("--dev binds to loopback only; drop --host or --dev.")
+        }
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535.") }
+        guard leeway >= 0, leeway <= 3600 else { throw ValidationError("--leeway must be from 0 to 3600 seconds.") }
+        guard tokenEndpointRate >= 1 else { throw ValidationError("--token-endpoint-rate must be at least 1.") }
+    }
+
+    func run() async throws {
+        var configuration = AppConfiguration()
+        configuration.dev = dev
+        configuration.host = host ?? "127.0.0.1"
+        configuration.port = port
+        configuration.leeway = leeway
+        configuration.database = store.location
+        if case .sqlite = store.location {
+            try FileManager.default.createDirectory(atPath: store.dataDir, withIntermediateDirectories: true)
+        }
+        configuration.masterKey = try store.masterKey(create: dev)
+        configuration.adminToken = try adminToken()
+        if let tokenEndpointKey {
+            guard let lifetime = Lifetime.seconds(tokenEndpointMaxTtl) else {
+                throw ValidationError("--token-endpoint-max-ttl is not a lifetime (120m, 24h, 3600).")
+            }
+            var permissions = Permissions()
+            for name in tokenEndpointPermissions.split(separator: ",") {
+                guard let permission = Permissions(name: String(name)) else {
+                    throw ValidationError("--token-endpoint-permissions: unknown \(name).")
+                }
+                permissions.formUnion(permission)
+            }
+            configuration.tokenEndpoint = .init(
+                apiKey: tokenEndpointKey, maxLifetime: lifetime, permissions: permissions, ratePerMinute: tokenEndpointRate)
+        }
+        configuration.announce = { say($0) }
+        var logger = Logger(label: "admit")
+        logger.logLevel = ProcessInfo.processInfo.environment["ADMIT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let app: any ApplicationProtocol
+        do {
+            app = try await buildApplication(configuration: configuration, logger: logger)
+        } catch let error as ConfigurationError {
+            printError("admit: \(error)")
+            throw ExitCode.failure
+        }
+        say("Admit listening on http://\(configuration.host):\(port)\(dev ? " (dev mode)" : "")")
+        try await app.runService()
+    }
+
+    /// The admin credential: a file, the environment, or in dev mode `admin-token` under the data dir.
+    private func adminToken() throws -> String? {
+        if let adminTokenFile { return try readSecretFile(adminTokenFile, what: "admin credential") }
+        if let value = ProcessInfo.processInfo.environment["ADMIT_ADMIN_TOKEN"], !value.isEmpty { return value }
+        guard dev else { return nil }
+        let path = URL(fileURLWithPath: store.dataDir).appendingPathComponent("admin-token").path
+        if FileManager.default.fileExists(atPath: path) {
+            let token = try readSecretFile(path, what: "admin credential")
+            say("Admin credential (dev mode, from \(path)): \(token)")
+            return token
+        }
+        let token = (0..<2).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }.joined()
+        try writePrivateFile(path, token)
+        say("Admin credential (dev mode, generated, kept in \(path)): \(token)")
+        return token
+    }
+}
+
+/// Writes a line to standard output at once (unbuffered), so that it reaches a log file or pipe.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import AdmitStore
+
+/// Which backends the shared suite runs on.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory, sqlite, postgres
+    var testDescription: String { rawValue }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["ADMIT_TEST_POSTGRES_URL"]
+    /// CI sets ADMIT_REQUIRE_POSTGRES=1 so that a missing database fails instead of skipping.
+    static let requirePostgres = ProcessInfo.processInfo.environment["ADMIT_REQUIRE_POSTGRES"] == "1"
+
+    static var available: [Backend] {
+        postgresURL != nil || requirePostgres ? allCases : [.memory, .sqlite]
+    }
+
+    func open() async throws -> Store {
+        let logger = Logger(label: "test")
+        switch self {
+        case .memory: return .memory()
+        case .sqlite: return try await .sqlite(path: temporaryPath(), logger: logger)
+        case .postgres:
+            guard let url = Self.postgresURL else { throw StoreError("ADMIT_TEST_POSTGRES_URL is not set") }
+            return try await .postgres(url: url, logger: logger)
+        }
+    }
+}
+
+func temporaryPath() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("admit-test-\(UUID().uuidString).sqlite").path
+}
+
+/// Runs `body` with a fresh store of `backend` and closes it.
+func withStore(_ backend: Backend, _ body: (any Repositories) async throws -> Void) async throws {
+    let store = try await backend.open()
+    do {
+        try await body(store.repositories)
+    } catch {
+        try? await store.close()
+        throw error
+    }
+    try await store.close()
+}
+
+/// A time with whole milliseconds, as the SQL stores keep.
+func instant(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+
+func room(_ apiKey: String, _ roomId: String, custom: String? = nil, at seconds: Double = 1_795_000_000) -> RoomRecord {
+    RoomRecord(
+        id: UUID().uuidString, roomId: roomId, customRoomId: custom, apiKey: apiKey, webhook: #"{"endPoint":"https://x"}"#,
+        createdAt: instant(seconds), updatedAt: instant(seconds))
+}
+
+@Suite("store (shared by every backend)")
+struct StoreTests {
+    @Test("API keys round-trip, update, and refuse a duplicate", arguments: Backend.available)
+    func keys(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let id = "key-\(UUID().uuidString)"
+            var key = APIKeyRecord(
+                apiKey: id, name: "first", sealedSecret: Data([1, 2, 3]), createdAt: instant(1_795_000_000.123), updatedAt: instant(1_795_000_000.123)
+            )
+            try await store.insertKey(key)
+            #expect(try await store.key(id) == key)
+            await #expect(throws: (any Error).self) { try await store.insertKey(key) }
+            key.previousSealedSecret = Data([9, 9])
+            key.previousSecretValidUntil = instant(1_795_003_600)
+            key.sealedSecret = Data([4, 5, 6])
+            key.isDeactivated = true
+            key.updatedAt = instant(1_795_000_100)
+            try await store.updateKey(key)
+            #expect(try await store.key(id) == key)
+            #expect(try await store.keys().contains(key))
+            #expect(try await store.key("missing-\(UUID().uuidString)") == nil)
+        }
+    }
+
+    @Test("a customRoomId names one room per key; other keys cannot see it", arguments: Backend.available)
+    func customRoomIdempotence(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)", other = "k-\(UUID().uuidString)"
+            let first = try await store.insertRoom(room(key, "aaaa-bbbb-\(UUID().uuidString.prefix(4))", custom: "standup"))
+            let second = try await store.insertRoom(room(key, "cccc-dddd-\(UUID().uuidString.prefix(4))", custom: "standup"))
+            #expect(second == first)
+            #expect(try await store.room(apiKey: key, id: "standup") == first)
+            #expect(try await store.room(apiKey: key, id: first.roomId) == first)
+            #expect(try await store.room(apiKey: other, id: first.roomId) == nil)
+            let theirs = try await store.insertRoom(room(other, "eeee-ffff-\(UUID().uuidString.prefix(4))", custom: "standup"))
+            #expect(theirs != first)
+        }
+    }
+
+    @Test("rooms list in creation order, page by page, with the total", arguments: Backend.available)
+    func pagination(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            var made: [RoomRecord] = []
+            for index in 0..<5 {
+                made.append(try await store.insertRoom(room(key, "room-\(index)-\(UUID().uuidString.prefix(8))", at: 1_795_000_000 + Double(index))))
+            }
+            let firstPage = try await store.rooms(apiKey: key, page: 1, perPage: 2)
+            #expect(firstPage.total == 5)
+            #expect(firstPage.items == Array(made[0..<2]))
+            #expect(try await store.rooms(apiKey: key, page: 3, perPage: 2).items == [made[4]])
+            #expect(try await store.rooms(apiKey: key, page: 4, perPage: 2).items.isEmpty)
+            #expect(try await store.rooms(apiKey: key, page: 1, perPage: 20).items == made)
+        }
+    }
+
+    @Test("a room update is kept", arguments: Backend.available)
+    func roomUpdate(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            var stored = try await store.insertRoom(room(key, "r-\(UUID().uuidString.prefix(8))"))
+            stored.disabled = true
+            stored.updatedAt = instant(1_795_000_500)
+            try await store.updateRoom(stored)
+            #expect(try await store.room(apiKey: key, id: stored.roomId) == stored)
+        }
+    }
+
+    @Test("revocations round-trip", arguments: Backend.available)
+    func revocations(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            let made = [
+                RevocationRecord(id: UUID().uuidString, apiKey: key, jwtID: "t-1", createdAt: instant(1_795_000_000)),
+                RevocationRecord(id: UUID().uuidString, apiKey: key, participantId: "p", roomId: "r", createdAt: instant(1_795_000_001)),
+                RevocationRecord(id: UUID().uuidString, apiKey: key, issuedBefore: instant(1_795_000_000), createdAt: instant(1_795_000_002)),
+            ]
+            for revocation in made { try await store.insertRevocation(revocation) }
+            #expect(try await store.revocations().filter { $0.apiKey == key } == made)
+        }
+    }
+
+    @Test("an SQLite store keeps its data across a close and reopen")
+    func sqlitePersistence() async throws {
+        let path = temporaryPath()
+        let logger = Logger(label: "test")
+        let first = try await Store.sqlite(path: path, logger: logger)
+        let key = APIKeyRecord(apiKey: "persist", name: "p", sealedSecret: Data([7]), createdAt: instant(1), updatedAt: instant(1))
+        try await first.repositories.insertKey(key)
+        let made = try await first.repositories.insertRoom(room("persist", "abcd-efgh-ijkl", custom: "c"))
+        try await first.close()
+        let second = try await Store.sqlite(path: path, logger: logger)
+        #expect(try await second.repositories.key("persist") == key)
+        #expect(try await second.repositories.room(apiKey: "persist", id: "c") == made)
+        try await second.close()
+    }
+
+    @Test("PostgreSQL is reachable when CI requires it", .enabled(if: Backend.requirePostgres))
+    func postgresRequired() async throws {
+        try #require(Backend.postgresURL != nil, "ADMIT_REQUIRE_POSTGRES=1 but ADMIT_TEST_POSTGRES_URL is unset")
+        let store = try await Backend.postgres.open()
+        try await store.close()
+    }
+}
+
+@Suite("secret box")
+struct SecretBoxTests {
+    @Test("a sealed secret opens with the same key and API key, and holds no clear text")
+    func roundTrip() throws {
+        let box = try SecretBox(base64: SecretBox.generateMasterKey())
+        let sealed = try box.seal("super-secret-value", apiKey: "k1")
+        #expect(try box.open(sealed, apiKey: "k1") == "super-secret-value")
+        #expect(sealed.range(of: Data("super-secret-value".utf8)) == nil)
+    }
+
+    @Test("another master key or another API key cannot open it")
+    func refusesOthers() throws {
+        let box = try SecretBox(base64: SecretBox.generateMasterKey())
+        let sealed = try box.seal("s", apiKey: "k1")
+        #expect(throws: StoreError.self) { try box.open(sealed, apiKey: "k2") }
+        #expect(throws: StoreError.self) { try SecretBox(base64: SecretBox.generateMasterKey()).open(sealed, apiKey: "k1") }
+    }
+
+    @Test("master keys must be 32 bytes of base64")
+    func badMasterKey() {
+        #expect(throws: StoreError.self) { try SecretBox(base64: "not base64!") }
+        #expect(throws: StoreError.self) { try SecretBox(base64: Data(repeating: 1, count: 16).base64EncodedString()) }
+    }
+}
