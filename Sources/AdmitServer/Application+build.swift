@@ -90,9 +90,11 @@ struct Refresher: Service {
     let interval: Duration
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            try? await services.reload()
+        await cancelWhenGracefulShutdown {
+            // Shutdown cancels the sleep; the loop then ends without an error.
+            while (try? await Task.sleep(for: interval)) != nil {
+                try? await services.reload()
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: App
     do {
         let body = request.body
         buffer = try await body.collect(upTo: context.maxUploadSize)
-    } catch let error as HTTPError where error.status == .contentTooLarge {
+    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
         throw APIError(.contentTooLarge, "The request body is larger than \(context.maxUploadSize) bytes.")
     }
     let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)

@@ -151,6 +151,7 @@ public final class SQLRepositories: Repositories {
 
     // MARK: Helpers
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    /// Whole milliseconds, truncated as ISO 8601 formatting truncates, so a time reads back as it was shown.
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 }

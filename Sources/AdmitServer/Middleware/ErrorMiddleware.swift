@@ -10,13 +10,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
             let message: String =
                 switch error.status {
                 case .notFound: "No such endpoint: \(request.method) \(request.uri.path)"
                 case .contentTooLarge: "The request body is larger than \(context.maxUploadSize) bytes."
                 case .methodNotAllowed: "\(request.method) is not allowed on \(request.uri.path)"
-                default: error.body ?? error.status.reasonPhrase
+                default: (error as? HTTPError)?.body ?? error.status.reasonPhrase
                 }
             throw APIError(error.status, message)
         } catch {
