@@ -33,21 +33,36 @@ enum Migrations {
         ]
     }
 
-    /// Applies the steps not yet recorded.
-    static func run(on database: any SQLDatabase, blob: String) async throws {
-        try await database.raw("CREATE TABLE IF NOT EXISTS admit_migrations (version BIGINT PRIMARY KEY)").run()
-        let applied = Set(try await database.raw("SELECT version FROM admit_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+    /// Applies the steps not yet recorded. On PostgreSQL an advisory lock held on one
+    /// session serialises servers (and tests) that start at the same time on one database.
+    static func run(on database: any SQLDatabase, blob: String, postgres: Bool) async throws {
+        try await database.withSession { session in
+            if postgres { try await session.raw("SELECT pg_advisory_lock(\(literal: lockKey))").run() }
+            do {
+                try await apply(on: session, blob: blob)
+            } catch {
+                if postgres { try? await session.raw("SELECT pg_advisory_unlock(\(literal: lockKey))").run() }
+                throw error
+            }
+            if postgres { try await session.raw("SELECT pg_advisory_unlock(\(literal: lockKey))").run() }
+        }
+    }
+
+    /// "admit" as a number, naming the migration lock.
+    private static let lockKey = 0x61_64_6d_69_74
+
+    private static func apply(on session: any SQLDatabase, blob: String) async throws {
+        try await session.raw("CREATE TABLE IF NOT EXISTS admit_migrations (version BIGINT PRIMARY KEY)").run()
+        let applied = Set(try await session.raw("SELECT version FROM admit_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
         for step in steps(blob: blob) where !applied.contains(step.version) {
-            try await database.withSession { session in
-                try await session.raw("BEGIN").run()
-                do {
-                    for statement in step.statements { try await session.raw(SQLQueryString(statement)).run() }
-                    try await session.raw("INSERT INTO admit_migrations (version) VALUES (\(bind: step.version))").run()
-                    try await session.raw("COMMIT").run()
-                } catch {
-                    try? await session.raw("ROLLBACK").run()
-                    throw error
-                }
+            try await session.raw("BEGIN").run()
+            do {
+                for statement in step.statements { try await session.raw(SQLQueryString(statement)).run() }
+                try await session.raw("INSERT INTO admit_migrations (version) VALUES (\(bind: step.version))").run()
+                try await session.raw("COMMIT").run()
+            } catch {
+                try? await session.raw("ROLLBACK").run()
+                throw error
             }
         }
     }

@@ -14,7 +14,7 @@ extension Store {
         do {
             try await database.raw("PRAGMA journal_mode = WAL").run()
             try await database.raw("PRAGMA busy_timeout = 5000").run()
-            try await Migrations.run(on: database, blob: "BLOB")
+            try await Migrations.run(on: database, blob: "BLOB", postgres: false)
         } catch {
             try? await connection.close()
             throw error
@@ -31,7 +31,7 @@ extension Store {
             on: MultiThreadedEventLoopGroup.singleton)
         let database = pool.database(logger: logger).sql(queryLogLevel: .trace)
         do {
-            try await Migrations.run(on: database, blob: "BYTEA")
+            try await Migrations.run(on: database, blob: "BYTEA", postgres: true)
         } catch {
             try? await pool.shutdownAsync()
             throw error
