@@ -79,7 +79,7 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         configuration: configuration, repositories: repositories, keyRing: keyRing, revocations: revocations, keys: keys,
         verifier: Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations), metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
-        tokenLimiter: RateLimiter(perMinute: configuration.tokenEndpoint?.ratePerMinute ?? 600))
+        tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map(RateLimiter.init))
     try await services.reload()
     return services
 }

@@ -41,6 +41,9 @@ public struct AppConfiguration: Sendable {
     public var masterKey: String?
     /// `/get-token` outside dev mode; nil leaves it off.
     public var tokenEndpoint: TokenEndpoint?
+    /// `/get-token` requests per minute per client in dev mode; nil means no limit
+    /// (dev servers answer test suites). Outside dev mode `tokenEndpoint.ratePerMinute` applies.
+    public var devTokenRatePerMinute: Int?
     /// Largest request body accepted, in bytes.
     public var maxBodySize = 64 * 1024
     /// How often keys and revocations are reloaded from the store (for several servers on one database).

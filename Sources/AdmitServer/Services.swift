@@ -17,7 +17,8 @@ struct Services: Sendable {
     let devKey: String?
     /// SHA-256 of the admin credential, compared in constant time.
     let adminDigest: SHA256Digest
-    let tokenLimiter: RateLimiter
+    /// nil when `/get-token` has no rate limit.
+    let tokenLimiter: RateLimiter?
 
     /// Reloads keys and revocations from the store.
     func reload() async throws {

@@ -41,8 +41,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Permissions /get-token grants (comma-separated).")
     var tokenEndpointPermissions = "allow_join,allow_mod"
 
-    @Option(help: "/get-token requests per minute per client address.")
-    var tokenEndpointRate = 60
+    @Option(help: "/get-token requests per minute per client address (default 60; none in dev mode).")
+    var tokenEndpointRate: Int?
 
     func validate() throws {
         if dev, let host, !["127.0.0.1", "localhost", "::1"].contains(host) {
@@ -50,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535.") }
         guard leeway >= 0, leeway <= 3600 else { throw ValidationError("--leeway must be from 0 to 3600 seconds.") }
-        guard tokenEndpointRate >= 1 else { throw ValidationError("--token-endpoint-rate must be at least 1.") }
+        if let tokenEndpointRate, tokenEndpointRate < 1 { throw ValidationError("--token-endpoint-rate must be at least 1.") }
     }
 
     func run() async throws {
@@ -77,8 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
                 permissions.formUnion(permission)
             }
             configuration.tokenEndpoint = .init(
-                apiKey: tokenEndpointKey, maxLifetime: lifetime, permissions: permissions, ratePerMinute: tokenEndpointRate)
+                apiKey: tokenEndpointKey, maxLifetime: lifetime, permissions: permissions, ratePerMinute: tokenEndpointRate ?? 60)
         }
+        configuration.devTokenRatePerMinute = tokenEndpointRate
         configuration.announce = { say($0) }
         var logger = Logger(label: "admit")
         logger.logLevel = ProcessInfo.processInfo.environment["ADMIT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -147,6 +147,19 @@ struct ExampleEndpointTests {
         }
     }
 
+    @Test("dev mode's /get-token has no rate limit unless one is set")
+    func devRateLimit() async throws {
+        try await withServer(testConfiguration(dev: true)) { server in
+            for _ in 0..<20 { #expect(try await server.call(.get, "/get-token").status == 200) }
+        }
+        try await withServer(testConfiguration(dev: true) { $0.devTokenRatePerMinute = 1 }) { server in
+            #expect(try await server.call(.get, "/get-token").status == 200)
+            let limited = try await server.call(.get, "/get-token")
+            #expect(limited.status == 429)
+            #expect(limited.json["statusCode"] == .number("429"))
+        }
+    }
+
     @Test("/create-meeting and /validate-meeting take the token in the body")
     func meetingEndpoints() async throws {
         try await withServer { server in

@@ -19,6 +19,12 @@ final class KeyRing: KeyProvider {
         keys.withLock { $0[apiKey] }
     }
 
+    /// The current secret of an active key, for signing without a trip to the store.
+    func signingSecret(for apiKey: String) -> Secret? {
+        guard let key = verificationKey(for: apiKey), !key.isDeactivated else { return nil }
+        return key.secrets.first?.secret
+    }
+
     /// Reads every key from the store and opens its live secrets.
     func reload() async throws {
         var loaded: [String: VerificationKey] = [:]
