@@ -149,7 +149,7 @@ struct ExampleEndpointTests {
 
     @Test("dev mode's /get-token has no rate limit unless one is set")
     func devRateLimit() async throws {
-        try await withServer(testConfiguration(dev: true)) { server in
+        try await withServer(testConfiguration(dev: true)) { (server: Harness) async throws -> Void in
             for _ in 0..<20 { #expect(try await server.call(.get, "/get-token").status == 200) }
         }
         try await withServer(testConfiguration(dev: true) { $0.devTokenRatePerMinute = 1 }) { server in
