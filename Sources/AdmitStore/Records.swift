@@ -96,3 +96,11 @@ public struct Page<Item: Sendable>: Sendable {
         self.total = total
     }
 }
+
+extension Date {
+    /// Now, in whole milliseconds: the precision the stores keep and the API shows, so a
+    /// record reads back exactly as it was first answered.
+    public static func stamp() -> Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+}

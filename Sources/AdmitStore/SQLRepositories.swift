@@ -151,7 +151,7 @@ public final class SQLRepositories: Repositories {
 
     // MARK: Helpers
 
-    /// Whole milliseconds, truncated as ISO 8601 formatting truncates, so a time reads back as it was shown.
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Milliseconds, to the nearest: times are stamped in whole milliseconds (`Date.stamp`), so they read back exactly.
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 }

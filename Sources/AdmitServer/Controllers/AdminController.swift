@@ -174,7 +174,7 @@ struct AdminController {
             guard try await services.repositories.key(body.apiKey) != nil else { throw APIError.notFound("No API key \(body.apiKey).") }
             let record = RevocationRecord(
                 id: Identifiers.recordId(), apiKey: body.apiKey, jwtID: body.jti, participantId: body.participantId,
-                roomId: body.roomId, issuedBefore: body.issuedBefore, createdAt: Date())
+                roomId: body.roomId, issuedBefore: body.issuedBefore, createdAt: .stamp())
             try await services.repositories.insertRevocation(record)
             try await services.revocations.reload()
             return RevocationResponse(

@@ -38,7 +38,7 @@ struct RoomsController {
             var room = try await findRoom(claims, body.roomId)
             if !room.disabled {
                 room.disabled = true
-                room.updatedAt = Date()
+                room.updatedAt = .stamp()
                 try await services.repositories.updateRoom(room)
             }
             return RoomResponse(room)
@@ -50,7 +50,7 @@ struct RoomsController {
         if let scoped = claims.roomId, body.customRoomId != scoped {
             throw APIError.token(TokenError(.unauthorizedMeetingID, .room, "a token for room \(scoped) cannot create other rooms"))
         }
-        let now = Date()
+        let now = Date.stamp()
         let encoder = JSONEncoder()
         var roomId = Identifiers.roomId()
         while try await services.repositories.room(apiKey: claims.apiKey, id: roomId) != nil { roomId = Identifiers.roomId() }

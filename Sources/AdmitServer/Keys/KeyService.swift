@@ -22,7 +22,7 @@ public struct KeyService: Sendable {
         public var secret: String
     }
 
-    public func create(name: String, now: Date = Date()) async throws -> Issued {
+    public func create(name: String, now: Date = .stamp()) async throws -> Issued {
         let apiKey = Identifiers.apiKey()
         let secret = Identifiers.secret()
         let record = APIKeyRecord(
@@ -33,7 +33,7 @@ public struct KeyService: Sendable {
     }
 
     /// A new secret; the old one keeps verifying for `grace` seconds.
-    public func rotate(apiKey: String, grace: Int = 3600, now: Date = Date()) async throws -> Issued? {
+    public func rotate(apiKey: String, grace: Int = 3600, now: Date = .stamp()) async throws -> Issued? {
         guard var record = try await repositories.key(apiKey) else { return nil }
         let secret = Identifiers.secret()
         record.previousSealedSecret = record.sealedSecret
@@ -46,7 +46,7 @@ public struct KeyService: Sendable {
     }
 
     /// Deactivates the key: its tokens are refused with 4053 from now on.
-    public func deactivate(apiKey: String, now: Date = Date()) async throws -> APIKeyRecord? {
+    public func deactivate(apiKey: String, now: Date = .stamp()) async throws -> APIKeyRecord? {
         guard var record = try await repositories.key(apiKey) else { return nil }
         record.isDeactivated = true
         record.updatedAt = now
