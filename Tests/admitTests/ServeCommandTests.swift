@@ -1,0 +1,111 @@
+import AdmitToken
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A running `admit serve` process for one test.
+private final class RunningServer {
+    let process = Process()
+    let output = Pipe()
+    let port: Int
+    let dataDir: String
+
+    init(arguments: [String], port: Int, dataDir: String) throws {
+        self.port = port
+        self.dataDir = dataDir
+        process.executableURL = CLI.binary
+        process.arguments = ["serve", "--port", String(port), "--data-dir", dataDir] + arguments
+        process.environment = ["PATH": "/usr/bin:/bin", "ADMIT_LOG_LEVEL": "warning"]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits until `/health` answers.
+    func waitUntilUp() async throws {
+        for _ in 0..<100 {
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!),
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the server did not come up on port \(port)")
+    }
+
+    /// Stops with SIGINT and returns the exit status and what was printed.
+    func stop() -> (status: Int32, printed: String) {
+        process.interrupt()
+        process.waitUntilExit()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, printed)
+    }
+}
+
+private func temporaryDirectory() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("admit-cli-\(UUID().uuidString)").path
+}
+
+@Suite("admit serve and admit keys", .serialized)
+struct ServeCommandTests {
+    @Test("serve --dev starts on loopback, prints the admin credential and dev key, and stops cleanly on SIGINT")
+    func devServer() async throws {
+        let dataDir = temporaryDirectory()
+        let server = try RunningServer(arguments: ["--dev"], port: 18_471, dataDir: dataDir)
+        try await server.waitUntilUp()
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:18471/get-token")!)
+        let token = try #require(try JSONValue(parsing: String(decoding: data, as: UTF8.self))["token"]?.stringValue)
+        let (status, printed) = server.stop()
+        #expect(status == 0)
+        let secret = try #require(printed.split(separator: "\n").first { $0.hasPrefix("Dev API secret: ") }?.dropFirst(16))
+        #expect(throws: Never.self) { try Verifier(keys: SingleSecret(Secret(String(secret))!)).verify(token) }
+        #expect(printed.contains("Admin credential (dev mode, generated"))
+        let adminFile = dataDir + "/admin-token"
+        let permissions = try FileManager.default.attributesOfItem(atPath: adminFile)[.posixPermissions] as? Int
+        #expect(permissions == 0o600)
+
+        // keys against the same store; then a restart keeps the same dev key.
+        let created = try CLI.run(["keys", "create", "--name", "backend", "--data-dir", dataDir])
+        #expect(created.status == 0)
+        let apiKey = try #require(try JSONValue(parsing: created.stdout)["apiKey"]?.stringValue)
+        let listed = try CLI.run(["keys", "list", "--data-dir", dataDir])
+        #expect(listed.stdout.contains(apiKey))
+        #expect(!listed.stdout.contains(try #require(try JSONValue(parsing: created.stdout)["secret"]?.stringValue)))
+        #expect(try CLI.run(["keys", "deactivate", apiKey, "--data-dir", dataDir]).status == 0)
+        #expect(try CLI.run(["keys", "list", "--data-dir", dataDir]).stdout.contains("deactivated  backend"))
+
+        let again = try RunningServer(arguments: ["--dev"], port: 18_472, dataDir: dataDir)
+        try await again.waitUntilUp()
+        let second = again.stop().printed
+        #expect(second.contains("Dev API secret: \(secret)"))
+        #expect(second.contains("Admin credential (dev mode, from"))
+    }
+
+    @Test("outside dev mode serve refuses to start without an admin credential or a master key")
+    func refusesWithoutCredentials() throws {
+        let noAdmin = try CLI.run(["serve", "--port", "18473", "--data-dir", temporaryDirectory()])
+        #expect(noAdmin.status == 1)
+        #expect(noAdmin.stderr.contains("admin credential is required"))
+        let noMaster = try CLI.run(["serve", "--port", "18473", "--data-dir", temporaryDirectory()], environment: ["ADMIT_ADMIN_TOKEN": "x"])
+        #expect(noMaster.status == 1)
+        #expect(noMaster.stderr.contains("master key is required"))
+    }
+
+    @Test("serve --dev refuses a non-loopback host")
+    func devLoopbackOnly() throws {
+        let output = try CLI.run(["serve", "--dev", "--host", "0.0.0.0"])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("loopback only"))
+    }
+
+    @Test("keys without a master key explain how to give one")
+    func keysNeedMasterKey() throws {
+        let output = try CLI.run(["keys", "list", "--data-dir", temporaryDirectory()])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("No master key"))
+    }
+}
