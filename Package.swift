@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "AdmitToken", targets: ["AdmitToken"]),
+        .library(name: "AdmitCore", targets: ["AdmitCore"]),
         .library(name: "AdmitStore", targets: ["AdmitStore"]),
         .library(name: "AdmitServer", targets: ["AdmitServer"]),
         .executable(name: "admit", targets: ["admit"]),
@@ -26,6 +27,11 @@ let package = Package(
         .target(
             name: "AdmitToken",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Admission decision, meeting and lobby state machine: pure, no I/O.
+        .target(
+            name: "AdmitCore",
+            dependencies: ["AdmitToken"]
         ),
         // Repositories: protocols, in-memory, and one SQL implementation over SQLite and PostgreSQL.
         .target(
@@ -66,6 +72,10 @@ let package = Package(
             name: "AdmitTokenTests",
             dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Vectors")]
+        ),
+        .testTarget(
+            name: "AdmitCoreTests",
+            dependencies: ["AdmitCore", "AdmitToken"]
         ),
         .testTarget(
             name: "AdmitStoreTests",

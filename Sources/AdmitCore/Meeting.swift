@@ -1,0 +1,220 @@
+import AdmitToken
+import Foundation
+
+/// The meeting of one room: who is in it, who waits in the lobby, mic and webcam state,
+/// and the live session. A value type: each event is a `mutating func` that returns the
+/// actions to perform, with time passed in, so tests drive it without sockets or clocks.
+public struct Meeting: Sendable {
+    /// Someone in the meeting or in the lobby.
+    struct Member: Sendable {
+        var connection: ConnectionID
+        var participantId: String
+        var name: String
+        var permissions: Permissions
+        var claims: Claims
+        var mic = false
+        var webcam = false
+        /// Moderators who asked this participant to turn mic / webcam on, not yet answered.
+        var micAskedBy: String?
+        var webcamAskedBy: String?
+        /// Lobby only: when the wait ends in a denial.
+        var deadline: Date?
+    }
+
+    public let roomId: String
+    public let lobbyTimeout: TimeInterval
+    var joined: [Member] = []
+    var waiting: [Member] = []
+    public internal(set) var session: Session?
+    private let newSessionId: @Sendable () -> String
+
+    public init(roomId: String, lobbyTimeout: TimeInterval = 300, newSessionId: @escaping @Sendable () -> String) {
+        self.roomId = roomId
+        self.lobbyTimeout = lobbyTimeout
+        self.newSessionId = newSessionId
+    }
+
+    /// Participants in the meeting (not waiting).
+    public var participantCount: Int { joined.count }
+    /// Nobody joined and nobody waiting: the meeting can be dropped.
+    public var isEmpty: Bool { joined.isEmpty && waiting.isEmpty }
+    public var participantIds: [String] { joined.map(\.participantId) }
+    public var waitingIds: [String] { waiting.map(\.participantId) }
+
+    public func claims(of participantId: String) -> Claims? {
+        (joined.first { $0.participantId == participantId } ?? waiting.first { $0.participantId == participantId })?.claims
+    }
+
+    // MARK: Arrival
+
+    /// Whether a lobby entrant may take `participantId`: not while a participant in the meeting
+    /// holds it (waiting cannot push someone out of the meeting).
+    public func lobbyMayUse(_ participantId: String) -> Bool {
+        !joined.contains { $0.participantId == participantId }
+    }
+
+    /// A connection admitted directly (`allow_join`). A previous connection with the same
+    /// participant id (in the meeting or the lobby) leaves with 1011.
+    public mutating func join(
+        _ connection: ConnectionID, participantId: String, name: String, claims: Claims, mic: Bool = false, webcam: Bool = false, now: Date
+    ) -> [MeetingAction] {
+        var actions = replacePrevious(participantId, now: now)
+        let member = Member(
+            connection: connection, participantId: participantId, name: name, permissions: claims.permissions, claims: claims, mic: mic,
+            webcam: webcam)
+        actions += enter(member, now: now)
+        return actions
+    }
+
+    /// A connection that must wait (`ask_join`, or `allow_mod` without `allow_join`).
+    /// Everyone holding `allow_join` is told; a reconnect keeps the original deadline.
+    public mutating func wait(_ connection: ConnectionID, participantId: String, name: String, claims: Claims, now: Date) -> [MeetingAction] {
+        var deadline = now.addingTimeInterval(lobbyTimeout)
+        var actions: [MeetingAction] = []
+        if let index = waiting.firstIndex(where: { $0.participantId == participantId }) {
+            deadline = min(deadline, waiting[index].deadline ?? deadline)
+            let old = waiting.remove(at: index)
+            actions += [.send(old.connection, .meetingLeft(reason: .duplicateParticipant)), .close(old.connection)]
+        }
+        let member = Member(
+            connection: connection, participantId: participantId, name: name, permissions: claims.permissions, claims: claims, deadline: deadline)
+        waiting.append(member)
+        actions.append(.startLobbyTimer(connection, deadline: deadline))
+        for host in joined where host.permissions.contains(.allowJoin) {
+            actions.append(.send(host.connection, .entryRequested(participantId: participantId, name: name)))
+        }
+        return actions
+    }
+
+    mutating func replacePrevious(_ participantId: String, now: Date) -> [MeetingAction] {
+        if let index = waiting.firstIndex(where: { $0.participantId == participantId }) {
+            let old = waiting.remove(at: index)
+            return [.send(old.connection, .meetingLeft(reason: .duplicateParticipant)), .close(old.connection)]
+        }
+        if let old = joined.first(where: { $0.participantId == participantId }) {
+            return depart(old.connection, reason: .duplicateParticipant, now: now)
+        }
+        return []
+    }
+
+    /// Puts a member in the meeting: their own `meeting-joined`, everyone else's `participant-joined`,
+    /// pending lobby requests for a newcomer holding `allow_join`, and the session's time log.
+    mutating func enter(_ member: Member, now: Date) -> [MeetingAction] {
+        var member = member
+        member.deadline = nil
+        let others = joined.map { ParticipantInfo(participantId: $0.participantId, name: $0.name, mic: $0.mic, webcam: $0.webcam) }
+        var actions: [MeetingAction] = [
+            .send(member.connection, .meetingJoined(participantId: member.participantId, participants: others, permissions: member.permissions))
+        ]
+        for other in joined {
+            actions.append(.send(other.connection, .participantJoined(participantId: member.participantId, name: member.name)))
+        }
+        joined.append(member)
+        if member.permissions.contains(.allowJoin) {
+            for waiter in waiting {
+                actions.append(.send(member.connection, .entryRequested(participantId: waiter.participantId, name: waiter.name)))
+            }
+        }
+        var current = session ?? Session(id: newSessionId(), roomId: roomId, start: now, end: nil, attendees: [])
+        if let index = current.attendees.firstIndex(where: { $0.participantId == member.participantId }) {
+            current.attendees[index].name = member.name
+            current.attendees[index].timelog.append(.init(start: now))
+        } else {
+            current.attendees.append(.init(participantId: member.participantId, name: member.name, timelog: [.init(start: now)]))
+        }
+        session = current
+        actions.append(.sessionChanged(current))
+        return actions
+    }
+
+    // MARK: Departure
+
+    /// A participant leaves the meeting (or the lobby) for `reason`: they get `meeting-left` and are
+    /// closed (unless their connection is already gone), others get `participant-left`; the last
+    /// one out ends the session.
+    mutating func depart(_ connection: ConnectionID, reason: LeaveReason, now: Date, notifySelf: Bool = true) -> [MeetingAction] {
+        if let index = waiting.firstIndex(where: { $0.connection == connection }) {
+            waiting.remove(at: index)
+            return notifySelf ? [.send(connection, .meetingLeft(reason: reason)), .close(connection)] : []
+        }
+        guard let index = joined.firstIndex(where: { $0.connection == connection }) else { return [] }
+        let member = joined.remove(at: index)
+        var actions: [MeetingAction] = notifySelf ? [.send(connection, .meetingLeft(reason: reason)), .close(connection)] : []
+        for other in joined {
+            actions.append(.send(other.connection, .participantLeft(participantId: member.participantId, name: member.name, reason: reason)))
+        }
+        for index in joined.indices {
+            if joined[index].micAskedBy == member.participantId { joined[index].micAskedBy = nil }
+            if joined[index].webcamAskedBy == member.participantId { joined[index].webcamAskedBy = nil }
+        }
+        if var current = session, let attendee = current.attendees.firstIndex(where: { $0.participantId == member.participantId }),
+            let stay = current.attendees[attendee].timelog.indices.last
+        {
+            current.attendees[attendee].timelog[stay].end = now
+            if joined.isEmpty { current.end = now }
+            session = joined.isEmpty ? nil : current
+            actions.append(.sessionChanged(current))
+        }
+        return actions
+    }
+
+    /// The connection dropped (1001): no `meeting-left` can reach it.
+    public mutating func disconnected(_ connection: ConnectionID, now: Date) -> [MeetingAction] {
+        depart(connection, reason: .websocketDisconnected, now: now, notifySelf: false)
+    }
+
+    /// The lobby timer of a waiting connection fired: the wait ends in a denial.
+    public mutating func lobbyTimeout(_ connection: ConnectionID, now: Date) -> [MeetingAction] {
+        guard let waiter = waiting.first(where: { $0.connection == connection }), let deadline = waiter.deadline, deadline <= now else { return [] }
+        return denyWaiter(connection)
+    }
+
+    /// The wait ends in a denial: `allow_join` holders and the waiter hear it; the waiter is closed.
+    mutating func denyWaiter(_ connection: ConnectionID) -> [MeetingAction] {
+        guard let index = waiting.firstIndex(where: { $0.connection == connection }) else { return [] }
+        let waiter = waiting.remove(at: index)
+        var actions: [MeetingAction] = []
+        for host in joined where host.permissions.contains(.allowJoin) {
+            actions.append(.send(host.connection, .entryResponded(participantId: waiter.participantId, decision: .denied)))
+        }
+        actions += [.send(waiter.connection, .entryResponded(participantId: waiter.participantId, decision: .denied)), .close(waiter.connection)]
+        return actions
+    }
+
+    /// Ends the meeting for everyone: `meeting-left` with `reason`, all connections closed, the session ended.
+    public mutating func endAll(reason: LeaveReason, now: Date) -> [MeetingAction] {
+        var actions: [MeetingAction] = []
+        for member in joined + waiting {
+            actions += [.send(member.connection, .meetingLeft(reason: reason)), .close(member.connection)]
+        }
+        if var current = session {
+            for index in current.attendees.indices {
+                if let last = current.attendees[index].timelog.indices.last, current.attendees[index].timelog[last].end == nil {
+                    current.attendees[index].timelog[last].end = now
+                }
+            }
+            current.end = now
+            actions.append(.sessionChanged(current))
+        }
+        joined = []
+        waiting = []
+        session = nil
+        return actions
+    }
+
+    /// Removes a participant from outside the meeting (server API or revocation: 1010).
+    public mutating func remove(participantId: String, reason: LeaveReason, now: Date) -> [MeetingAction]? {
+        guard let member = joined.first(where: { $0.participantId == participantId }) ?? waiting.first(where: { $0.participantId == participantId })
+        else { return nil }
+        return depart(member.connection, reason: reason, now: now)
+    }
+
+    /// Removes every member whose claims match (a revocation), with 1010.
+    public mutating func remove(where revoked: (Claims, String) -> Bool, now: Date) -> [MeetingAction] {
+        var actions: [MeetingAction] = []
+        for member in (joined + waiting) where revoked(member.claims, member.participantId) {
+            actions += depart(member.connection, reason: .removePeerAPI, now: now)
+        }
+        return actions
+    }
+}
