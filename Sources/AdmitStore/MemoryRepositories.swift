@@ -6,6 +6,7 @@ public final class MemoryRepositories: Repositories {
         var keys: [APIKeyRecord] = []
         var rooms: [RoomRecord] = []
         var revocations: [RevocationRecord] = []
+        var sessions: [SessionRecord] = []
     }
 
     private let state = Mutex(State())
@@ -72,5 +73,28 @@ public final class MemoryRepositories: Repositories {
 
     public func revocations() async throws -> [RevocationRecord] {
         state.withLock { $0.revocations }
+    }
+
+    public func saveSession(_ session: SessionRecord) async throws {
+        state.withLock { state in
+            if let index = state.sessions.firstIndex(where: { $0.id == session.id }) {
+                state.sessions[index] = session
+            } else {
+                state.sessions.append(session)
+            }
+        }
+    }
+
+    public func session(apiKey: String, id: String) async throws -> SessionRecord? {
+        state.withLock { $0.sessions.first { $0.apiKey == apiKey && $0.id == id } }
+    }
+
+    public func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord> {
+        state.withLock { state in
+            let all = state.sessions.filter { $0.apiKey == apiKey && (roomId == nil || $0.roomId == roomId) }
+                .sorted { ($0.start, $0.id) > ($1.start, $1.id) }
+            let start = min(all.count, (page - 1) * perPage)
+            return Page(items: Array(all[start..<min(all.count, start + perPage)]), total: all.count)
+        }
     }
 }

@@ -29,7 +29,18 @@ enum Migrations {
                         issued_before BIGINT, created_at BIGINT NOT NULL)
                     """,
                 ]
-            )
+            ),
+            (
+                2,
+                [
+                    """
+                    CREATE TABLE sessions (
+                        id TEXT PRIMARY KEY, api_key TEXT NOT NULL, room_id TEXT NOT NULL, start_at BIGINT NOT NULL,
+                        end_at BIGINT, attendees TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX sessions_room ON sessions (api_key, room_id, start_at)",
+                ]
+            ),
         ]
     }
 

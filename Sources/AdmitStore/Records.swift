@@ -86,6 +86,45 @@ public struct RevocationRecord: Sendable, Equatable {
     }
 }
 
+/// A meeting session as stored: who attended, when, in order of first join.
+public struct SessionRecord: Sendable, Equatable, Codable {
+    public struct Stay: Sendable, Equatable, Codable {
+        public var start: Date
+        public var end: Date?
+        public init(start: Date, end: Date? = nil) {
+            self.start = start
+            self.end = end
+        }
+    }
+    public struct Attendee: Sendable, Equatable, Codable {
+        public var participantId: String
+        public var name: String
+        public var timelog: [Stay]
+        public init(participantId: String, name: String, timelog: [Stay]) {
+            self.participantId = participantId
+            self.name = name
+            self.timelog = timelog
+        }
+    }
+
+    public var id: String
+    public var apiKey: String
+    /// The room's public id.
+    public var roomId: String
+    public var start: Date
+    public var end: Date?
+    public var attendees: [Attendee]
+
+    public init(id: String, apiKey: String, roomId: String, start: Date, end: Date? = nil, attendees: [Attendee]) {
+        self.id = id
+        self.apiKey = apiKey
+        self.roomId = roomId
+        self.start = start
+        self.end = end
+        self.attendees = attendees
+    }
+}
+
 /// One page of a list and the total count.
 public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]

@@ -26,8 +26,17 @@ public protocol RevocationRepository: Sendable {
     func revocations() async throws -> [RevocationRecord]
 }
 
+/// Meeting sessions, written on every change while live.
+public protocol SessionRepository: Sendable {
+    /// Inserts or replaces the session with the same `id`.
+    func saveSession(_ session: SessionRecord) async throws
+    func session(apiKey: String, id: String) async throws -> SessionRecord?
+    /// The key's sessions, newest first, of one room when `roomId` is given; `page` counts from 1.
+    func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord>
+}
+
 /// Everything Admit stores, behind one handle.
-public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository
+public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository & SessionRepository
 
 /// An open store and how to close it.
 public struct Store: Sendable {

@@ -149,6 +149,59 @@ public final class SQLRepositories: Repositories {
         }
     }
 
+    // MARK: Sessions
+
+    public func saveSession(_ session: SessionRecord) async throws {
+        let attendees = String(decoding: try Self.encoder.encode(session.attendees), as: UTF8.self)
+        try await database.raw(
+            """
+            INSERT INTO sessions (id, api_key, room_id, start_at, end_at, attendees)
+            VALUES (\(bind: session.id), \(bind: session.apiKey), \(bind: session.roomId), \(bind: Self.millis(session.start)),
+                    \(bind: session.end.map(Self.millis)), \(bind: attendees))
+            ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, attendees = excluded.attendees
+            """
+        ).run()
+    }
+
+    public func session(apiKey: String, id: String) async throws -> SessionRecord? {
+        try await database.raw("SELECT * FROM sessions WHERE api_key = \(bind: apiKey) AND id = \(bind: id)").first().map(Self.session)
+    }
+
+    public func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord> {
+        let filter: SQLQueryString = roomId.map { "AND room_id = \(bind: $0)" } ?? ""
+        let total = try await database.raw("SELECT COUNT(*) AS n FROM sessions WHERE api_key = \(bind: apiKey) \(filter)")
+            .first().map { try $0.decode(column: "n", as: Int.self) } ?? 0
+        let items = try await database.raw(
+            """
+            SELECT * FROM sessions WHERE api_key = \(bind: apiKey) \(filter) ORDER BY start_at DESC, id DESC
+            LIMIT \(bind: perPage) OFFSET \(bind: (page - 1) * perPage)
+            """
+        ).all().map(Self.session)
+        return Page(items: items, total: total)
+    }
+
+    private static func session(_ row: any SQLRow) throws -> SessionRecord {
+        SessionRecord(
+            id: try row.decode(column: "id", as: String.self),
+            apiKey: try row.decode(column: "api_key", as: String.self),
+            roomId: try row.decode(column: "room_id", as: String.self),
+            start: date(try row.decode(column: "start_at", as: Int64.self)),
+            end: try row.decode(column: "end_at", as: Int64?.self).map(date),
+            attendees: try decoder.decode([SessionRecord.Attendee].self, from: Data(try row.decode(column: "attendees", as: String.self).utf8)))
+    }
+
+    /// Times in the attendees' JSON are milliseconds, like the columns.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        return encoder
+    }()
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
     // MARK: Helpers
 
     /// Milliseconds, to the nearest: times are stamped in whole milliseconds (`Date.stamp`), so they read back exactly.

@@ -183,3 +183,31 @@ struct SecretBoxTests {
         #expect(throws: StoreError.self) { try SecretBox(base64: Data(repeating: 1, count: 16).base64EncodedString()) }
     }
 }
+
+@Suite("store: sessions (shared by every backend)")
+struct SessionStoreTests {
+    @Test("sessions upsert, list newest first per room, and keep time logs to the millisecond", arguments: Backend.available)
+    func sessions(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            var first = SessionRecord(
+                id: UUID().uuidString, apiKey: key, roomId: "room-a", start: instant(1_795_000_000.5),
+                attendees: [.init(participantId: "p1", name: "P One", timelog: [.init(start: instant(1_795_000_000.5))])])
+            try await store.saveSession(first)
+            first.attendees[0].timelog[0].end = instant(1_795_000_010.25)
+            first.end = instant(1_795_000_010.25)
+            try await store.saveSession(first)
+            let second = SessionRecord(id: UUID().uuidString, apiKey: key, roomId: "room-a", start: instant(1_795_000_100), attendees: [])
+            let other = SessionRecord(id: UUID().uuidString, apiKey: key, roomId: "room-b", start: instant(1_795_000_200), attendees: [])
+            try await store.saveSession(second)
+            try await store.saveSession(other)
+            #expect(try await store.session(apiKey: key, id: first.id) == first)
+            #expect(try await store.session(apiKey: "someone-else", id: first.id) == nil)
+            let roomA = try await store.sessions(apiKey: key, roomId: "room-a", page: 1, perPage: 10)
+            #expect(roomA.items == [second, first])
+            #expect(roomA.total == 2)
+            #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 1).items == [other])
+            #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 1).total == 3)
+        }
+    }
+}
