@@ -1,13 +1,17 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// The request context: Hummingbird's core storage plus the client's address (for rate
 /// limits) and the body limit.
-public struct AppContext: RequestContext {
+public struct AppContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's IP address, when known.
     public let remoteAddress: String?
+    public let webSocket = WebSocketHandlerReference<AppContext>()
+    /// An admitted `/rtc` join, from the upgrade decision to the WebSocket handler.
+    let join = JoinSlot()
     public var maxUploadSize: Int { Self.bodyLimit }
 
     /// Set once at start from `AppConfiguration.maxBodySize`.

@@ -3,6 +3,7 @@ import AdmitToken
 import Crypto
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import ServiceLifecycle
 
@@ -30,15 +31,21 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let router = Router(context: AppContext.self)
         router.add(middleware: ObservationMiddleware(metrics: services.metrics))
         router.add(middleware: ErrorMiddleware())
+        let hub = MeetingHub(
+            lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, repositories: services.repositories,
+            logger: logger)
+        let webSockets = Router(context: AppContext.self)
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
-        SessionsController(services: services, rooms: rooms).register(on: router)
+        SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
+        RTCController(services: services, hub: hub).register(on: router, webSockets: webSockets)
         ExampleController(services: services, rooms: rooms).register(on: router)
-        AdminController(services: services).register(on: router)
+        AdminController(services: services, hub: hub).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         return Application(
             router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: webSockets),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
             logger: logger)

@@ -44,6 +44,10 @@ public struct AppConfiguration: Sendable {
     /// `/get-token` requests per minute per client in dev mode; nil means no limit
     /// (dev servers answer test suites). Outside dev mode `tokenEndpoint.ratePerMinute` applies.
     public var devTokenRatePerMinute: Int?
+    /// How long a participant waits in the lobby before the wait ends in a denial, in seconds.
+    public var lobbyTimeout: TimeInterval = 300
+    /// Participants per meeting (4009 beyond).
+    public var maxParticipants = 100
     /// Largest request body accepted, in bytes.
     public var maxBodySize = 64 * 1024
     /// How often keys and revocations are reloaded from the store (for several servers on one database).

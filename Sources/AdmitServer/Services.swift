@@ -36,7 +36,7 @@ extension Services {
     }
 
     /// Verifies `token` for `use`, counting the outcome; failures become the contract's error.
-    func verify(_ token: String?, for use: TokenUse) throws(APIError) -> Claims {
+    func verify(_ token: String?, for use: TokenUse?) throws(APIError) -> Claims {
         guard let token, !token.isEmpty else {
             metrics.verification("missing")
             throw .token(TokenError(.invalidToken, .malformed, "no token was given"))

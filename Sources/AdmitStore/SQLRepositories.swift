@@ -169,7 +169,8 @@ public final class SQLRepositories: Repositories {
 
     public func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord> {
         let filter: SQLQueryString = roomId.map { "AND room_id = \(bind: $0)" } ?? ""
-        let total = try await database.raw("SELECT COUNT(*) AS n FROM sessions WHERE api_key = \(bind: apiKey) \(filter)")
+        let total =
+            try await database.raw("SELECT COUNT(*) AS n FROM sessions WHERE api_key = \(bind: apiKey) \(filter)")
             .first().map { try $0.decode(column: "n", as: Int.self) } ?? 0
         let items = try await database.raw(
             """

@@ -31,9 +31,12 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
     public var errorText: String { isInvalidToken ? "Token is invalid or expired" : code.message }
 
     /// The contract's JSON error body, as the server answers and `admit token verify` prints.
-    public var body: JSONValue {
+    public var body: JSONValue { body(statusCode: httpStatus) }
+
+    /// The body for an answer with another status than `httpStatus` (a join to an unknown room is 404).
+    public func body(statusCode: Int) -> JSONValue {
         .object([
-            JSONMember("statusCode", .number(String(httpStatus))),
+            JSONMember("statusCode", .number(String(statusCode))),
             JSONMember("error", .string(errorText)),
             JSONMember("code", .number(String(code.value))),
             JSONMember("name", .string(code.name)),

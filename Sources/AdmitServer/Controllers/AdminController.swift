@@ -7,6 +7,7 @@ import Hummingbird
 /// never by an access token.
 struct AdminController {
     let services: Services
+    let hub: MeetingHub
 
     struct KeyResponse: ResponseEncodable, Sendable {
         var apiKey: String
@@ -177,6 +178,13 @@ struct AdminController {
                 roomId: body.roomId, issuedBefore: body.issuedBefore, createdAt: .stamp())
             try await services.repositories.insertRevocation(record)
             try await services.revocations.reload()
+            // Live meetings too: matching participants are removed (1010) and cannot come back.
+            await hub.revoke(apiKey: record.apiKey) { claims, participantId, roomId in
+                var scoped = claims
+                scoped.participantId = participantId
+                scoped.roomId = roomId
+                return RevocationList.matches(record, scoped) || RevocationList.matches(record, claims)
+            }
             return RevocationResponse(
                 id: record.id, apiKey: record.apiKey, jti: record.jwtID, participantId: record.participantId, roomId: record.roomId,
                 issuedBefore: record.issuedBefore, createdAt: record.createdAt)

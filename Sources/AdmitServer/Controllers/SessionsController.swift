@@ -1,44 +1,150 @@
+import AdmitCore
+import AdmitStore
+import AdmitToken
 import Foundation
 import Hummingbird
 
-/// The v2 sessions API. Sessions begin with meetings (`/rtc`, not built yet), so for now
-/// every room has none: lists are empty, a session id is unknown, and ending or removing
-/// finds no live session. The answers are true, not placeholders: they change only when
-/// meetings can start sessions.
+/// The v2 sessions API: sessions as meetings recorded them, and the two actions on live
+/// meetings (end with 1009, remove a participant with 1010).
 struct SessionsController {
     let services: Services
     let rooms: RoomsController
+    let hub: MeetingHub
 
-    struct RoomBody: Decodable {
+    struct SessionResponse: ResponseEncodable, Sendable {
+        var id: String
         var roomId: String
-        var sessionId: String?
-        var participantId: String?
+        var start: Date
+        var end: Date?
+        var status: String
+        var participants: [ParticipantResponse]
+
+        init(_ session: SessionRecord) {
+            id = session.id
+            roomId = session.roomId
+            start = session.start
+            end = session.end
+            status = session.end == nil ? "ongoing" : "ended"
+            participants = session.attendees.map(ParticipantResponse.init)
+        }
+
+        private enum CodingKeys: String, CodingKey { case id, roomId, start, end, status, participants }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(roomId, forKey: .roomId)
+            try container.encode(start, forKey: .start)
+            try container.encode(end, forKey: .end)  // null while ongoing
+            try container.encode(status, forKey: .status)
+            try container.encode(participants, forKey: .participants)
+        }
     }
 
-    struct Session: Encodable, Sendable {}
+    struct ParticipantResponse: Encodable, Sendable {
+        struct Stay: Encodable, Sendable {
+            var start: Date
+            var end: Date?
+            private enum CodingKeys: String, CodingKey { case start, end }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(start, forKey: .start)
+                try container.encode(end, forKey: .end)
+            }
+        }
+        var participantId: String
+        var name: String
+        var timelog: [Stay]
+
+        init(_ attendee: SessionRecord.Attendee) {
+            participantId = attendee.participantId
+            name = attendee.name
+            timelog = attendee.timelog.map { Stay(start: $0.start, end: $0.end) }
+        }
+    }
+
+    struct EndBody: Decodable {
+        var roomId: String
+        var sessionId: String?
+    }
+
+    struct RemoveBody: Decodable {
+        var roomId: String
+        var participantId: String
+        var sessionId: String?
+    }
+
+    struct Removed: ResponseEncodable, Sendable {
+        var roomId: String
+        var participantId: String
+        var sessionId: String?
+    }
 
     func register(on router: Router<AppContext>) {
         router.get("/v2/sessions") { request, _ in
             let claims = try services.requireServerAPI(request)
             let (page, perPage) = try pagination(request)
-            if let roomId = request.uri.queryParameters["roomId"] {
-                _ = try await rooms.findRoom(claims, String(roomId))
-            }
-            return PageResponse<Session>(items: [], page: page, perPage: perPage, total: 0)
+            var roomId = request.uri.queryParameters["roomId"].map(String.init)
+            if let id = roomId { roomId = try await rooms.findRoom(claims, id).roomId }
+            if roomId == nil, let scoped = claims.roomId { roomId = try await rooms.findRoom(claims, scoped).roomId }
+            let found = try await services.repositories.sessions(apiKey: claims.apiKey, roomId: roomId, page: page, perPage: perPage)
+            return PageResponse(items: found.items.map(SessionResponse.init), page: page, perPage: perPage, total: found.total)
         }
-        for path in ["/v2/sessions/:sessionId", "/v2/sessions/:sessionId/participants", "/v2/sessions/:sessionId/participants/active"] {
-            router.get(RouterPath(path)) { request, context -> Response in
-                _ = try services.requireServerAPI(request)
-                throw APIError.notFound("No session \(context.parameters.get("sessionId") ?? "").")
-            }
+        router.get("/v2/sessions/:sessionId") { request, context in
+            SessionResponse(try await session(request, context))
         }
-        for path in ["/v2/sessions/end", "/v2/sessions/participants/remove"] {
-            router.post(RouterPath(path)) { request, context -> Response in
-                let claims = try services.requireServerAPI(request)
-                let body = try await decodeBody(RoomBody.self, request, context)
-                let room = try await rooms.findRoom(claims, body.roomId)
+        router.get("/v2/sessions/:sessionId/participants") { request, context in
+            let (page, perPage) = try pagination(request)
+            return participantsPage(try await session(request, context).attendees, page: page, perPage: perPage)
+        }
+        router.get("/v2/sessions/:sessionId/participants/active") { request, context in
+            let (page, perPage) = try pagination(request)
+            let found = try await session(request, context)
+            let active = found.end != nil ? [] : found.attendees.filter { $0.timelog.last?.end == nil }
+            return participantsPage(active, page: page, perPage: perPage)
+        }
+        router.post("/v2/sessions/end") { request, context in
+            let claims = try services.requireServerAPI(request)
+            let body = try await decodeBody(EndBody.self, request, context)
+            let room = try await rooms.findRoom(claims, body.roomId)
+            let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
+            guard let live = hub.liveSession(key), body.sessionId == nil || body.sessionId == live.id else {
+                throw APIError.conflict("Room \(room.roomId) has no live session\(body.sessionId.map { " \($0)" } ?? "").")
+            }
+            guard await hub.end(key, reason: .meetingEndAPI), let ended = try await services.repositories.session(apiKey: claims.apiKey, id: live.id)
+            else {
                 throw APIError.conflict("Room \(room.roomId) has no live session.")
             }
+            return SessionResponse(ended)
         }
+        router.post("/v2/sessions/participants/remove") { request, context in
+            let claims = try services.requireServerAPI(request)
+            let body = try await decodeBody(RemoveBody.self, request, context)
+            let room = try await rooms.findRoom(claims, body.roomId)
+            let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
+            let live = hub.liveSession(key)
+            if let sessionId = body.sessionId, sessionId != live?.id {
+                throw APIError.conflict("Session \(sessionId) is not live in room \(room.roomId).")
+            }
+            guard await hub.remove(key, participantId: body.participantId) else {
+                throw APIError.notFound("Participant \(body.participantId) is not in room \(room.roomId).")
+            }
+            return Removed(roomId: room.roomId, participantId: body.participantId, sessionId: live?.id)
+        }
+    }
+
+    /// The session named in the path, within the token's key and room scope.
+    private func session(_ request: Request, _ context: AppContext) async throws -> SessionRecord {
+        let claims = try services.requireServerAPI(request)
+        let id = try context.parameters.require("sessionId")
+        guard let found = try await services.repositories.session(apiKey: claims.apiKey, id: id) else { throw APIError.notFound("No session \(id).") }
+        if claims.roomId != nil { _ = try await rooms.findRoom(claims, found.roomId) }
+        return found
+    }
+
+    private func participantsPage(_ attendees: [SessionRecord.Attendee], page: Int, perPage: Int) -> PageResponse<ParticipantResponse> {
+        let start = min(attendees.count, (page - 1) * perPage)
+        return PageResponse(
+            items: attendees[start..<min(attendees.count, start + perPage)].map(ParticipantResponse.init), page: page, perPage: perPage,
+            total: attendees.count)
     }
 }

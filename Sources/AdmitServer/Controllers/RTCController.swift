@@ -1,0 +1,172 @@
+import AdmitCore
+import AdmitStore
+import AdmitToken
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import Synchronization
+
+/// An admitted join, handed from the upgrade decision to the WebSocket handler.
+struct AdmittedJoin: Sendable {
+    var claims: Claims
+    var room: MeetingHub.RoomKey
+    var participantId: String
+    var name: String
+    var lobby: Bool
+    var mic: Bool
+    var webcam: Bool
+    var config: JSONValue
+}
+
+/// Carries an `AdmittedJoin` from `shouldUpgrade` to the handler of the same request.
+final class JoinSlot: Sendable {
+    private let value = Mutex<AdmittedJoin?>(nil)
+    func put(_ join: AdmittedJoin) { value.withLock { $0 = join } }
+    func take() -> AdmittedJoin? {
+        value.withLock { value in
+            defer { value = nil }; return value
+        }
+    }
+}
+
+/// `/rtc` (the meeting WebSocket) and `/rtc/validate` (the same verdict without joining).
+struct RTCController {
+    let services: Services
+    let hub: MeetingHub
+
+    func register(on router: Router<AppContext>, webSockets: Router<AppContext>) {
+        router.get("/rtc/validate") { request, context in
+            let join = try await admit(request, context)
+            return ValidateResponse(participantId: join.participantId, admission: join.lobby ? "lobby" : "join")
+        }
+        // Reached when the WebSocket router did not upgrade: answers the refusal in the contract's shape.
+        router.get("/rtc") { request, context -> Response in
+            _ = try await admit(request, context)
+            throw APIError(.upgradeRequired, "Admitted, but /rtc is a WebSocket: send an Upgrade request.")
+        }
+        webSockets.ws("/rtc") { request, context in
+            guard request.headers[.upgrade]?.lowercased() == "websocket", let join = try? await admit(request, context) else { return .dontUpgrade }
+            context.join.put(join)
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let join = context.requestContext.join.take() else { return }
+            let (connection, stream) = hub.open(room: join.room, config: join.config)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await item in stream {
+                        switch item {
+                        case .text(let text):
+                            guard (try? await outbound.write(.text(text))) != nil else { return }
+                        case .close:
+                            try? await outbound.close(.normalClosure, reason: nil)
+                            return
+                        }
+                    }
+                }
+                group.addTask {
+                    await hub.arrive(
+                        connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
+                        webcam: join.webcam)
+                    do {
+                        for try await message in inbound.messages(maxSize: 64 * 1024) {
+                            guard case .text(let text) = message else { continue }
+                            switch Wire.request(text) {
+                            case .success(let (id, request)): await hub.handle(request, id: id, from: connection)
+                            case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
+                            }
+                        }
+                    } catch {}
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            await hub.disconnected(connection)
+        }
+    }
+
+    struct ValidateResponse: ResponseEncodable, Sendable {
+        var participantId: String
+        /// `join` or `lobby`.
+        var admission: String
+    }
+
+    /// The one admission function: steps 1-8 for the token, then step 9 (`Admission.decide`),
+    /// the lobby's id rule and participant revocations.
+    func admit(_ request: Request, _ context: AppContext) async throws -> AdmittedJoin {
+        let query = request.uri.queryParameters
+        let token = Services.accessToken(request) ?? query["token"].map(String.init)
+        let claims = try services.verify(token, for: nil)
+        guard let roomId = query["roomId"].map(String.init), !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
+        let settings = try JoinSettings(query)
+        let record = try await services.repositories.room(apiKey: claims.apiKey, id: roomId)
+        let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
+        let facts = record.map { room in
+            RoomFacts(
+                roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
+                participantCount: hub.participantCount(key!), maxParticipants: hub.maxParticipants, whitelist: [])
+        }
+        let requested = query["participantId"].map(String.init)
+        let verdict = Admission.decide(
+            claims: claims, request: JoinRequest(roomId: roomId, participantId: requested, origin: request.headers[.origin]), room: facts
+        ) { Identifiers.hex(8) }
+        let participantId: String
+        let lobby: Bool
+        switch verdict {
+        case .refused(let error, let status):
+            services.metrics.verification(error.reason.rawValue)
+            throw APIError(status: .init(code: status), body: error.body(statusCode: status))
+        case .join(let id): (participantId, lobby) = (id, false)
+        case .lobby(let id): (participantId, lobby) = (id, true)
+        }
+        guard let key else { throw APIError.code(.invalidMeetingID, .notFound) }
+        if lobby, !hub.lobbyMayUse(key, participantId: participantId) {
+            throw APIError.code(
+                .duplicateParticipant, .conflict, text: "participantId \(participantId) is in the meeting; a lobby entrant cannot replace it.")
+        }
+        var scoped = claims
+        scoped.participantId = participantId
+        scoped.roomId = key.roomId
+        if services.revocations.isRevoked(scoped) {
+            throw APIError.token(TokenError(.invalidToken, .revoked, "participant \(participantId) has been revoked"))
+        }
+        let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
+        return AdmittedJoin(
+            claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
+            config: settings.config)
+    }
+}
+
+/// The SDK's own settings on the join URL (CONTRACT.md section 4).
+struct JoinSettings {
+    static let bitrates = ["auto", "sd", "hd", "fullhd"]
+    var maxSendBitrate: String?
+    var mic = false
+    var webcam = false
+
+    init(_ query: Parameters) throws {
+        if let value = query["maxSendBitrate"].map(String.init) {
+            guard Self.bitrates.contains(value) else { throw APIError.badRequest("`maxSendBitrate` must be auto, sd, hd or fullhd.") }
+            maxSendBitrate = value
+        }
+        mic = try Self.flag(query, "micEnabled")
+        webcam = try Self.flag(query, "webcamEnabled")
+    }
+
+    private static func flag(_ query: Parameters, _ name: String) throws -> Bool {
+        guard let value = query[Substring(name)] else { return false }
+        guard value == "true" || value == "false" else { throw APIError.badRequest("`\(name)` must be true or false.") }
+        return value == "true"
+    }
+
+    /// The effective A/V settings with the layer each came from (the dashboard layer arrives with settings).
+    var config: JSONValue {
+        .object([
+            JSONMember(
+                "maxSendBitrate",
+                .object([
+                    JSONMember("value", .string(maxSendBitrate ?? "auto")), JSONMember("source", .string(maxSendBitrate == nil ? "default" : "sdk")),
+                ]))
+        ])
+    }
+}

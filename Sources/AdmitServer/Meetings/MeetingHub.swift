@@ -1,0 +1,227 @@
+import AdmitCore
+import AdmitStore
+import AdmitToken
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs the meetings of every room: one `Meeting` state machine per room under one lock,
+/// the actions it returns carried out after the lock is released (events to connections,
+/// lobby timers, session writes).
+final class MeetingHub: Sendable {
+    /// A room of an API key.
+    struct RoomKey: Hashable, Sendable {
+        var apiKey: String
+        var roomId: String
+    }
+
+    /// What a connection's writer sends.
+    enum Outbound: Sendable {
+        case text(String)
+        case close
+    }
+
+    private struct Connection {
+        var room: RoomKey
+        var outbound: AsyncStream<Outbound>.Continuation
+        /// The effective A/V settings shown in `meeting-joined`.
+        var config: JSONValue
+    }
+
+    private struct State {
+        var meetings: [RoomKey: Meeting] = [:]
+        var connections: [ConnectionID: Connection] = [:]
+        var nextConnection: ConnectionID = 1
+        var sessionVersion: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    let lobbyTimeout: TimeInterval
+    let maxParticipants: Int
+    private let sessions: SessionWriter
+    private let logger: Logger
+
+    init(lobbyTimeout: TimeInterval, maxParticipants: Int, repositories: any Repositories, logger: Logger) {
+        self.lobbyTimeout = lobbyTimeout
+        self.maxParticipants = maxParticipants
+        self.sessions = SessionWriter(repositories: repositories, logger: logger)
+        self.logger = logger
+    }
+
+    // MARK: Queries
+
+    func participantCount(_ room: RoomKey) -> Int {
+        state.withLock { $0.meetings[room]?.participantCount ?? 0 }
+    }
+
+    func lobbyMayUse(_ room: RoomKey, participantId: String) -> Bool {
+        state.withLock { $0.meetings[room]?.lobbyMayUse(participantId) ?? true }
+    }
+
+    /// The live session of a room, if any.
+    func liveSession(_ room: RoomKey) -> Session? {
+        state.withLock { $0.meetings[room]?.session }
+    }
+
+    /// Participant ids in the meeting now.
+    func participants(_ room: RoomKey) -> [String] {
+        state.withLock { $0.meetings[room]?.participantIds ?? [] }
+    }
+
+    // MARK: Connections
+
+    /// Registers a connection and returns its id and the stream its writer drains.
+    func open(room: RoomKey, config: JSONValue) -> (ConnectionID, AsyncStream<Outbound>) {
+        let (stream, continuation) = AsyncStream<Outbound>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let id = state.withLock { state in
+            let id = state.nextConnection
+            state.nextConnection += 1
+            state.connections[id] = Connection(room: room, outbound: continuation, config: config)
+            return id
+        }
+        return (id, stream)
+    }
+
+    /// The admitted connection enters the meeting or the lobby.
+    func arrive(_ connection: ConnectionID, lobby: Bool, participantId: String, name: String, claims: Claims, mic: Bool, webcam: Bool) async {
+        await mutate(connection) { meeting, now in
+            lobby
+                ? meeting.wait(connection, participantId: participantId, name: name, claims: claims, now: now)
+                : meeting.join(connection, participantId: participantId, name: name, claims: claims, mic: mic, webcam: webcam, now: now)
+        }
+    }
+
+    func handle(_ request: MeetingRequest, id: Int, from connection: ConnectionID) async {
+        let max = maxParticipants
+        await mutate(connection) { meeting, now in meeting.handle(request, id: id, from: connection, maxParticipants: max, now: now) }
+    }
+
+    /// The connection is gone (closed by the client, or by us after `meeting-left`).
+    func disconnected(_ connection: ConnectionID) async {
+        await mutate(connection) { meeting, now in meeting.disconnected(connection, now: now) }
+        state.withLock { state in
+            state.connections.removeValue(forKey: connection)?.outbound.finish()
+        }
+    }
+
+    private func lobbyExpired(_ connection: ConnectionID) async {
+        await mutate(connection) { meeting, now in meeting.lobbyTimeout(connection, now: now) }
+    }
+
+    // MARK: From the server API
+
+    /// Ends a room's meeting for everyone (`POST /v2/sessions/end`: 1009). False when nobody is in it.
+    func end(_ room: RoomKey, reason: LeaveReason) async -> Bool {
+        await mutate(room: room) { meeting, now in meeting.isEmpty ? nil : meeting.endAll(reason: reason, now: now) }
+    }
+
+    /// Removes one participant (`POST /v2/sessions/participants/remove`: 1010). False when absent.
+    func remove(_ room: RoomKey, participantId: String) async -> Bool {
+        await mutate(room: room) { meeting, now in meeting.remove(participantId: participantId, reason: .removePeerAPI, now: now) }
+    }
+
+    /// Removes every participant of `apiKey`'s meetings whose claims the revocation matches.
+    func revoke(apiKey: String, matching revoked: @escaping (Claims, String, String) -> Bool) async {
+        let rooms = state.withLock { $0.meetings.keys.filter { $0.apiKey == apiKey } }
+        for room in rooms {
+            _ = await mutate(room: room) { meeting, now in
+                let actions = meeting.remove(where: { revoked($0, $1, room.roomId) }, now: now)
+                return actions.isEmpty ? nil : actions
+            }
+        }
+    }
+
+    // MARK: Running the state machine
+
+    private func mutate(_ connection: ConnectionID, _ change: (inout Meeting, Date) -> [MeetingAction]) async {
+        guard let room = state.withLock({ $0.connections[connection]?.room }) else { return }
+        _ = await mutate(room: room) { meeting, now in change(&meeting, now) }
+    }
+
+    /// Applies `change` to the room's meeting under the lock (creating it on first use, dropping it
+    /// when empty), then carries out the actions. Returns whether `change` returned actions.
+    @discardableResult
+    private func mutate(room: RoomKey, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
+        let now = Date.stamp()
+        let timeout = lobbyTimeout
+        let result: (actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64])? =
+            state.withLock { state in
+                var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout) { Identifiers.recordId() }
+                guard let actions = change(&meeting, now) else { return nil }
+                state.meetings[room] = meeting.isEmpty ? nil : meeting
+                var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
+                var versions: [UInt64] = []
+                for action in actions {
+                    switch action {
+                    case .send(let id, _), .reply(let id, _, _), .close(let id):
+                        if let connection = state.connections[id] { targets[id] = (connection.outbound, connection.config) }
+                    case .sessionChanged:
+                        state.sessionVersion += 1
+                        versions.append(state.sessionVersion)
+                    case .startLobbyTimer:
+                        break
+                    }
+                }
+                return (actions, targets, versions)
+            }
+        guard let result else { return false }
+        // Sessions first: a client that reacts to an event then reads the state the event reports.
+        var versions = result.versions.makeIterator()
+        for case .sessionChanged(let session) in result.actions {
+            await sessions.save(SessionRecord(session, apiKey: room.apiKey), version: versions.next() ?? 0)
+        }
+        for action in result.actions {
+            switch action {
+            case .send(let id, let event):
+                guard let (outbound, config) = result.targets[id] else { continue }
+                outbound.yield(.text(Wire.event(event, config: config)))
+            case .reply(let id, let request, let error):
+                result.targets[id]?.0.yield(.text(Wire.reply(id: request, error: error)))
+            case .close(let id):
+                result.targets[id]?.0.yield(.close)
+            case .startLobbyTimer(let id, let deadline):
+                Task { [weak self] in
+                    try? await Task.sleep(for: .seconds(max(0, deadline.timeIntervalSinceNow)))
+                    await self?.lobbyExpired(id)
+                }
+            case .sessionChanged:
+                break
+            }
+        }
+        return true
+    }
+}
+
+/// Writes sessions in the order their changes happened: a save older than one already
+/// written is skipped, so concurrent events cannot leave a stale state in the store.
+actor SessionWriter {
+    private let repositories: any Repositories
+    private let logger: Logger
+    private var written: [String: UInt64] = [:]
+
+    init(repositories: any Repositories, logger: Logger) {
+        self.repositories = repositories
+        self.logger = logger
+    }
+
+    func save(_ session: SessionRecord, version: UInt64) async {
+        guard version > written[session.id] ?? 0 else { return }
+        written[session.id] = version
+        do {
+            try await repositories.saveSession(session)
+        } catch {
+            logger.error("could not save session", metadata: ["session": "\(session.id)"])
+        }
+    }
+}
+
+extension SessionRecord {
+    init(_ session: Session, apiKey: String) {
+        self.init(
+            id: session.id, apiKey: apiKey, roomId: session.roomId, start: session.start, end: session.end,
+            attendees: session.attendees.map { attendee in
+                Attendee(
+                    participantId: attendee.participantId, name: attendee.name, timelog: attendee.timelog.map { Stay(start: $0.start, end: $0.end) })
+            })
+    }
+}

@@ -1,0 +1,133 @@
+import AdmitCore
+import AdmitToken
+
+/// The JSON text frames of `/rtc` (CONTRACT.md section 4): events, replies, requests.
+enum Wire {
+    static func event(_ event: MeetingEvent, config: JSONValue) -> String {
+        func object(_ name: String, _ members: [JSONMember]) -> String {
+            JSONValue.object([JSONMember("event", .string(name))] + members).jsonText
+        }
+        func reason(_ reason: LeaveReason, message: Bool) -> JSONValue {
+            var members = [JSONMember("code", .number(String(reason.code))), JSONMember("name", .string(reason.name))]
+            if message { members.append(JSONMember("message", .string(reason.message))) }
+            return .object(members)
+        }
+        switch event {
+        case .meetingJoined(let participantId, let participants, let permissions):
+            return object(
+                "meeting-joined",
+                [
+                    JSONMember("participantId", .string(participantId)),
+                    JSONMember(
+                        "participants",
+                        .array(
+                            participants.map { info in
+                                .object([
+                                    JSONMember("participantId", .string(info.participantId)), JSONMember("name", .string(info.name)),
+                                    JSONMember("mic", .bool(info.mic)), JSONMember("webcam", .bool(info.webcam)),
+                                ])
+                            })),
+                    JSONMember("permissions", .array(permissions.names.map(JSONValue.string))),
+                    JSONMember("config", config),
+                ])
+        case .participantJoined(let participantId, let name):
+            return object("participant-joined", [JSONMember("participantId", .string(participantId)), JSONMember("name", .string(name))])
+        case .participantLeft(let participantId, let name, let leave):
+            return object(
+                "participant-left",
+                [
+                    JSONMember("participantId", .string(participantId)), JSONMember("name", .string(name)),
+                    JSONMember("reason", reason(leave, message: false)),
+                ])
+        case .entryRequested(let participantId, let name):
+            return object("entry-requested", [JSONMember("participantId", .string(participantId)), JSONMember("name", .string(name))])
+        case .entryResponded(let participantId, let decision):
+            return object(
+                "entry-responded", [JSONMember("participantId", .string(participantId)), JSONMember("decision", .string(decision.rawValue))])
+        case .micRequested(let by):
+            return object("mic-requested", [JSONMember("participantId", .string(by))])
+        case .webcamRequested(let by):
+            return object("webcam-requested", [JSONMember("participantId", .string(by))])
+        case .micChanged(let participantId, let enabled):
+            return object("mic-changed", [JSONMember("participantId", .string(participantId)), JSONMember("enabled", .bool(enabled))])
+        case .webcamChanged(let participantId, let enabled):
+            return object("webcam-changed", [JSONMember("participantId", .string(participantId)), JSONMember("enabled", .bool(enabled))])
+        case .meetingLeft(let leave):
+            return object("meeting-left", [JSONMember("reason", reason(leave, message: true))])
+        }
+    }
+
+    static func errorObject(_ code: ErrorCode) -> JSONValue {
+        .object([
+            JSONMember("code", .number(String(code.value))), JSONMember("name", .string(code.name)), JSONMember("message", .string(code.message)),
+        ])
+    }
+
+    static func reply(id: Int, error: ErrorCode?) -> String {
+        var members = [JSONMember("id", .number(String(id))), JSONMember("ok", .bool(error == nil))]
+        if let error { members.append(JSONMember("error", errorObject(error))) }
+        return JSONValue.object(members).jsonText
+    }
+
+    /// A request that could not be understood: no contract code applies, so `code` is 400,
+    /// as an HTTP bad request, with a sentence naming the problem.
+    static func badRequest(id: Int?, _ message: String) -> String {
+        let error = JSONValue.object([
+            JSONMember("code", .number("400")), JSONMember("name", .string("INVALID_REQUEST")), JSONMember("message", .string(message)),
+        ])
+        if let id {
+            return JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("ok", .bool(false)), JSONMember("error", error)]).jsonText
+        }
+        return JSONValue.object([
+            JSONMember("event", .string("error")), JSONMember("code", .number("400")), JSONMember("name", .string("INVALID_REQUEST")),
+            JSONMember("message", .string(message)),
+        ]).jsonText
+    }
+
+    /// Parses `{"id": 1, "method": "...", ...}`.
+    static func request(_ text: String) -> Result<(id: Int, request: MeetingRequest), ParseError> {
+        guard let value = try? JSONValue(parsing: text), case .object = value else {
+            return .failure(ParseError(id: nil, message: "A request is a JSON object."))
+        }
+        guard let idNumber = value["id"]?.doubleValue, idNumber == idNumber.rounded(), abs(idNumber) < 1e15 else {
+            return .failure(ParseError(id: nil, message: "`id` must be a whole number."))
+        }
+        let id = Int(idNumber)
+        guard let method = value["method"]?.stringValue else { return .failure(ParseError(id: id, message: "`method` is required.")) }
+        func string(_ key: String) -> String? { value[key]?.stringValue }
+        func bool(_ key: String) -> Bool? {
+            if case .bool(let flag)? = value[key] { return flag }
+            return nil
+        }
+        func need<T>(_ field: T?, _ key: String, _ kind: String) -> Result<T, ParseError> {
+            field.map { .success($0) } ?? .failure(ParseError(id: id, message: "`\(key)` must be \(kind) for \(method)."))
+        }
+        let parsed: Result<MeetingRequest, ParseError>
+        switch method {
+        case "respondEntry":
+            parsed = need(string("participantId"), "participantId", "a string").flatMap { participant in
+                need(string("decision").flatMap(EntryDecision.init(rawValue:)), "decision", "allowed or denied").map {
+                    .respondEntry(participantId: participant, decision: $0)
+                }
+            }
+        case "enableMic": parsed = need(string("participantId"), "participantId", "a string").map { .enableMic(participantId: $0) }
+        case "enableWebcam": parsed = need(string("participantId"), "participantId", "a string").map { .enableWebcam(participantId: $0) }
+        case "disableMic": parsed = need(string("participantId"), "participantId", "a string").map { .disableMic(participantId: $0) }
+        case "disableWebcam": parsed = need(string("participantId"), "participantId", "a string").map { .disableWebcam(participantId: $0) }
+        case "respondMicRequest": parsed = need(bool("accept"), "accept", "true or false").map { .respondMicRequest(accept: $0) }
+        case "respondWebcamRequest": parsed = need(bool("accept"), "accept", "true or false").map { .respondWebcamRequest(accept: $0) }
+        case "setMic": parsed = need(bool("enabled"), "enabled", "true or false").map { .setMic(enabled: $0) }
+        case "setWebcam": parsed = need(bool("enabled"), "enabled", "true or false").map { .setWebcam(enabled: $0) }
+        case "removeParticipant": parsed = need(string("participantId"), "participantId", "a string").map { .removeParticipant(participantId: $0) }
+        case "leave": parsed = .success(.leave)
+        case "end": parsed = .success(.end)
+        default: parsed = .failure(ParseError(id: id, message: "Unknown method \(method)."))
+        }
+        return parsed.map { (id, $0) }
+    }
+
+    struct ParseError: Error {
+        var id: Int?
+        var message: String
+    }
+}
