@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "AdmitCore", targets: ["AdmitCore"]),
         .library(name: "AdmitStore", targets: ["AdmitStore"]),
         .library(name: "AdmitServer", targets: ["AdmitServer"]),
+        .library(name: "AdmitClient", targets: ["AdmitClient"]),
         .executable(name: "admit", targets: ["admit"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
@@ -57,6 +59,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A Swift client for the server API and meetings, as an app would use Admit.
+        .target(
+            name: "AdmitClient",
+            dependencies: [
+                "AdmitToken",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "admit",
             dependencies: [
@@ -86,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "AdmitServerTests",
             dependencies: [
-                "AdmitServer", "AdmitStore", "AdmitToken", "AdmitCore",
+                "AdmitServer", "AdmitStore", "AdmitToken", "AdmitCore", "AdmitClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
             ]
