@@ -38,7 +38,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
-        RTCController(services: services, hub: hub).register(on: router, webSockets: webSockets)
+        let rtc = RTCController(services: services, hub: hub)
+        rtc.register(on: router, webSockets: webSockets)
+        if configuration.benchEndpoints { rtc.registerBench(webSockets: webSockets) }
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         OperationsController(services: services).register(on: router)

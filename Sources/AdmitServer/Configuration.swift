@@ -48,6 +48,9 @@ public struct AppConfiguration: Sendable {
     public var lobbyTimeout: TimeInterval = 300
     /// Participants per meeting (4009 beyond).
     public var maxParticipants = 100
+    /// Benchmarks only: `/bench/ws` accepts any WebSocket and waits for it to close, the
+    /// baseline that admission is compared with. Off unless `ADMIT_BENCH_ENDPOINTS=1`.
+    public var benchEndpoints = false
     /// Largest request body accepted, in bytes.
     public var maxBodySize = 64 * 1024
     /// How often keys and revocations are reloaded from the store (for several servers on one database).

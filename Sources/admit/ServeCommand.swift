@@ -44,7 +44,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "/get-token requests per minute per client address (default 60; none in dev mode).")
     var tokenEndpointRate: Int?
 
+    @Option(help: "Seconds a participant waits in the lobby before the wait ends in a denial.")
+    var lobbyTimeout: Double = 300
+
+    @Option(help: "Participants per meeting (4009 beyond).")
+    var maxParticipants = 100
+
     func validate() throws {
+        guard lobbyTimeout > 0, lobbyTimeout <= 86_400 else { throw ValidationError("--lobby-timeout must be from 1 to 86400 seconds.") }
+        guard (1...100_000).contains(maxParticipants) else { throw ValidationError("--max-participants must be from 1 to 100000.") }
         if dev, let host, !["127.0.0.1", "localhost", "::1"].contains(host) {
             throw ValidationError("--dev binds to loopback only; drop --host or --dev.")
         }
@@ -80,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
                 apiKey: tokenEndpointKey, maxLifetime: lifetime, permissions: permissions, ratePerMinute: tokenEndpointRate ?? 60)
         }
         configuration.devTokenRatePerMinute = tokenEndpointRate
+        configuration.lobbyTimeout = lobbyTimeout
+        configuration.maxParticipants = maxParticipants
+        configuration.benchEndpoints = ProcessInfo.processInfo.environment["ADMIT_BENCH_ENDPOINTS"] == "1"
         configuration.announce = { say($0) }
         var logger = Logger(label: "admit")
         logger.logLevel = ProcessInfo.processInfo.environment["ADMIT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

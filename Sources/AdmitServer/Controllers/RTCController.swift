@@ -85,6 +85,14 @@ struct RTCController {
         }
     }
 
+    /// `/bench/ws`: a bare WebSocket (no token, no admission) for the join-storm baseline.
+    func registerBench(webSockets: Router<AppContext>) {
+        webSockets.ws("/bench/ws") { inbound, outbound, _ in
+            try await outbound.write(.text(#"{"event":"connected"}"#))
+            for try await _ in inbound {}
+        }
+    }
+
     struct ValidateResponse: ResponseEncodable, Sendable {
         var participantId: String
         /// `join` or `lobby`.

@@ -1,0 +1,130 @@
+"""Join-storm benchmark over real WebSockets on loopback (Benchmarks/meetings.sh runs it).
+
+Prints, in one run against one server: the bare WebSocket connect rate (/bench/ws, no
+admission), then joins into one room at 100, 1000 and 2000 participants (joins/s, p50/p99
+from connect to meeting-joined, server memory per participant), then 500 ask_join guests
+admitted by one host. Every client reads every event it is sent, so the fan-out (one
+participant-joined to each member per join) is paid in full.
+Usage: meetings.py BASE_URL DATA_DIR SERVER_PID
+"""
+import asyncio
+import json
+import statistics
+import sys
+import time
+import urllib.request
+
+import websockets
+
+BASE, DATA, PID = sys.argv[1], sys.argv[2], int(sys.argv[3])
+WS = BASE.replace("http", "ws", 1)
+CONCURRENCY = 64
+
+
+def http(method, path, token=None, body=None):
+    headers = {"Authorization": token} if token else {}
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(BASE + path, data=data, headers=headers, method=method)) as r:
+        return json.loads(r.read())
+
+
+def rss_kib():
+    for line in open(f"/proc/{PID}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+async def drain(ws):
+    try:
+        async for _ in ws:
+            pass
+    except Exception:
+        pass
+
+
+async def storm(urls, expect):
+    """Opens every URL (CONCURRENCY at a time); returns connections, latencies, elapsed seconds."""
+    sem = asyncio.Semaphore(CONCURRENCY)
+    opened, latencies = [], []
+
+    async def one(url):
+        async with sem:
+            start = time.perf_counter()
+            ws = await websockets.connect(url, max_queue=None, compression=None, open_timeout=60)
+            while True:
+                event = json.loads(await ws.recv())
+                if event.get("event") == expect:
+                    break
+            latencies.append(time.perf_counter() - start)
+            opened.append((ws, asyncio.create_task(drain(ws))))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(url) for url in urls))
+    return opened, latencies, time.perf_counter() - start
+
+
+async def close_all(opened):
+    await asyncio.gather(*(ws.close() for ws, _ in opened), return_exceptions=True)
+    for _, task in opened:
+        task.cancel()
+    await asyncio.sleep(1)
+
+
+def line(name, count, latencies, elapsed, extra=""):
+    ordered = sorted(latencies)
+    p50 = ordered[len(ordered) // 2] * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    print(f"{name:<34} {count:>5} in {elapsed:6.2f} s  {count / elapsed:8.0f}/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms{extra}", flush=True)
+    return count / elapsed
+
+
+async def main():
+    admin = open(f"{DATA}/admin-token").read().strip()
+    token = http("GET", "/get-token")["token"]
+    key = http("GET", "/admin/v1/api-keys", "Bearer " + admin)["data"][0]["apiKey"]
+    guest_token = http("POST", f"/admin/v1/api-keys/{key}/tokens", "Bearer " + admin, {"permissions": ["ask_join"], "expiresIn": "1h"})["token"]
+
+    opened, latencies, elapsed = await storm([f"{WS}/bench/ws"] * 2000, "connected")
+    bare = line("bare WebSocket connects", 2000, latencies, elapsed)
+    await close_all(opened)
+
+    rates = {}
+    for size in (100, 1000, 2000):
+        room = http("POST", "/v2/rooms", token, {})["roomId"]
+        before = rss_kib()
+        urls = [f"{WS}/rtc?roomId={room}&participantId=p{i}&token={token}" for i in range(size)]
+        opened, latencies, elapsed = await storm(urls, "meeting-joined")
+        await asyncio.sleep(1)
+        per = (rss_kib() - before) / size
+        rates[size] = line(f"joins into one room of {size}", size, latencies, elapsed, f"   {per:6.1f} KiB/participant")
+        await close_all(opened)
+
+    room = http("POST", "/v2/rooms", token, {})["roomId"]
+    host = await websockets.connect(f"{WS}/rtc?roomId={room}&participantId=host&token={token}", max_queue=None)
+    await host.recv()
+    answered = 0
+
+    async def admit_all():
+        nonlocal answered
+        request_id = 0
+        async for text in host:
+            event = json.loads(text)
+            if event.get("event") == "entry-requested":
+                request_id += 1
+                answered += 1
+                await host.send(json.dumps({"id": request_id, "method": "respondEntry", "participantId": event["participantId"], "decision": "allowed"}))
+
+    admitter = asyncio.create_task(admit_all())
+    urls = [f"{WS}/rtc?roomId={room}&participantId=g{i}&token={guest_token}" for i in range(500)]
+    opened, latencies, elapsed = await storm(urls, "meeting-joined")
+    line("ask_join guests admitted by a host", 500, latencies, elapsed)
+    admitter.cancel()
+    await close_all(opened)
+    await host.close()
+
+    print()
+    print(f"admission throughput / bare connects (room of 100): {rates[100] / bare:.0%}")
+    print(f"per-join cost, 2000 vs 100: {rates[100] / rates[2000]:.1f}x (room size 20x)")
+
+
+asyncio.run(main())
