@@ -30,11 +30,12 @@ room=$(curl -sf -X POST localhost:18080/v2/rooms -H "Authorization: $token" | py
 
 run() { # name url [header]
   local name=$1 url=$2; shift 2
-  taskset -c 1 wrk -t1 -c32 -d"${seconds}s" --latency "$@" "$url" > "$out/wrk-$name.txt"
+  local file="$out/wrk-$(echo "$name" | tr ' /' '_-').txt"
+  taskset -c 1 wrk -t1 -c32 -d"${seconds}s" --latency "$@" "$url" > "$file"
   local rps p50 p99
-  rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-$name.txt")
-  p50=$(awk '$1 == "50%" { print $2 }' "$out/wrk-$name.txt")
-  p99=$(awk '$1 == "99%" { print $2 }' "$out/wrk-$name.txt")
+  rps=$(awk '/Requests\/sec/ { print $2 }' "$file")
+  p50=$(awk '$1 == "50%" { print $2 }' "$file")
+  p99=$(awk '$1 == "99%" { print $2 }' "$file")
   printf "%-28s %12s req/s   p50 %9s   p99 %9s\n" "$name" "$rps" "$p50" "$p99"
 }
 # Admit's /get-token runs through its rate limiter (set high enough not to refuse), as deployed.

@@ -22,7 +22,10 @@ public struct AppContext: RequestContext, WebSocketRequestContext {
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
-    public var responseEncoder: JSONEncoder {
+    public var responseEncoder: JSONEncoder { Self.encoder }
+
+    /// One encoder for every response: ISO 8601 times with milliseconds, sorted keys.
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
@@ -30,5 +33,5 @@ public struct AppContext: RequestContext, WebSocketRequestContext {
         }
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
-    }
+    }()
 }

@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// The server's Prometheus metrics, in a registry of its own (no global bootstrap, so
 /// several applications in one test process do not collide).
@@ -9,19 +10,42 @@ final class Metrics: Sendable {
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
     ]
 
+    private struct RequestKey: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    /// The registry validates names on every lookup: keep the handles instead.
+    private let requestMetrics = Mutex<[RequestKey: (Counter, DurationHistogram)]>([:])
+    private let verificationCounters = Mutex<[String: Counter]>([:])
+
     /// One request answered: counted by method, route template and status; timed by route template.
     func request(method: String, route: String, status: Int, duration: Duration) {
-        registry.makeCounter(
-            name: "admit_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            name: "admit_http_request_duration_seconds", labels: [("method", method), ("route", route)], buckets: Self.buckets
-        ).record(duration)
+        let key = RequestKey(method: method, route: route, status: status)
+        let (counter, histogram) = requestMetrics.withLock { metrics in
+            if let found = metrics[key] { return found }
+            let made = (
+                registry.makeCounter(name: "admit_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))]),
+                registry.makeDurationHistogram(
+                    name: "admit_http_request_duration_seconds", labels: [("method", method), ("route", route)], buckets: Self.buckets)
+            )
+            metrics[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     /// One token verification, by outcome: `valid`, `missing`, or the refusal's reason.
     func verification(_ outcome: String) {
-        registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)]).increment()
+        let counter = verificationCounters.withLock { counters in
+            if let found = counters[outcome] { return found }
+            let made = registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)])
+            counters[outcome] = made
+            return made
+        }
+        counter.increment()
     }
 
     /// The Prometheus text exposition.

@@ -1,6 +1,7 @@
 import AdmitToken
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// The endpoints of VideoSDK's official token-server examples, for apps that start from
 /// them: `/get-token`, `/create-meeting`, `/validate-meeting/:meetingId`.
@@ -13,8 +14,14 @@ struct ExampleController {
         var token: String?
     }
 
-    struct TokenResponse: ResponseEncodable, Sendable {
+    /// `{"token": "..."}`, written directly: a token is base64url and dots, nothing to escape.
+    struct TokenResponse: ResponseGenerator, Sendable {
         var token: String
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"token":""# + token + #""}"#)))
+        }
     }
 
     func register(on router: Router<AppContext>) {
