@@ -20,7 +20,7 @@ public struct LeaveReason: Sendable, Hashable {
 }
 
 /// A participant as other participants see them.
-public struct ParticipantInfo: Sendable, Equatable {
+public struct ParticipantInfo: Sendable, Hashable {
     public var participantId: String
     public var name: String
     public var mic: Bool
@@ -35,12 +35,12 @@ public struct ParticipantInfo: Sendable, Equatable {
 }
 
 /// The lobby answer.
-public enum EntryDecision: String, Sendable, Equatable {
+public enum EntryDecision: String, Sendable, Hashable {
     case allowed, denied
 }
 
 /// A server event for one connection (CONTRACT.md section 4).
-public enum MeetingEvent: Sendable, Equatable {
+public enum MeetingEvent: Sendable, Hashable {
     case meetingJoined(participantId: String, participants: [ParticipantInfo], permissions: Permissions)
     case participantJoined(participantId: String, name: String)
     case participantLeft(participantId: String, name: String, reason: LeaveReason)

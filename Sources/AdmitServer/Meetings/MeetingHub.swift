@@ -170,11 +170,20 @@ final class MeetingHub: Sendable {
         for case .sessionChanged(let session) in result.actions {
             await sessions.save(SessionRecord(session, apiKey: room.apiKey), version: versions.next() ?? 0)
         }
+        // A broadcast is the same text for every member: encode each event once
+        // (`meeting-joined` carries the joiner's own config, so it is encoded per connection).
+        var encoded: [MeetingEvent: String] = [:]
         for action in result.actions {
             switch action {
             case .send(let id, let event):
                 guard let (outbound, config) = result.targets[id] else { continue }
-                outbound.yield(.text(Wire.event(event, config: config)))
+                if case .meetingJoined = event {
+                    outbound.yield(.text(Wire.event(event, config: config)))
+                } else {
+                    let text = encoded[event] ?? Wire.event(event, config: config)
+                    encoded[event] = text
+                    outbound.yield(.text(text))
+                }
             case .reply(let id, let request, let error):
                 result.targets[id]?.0.yield(.text(Wire.reply(id: request, error: error)))
             case .close(let id):
