@@ -9,6 +9,8 @@ public struct AppContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's IP address, when known.
     public let remoteAddress: String?
+    /// The connection's identity (a refused upgrade's answer is found by it).
+    let channel: ObjectIdentifier
     public let webSocket = WebSocketHandlerReference<AppContext>()
     /// An admitted `/rtc` join, from the upgrade decision to the WebSocket handler.
     let join = JoinSlot()
@@ -20,6 +22,7 @@ public struct AppContext: RequestContext, WebSocketRequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.channel = ObjectIdentifier(source.channel)
     }
 
     public var responseEncoder: JSONEncoder { Self.encoder }

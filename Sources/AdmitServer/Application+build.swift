@@ -47,7 +47,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: webSockets),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSockets, configuration: .init(http1: .init(additionalChannelHandlers: [RefusedUpgradeWriter()]))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
             logger: logger)

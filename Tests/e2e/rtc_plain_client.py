@@ -56,9 +56,8 @@ async def main():
         async with websockets.connect(f"{WS}/rtc?roomId={room}&token={crawler_token}"):
             check(False, "crawler-only token refused on the upgrade")
     except websockets.exceptions.InvalidStatus as error:
-        # hummingbird-websocket answers a declined upgrade itself (400, empty body); the verdict's
-        # body comes from /rtc/validate and from GET /rtc without Upgrade (docs/protocol.md).
-        check(400 <= error.response.status_code < 500, "crawler-only token refused on the upgrade (4xx)")
+        refused = json.loads(bytes(error.response.body))
+        check(error.response.status_code == 403 and refused == body, "crawler-only token refused on the upgrade with the same status and body")
     status, body = http("GET", f"/rtc?roomId={room}", crawler_token)
     check(status == 403 and body.get("code") == 4024, "GET /rtc without Upgrade answers the refusal's body")
 

@@ -46,9 +46,15 @@ struct RTCController {
             throw APIError(.upgradeRequired, "Admitted, but /rtc is a WebSocket: send an Upgrade request.")
         }
         webSockets.ws("/rtc") { request, context in
-            guard request.headers[.upgrade]?.lowercased() == "websocket", let join = try? await admit(request, context) else { return .dontUpgrade }
-            context.join.put(join)
-            return .upgrade([:])
+            do {
+                context.join.put(try await admit(request, context))
+                return .upgrade([:])
+            } catch let error as APIError {
+                RefusedUpgradeWriter.record(context.channel, error)
+                return .dontUpgrade
+            } catch {
+                return .dontUpgrade
+            }
         } onUpgrade: { inbound, outbound, context in
             guard let join = context.requestContext.join.take() else { return }
             let (connection, stream) = hub.open(room: join.room, config: join.config)
