@@ -6,16 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 admit=${1:-$(swift build --show-bin-path)/admit}
-data=$(mktemp -d)
 port=18380
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
-ADMIT_LOG_LEVEL=warning "$admit" serve --dev --port $port --data-dir "$data" > "$data/serve.log" 2>&1 &
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+source scripts/dev-server.sh
 admin=$(cat "$data/admin-token")
-token=$(curl -sf "http://127.0.0.1:$port/get-token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
+token=$(curl -sf "$base/get-token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
-common=(--url "http://127.0.0.1:$port" --checks "$checks" --max-examples "${ADMIT_SCHEMATHESIS_EXAMPLES:-25}" --generation-deterministic --workers 2)
+common=(--url "$base" --checks "$checks" --max-examples "${ADMIT_SCHEMATHESIS_EXAMPLES:-25}" --generation-deterministic --workers 2)
 echo "== server API and example endpoints (access token)"
 st run docs/openapi.yaml "${common[@]}" -H "Authorization: $token" --exclude-path-regex '^/admin/'
 echo "== admin API (admin credential)"
