@@ -12,7 +12,7 @@ admin=$(cat "$data/admin-token")
 token=$(curl -sf "$base/get-token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
-common=(--url "$base" --checks "$checks" --max-examples "${ADMIT_SCHEMATHESIS_EXAMPLES:-25}" --generation-deterministic --workers 2)
+common=(--url "$base" --checks "$checks" --max-examples "${ADMIT_SCHEMATHESIS_EXAMPLES:-25}" --generation-deterministic --workers 1)
 echo "== server API and example endpoints (access token)"
 st run docs/openapi.yaml "${common[@]}" -H "Authorization: $token" --exclude-path-regex '^/admin/'
 echo "== admin API (admin credential)"
