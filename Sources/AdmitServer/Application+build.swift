@@ -86,7 +86,8 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         configuration.announce("Dev API secret: \(try keys.secret(of: record))")
     }
     let services = Services(
-        configuration: configuration, repositories: repositories, keyRing: keyRing, revocations: revocations, keys: keys,
+        configuration: configuration, repositories: repositories,
+        rooms: RoomCache(repositories: repositories, lifetime: configuration.refreshInterval), keyRing: keyRing, revocations: revocations, keys: keys,
         verifier: Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations), metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
         tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map(RateLimiter.init))

@@ -8,6 +8,8 @@ import Hummingbird
 struct Services: Sendable {
     let configuration: AppConfiguration
     let repositories: any Repositories
+    /// Room reads go through this cache; room writes too, so it stays current.
+    let rooms: RoomCache
     let keyRing: KeyRing
     let revocations: RevocationList
     let keys: KeyService

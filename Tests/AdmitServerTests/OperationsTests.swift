@@ -52,3 +52,30 @@ struct OperationsTests {
         #expect(database.range(of: Data(key.secret.utf8)) == nil, "the secret is sealed at rest")
     }
 }
+
+@Suite("two servers on one database")
+struct SharedDatabaseTests {
+    @Test("a room made on one server is found on the other at once; a deactivation reaches it within the refresh interval")
+    func roomCache() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("admit-shared-\(UUID()).sqlite").path
+        let configuration = testConfiguration {
+            $0.database = .sqlite(path: path)
+            $0.masterKey = "mTXp0Qh3gn3Q9uV0bYyJ9yq3S2v0m6Cq0Yx4S9c2XxY="
+            $0.refreshInterval = .milliseconds(300)
+        }
+        let key = try await withServer(configuration, mode: .live) { server in try await server.createKey() }
+        let first = try await buildApplication(configuration: configuration)
+        let second = try await buildApplication(configuration: configuration)
+        try await first.test(.live) { a in
+            try await second.test(.live) { b in
+                let (serverA, serverB) = (Harness(client: a), Harness(client: b))
+                let room = try #require(try await serverA.createRoom(token(key)).json["roomId"]?.stringValue)
+                #expect(try await serverB.validate(token(key), room).status == 200)
+                #expect(try await serverA.deactivateRoom(token(key), room).status == 200)
+                #expect(try await serverA.validate(token(key), room).code == 4052)
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(try await serverB.validate(token(key), room).code == 4052)
+            }
+        }
+    }
+}

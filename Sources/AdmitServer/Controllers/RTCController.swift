@@ -113,7 +113,7 @@ struct RTCController {
         let claims = try services.verify(token, for: nil)
         guard let roomId = query["roomId"].map(String.init), !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
         let settings = try JoinSettings(query)
-        let record = try await services.repositories.room(apiKey: claims.apiKey, id: roomId)
+        let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId)
         let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
         let facts = record.map { room in
             RoomFacts(

@@ -39,7 +39,7 @@ struct RoomsController {
             if !room.disabled {
                 room.disabled = true
                 room.updatedAt = .stamp()
-                try await services.repositories.updateRoom(room)
+                try await services.rooms.update(room)
             }
             return RoomResponse(room)
         }
@@ -53,18 +53,18 @@ struct RoomsController {
         let now = Date.stamp()
         let encoder = JSONEncoder()
         var roomId = Identifiers.roomId()
-        while try await services.repositories.room(apiKey: claims.apiKey, id: roomId) != nil { roomId = Identifiers.roomId() }
+        while try await services.rooms.room(apiKey: claims.apiKey, id: roomId) != nil { roomId = Identifiers.roomId() }
         let record = RoomRecord(
             id: Identifiers.recordId(), roomId: roomId, customRoomId: body.customRoomId, apiKey: claims.apiKey,
             webhook: try body.webhook.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
             autoCloseConfig: try body.autoCloseConfig.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
             createdAt: now, updatedAt: now)
-        return RoomResponse(try await services.repositories.insertRoom(record))
+        return RoomResponse(try await services.rooms.insert(record))
     }
 
     /// The key's room named `id` (room id or custom id), within the token's scope; 404 otherwise.
     func findRoom(_ claims: Claims, _ id: String) async throws -> RoomRecord {
-        guard let room = try await services.repositories.room(apiKey: claims.apiKey, id: id) else {
+        guard let room = try await services.rooms.room(apiKey: claims.apiKey, id: id) else {
             throw APIError.notFound("No room \(id).")
         }
         try services.requireRoom(claims, room)
@@ -73,7 +73,7 @@ struct RoomsController {
 
     private func scopedRoom(_ claims: Claims) async throws -> RoomRecord? {
         guard let scoped = claims.roomId else { return nil }
-        return try await services.repositories.room(apiKey: claims.apiKey, id: scoped)
+        return try await services.rooms.room(apiKey: claims.apiKey, id: scoped)
     }
 
     /// 200 with the room when it exists and is enabled; 400 otherwise (4003 unknown, 4052 disabled).
@@ -83,7 +83,7 @@ struct RoomsController {
     }
 
     func validRoom(_ claims: Claims, _ id: String) async throws -> RoomResponse {
-        guard let room = try await services.repositories.room(apiKey: claims.apiKey, id: id) else {
+        guard let room = try await services.rooms.room(apiKey: claims.apiKey, id: id) else {
             throw APIError.code(.invalidMeetingID, .badRequest)
         }
         try services.requireRoom(claims, room)

@@ -1,0 +1,53 @@
+import AdmitStore
+import Foundation
+import Synchronization
+
+/// Rooms read through a short-lived cache: validate and every join look a room up, and the
+/// store answers from another thread. Writes made through this server update the cache at
+/// once; changes made by another server on the same database are seen within `lifetime`
+/// (the same bound as keys and revocations). Unknown rooms are not cached, so a room made
+/// elsewhere is found at once.
+final class RoomCache: Sendable {
+    private struct Key: Hashable {
+        var apiKey: String
+        var id: String
+    }
+
+    private let repositories: any Repositories
+    private let lifetime: Duration
+    private let entries = Mutex<[Key: (room: RoomRecord, until: ContinuousClock.Instant)]>([:])
+
+    init(repositories: any Repositories, lifetime: Duration) {
+        self.repositories = repositories
+        self.lifetime = lifetime
+    }
+
+    /// The key's room named `id` (room id or custom room id).
+    func room(apiKey: String, id: String) async throws -> RoomRecord? {
+        let now = ContinuousClock.now
+        if let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now { return hit.room }
+        guard let room = try await repositories.room(apiKey: apiKey, id: id) else { return nil }
+        remember(room, now: now)
+        return room
+    }
+
+    func insert(_ room: RoomRecord) async throws -> RoomRecord {
+        let stored = try await repositories.insertRoom(room)
+        remember(stored, now: .now)
+        return stored
+    }
+
+    func update(_ room: RoomRecord) async throws {
+        try await repositories.updateRoom(room)
+        remember(room, now: .now)
+    }
+
+    private func remember(_ room: RoomRecord, now: ContinuousClock.Instant) {
+        let until = now + lifetime
+        entries.withLock { entries in
+            if entries.count > 100_000 { entries.removeAll() }  // bounded
+            entries[Key(apiKey: room.apiKey, id: room.roomId)] = (room, until)
+            if let custom = room.customRoomId { entries[Key(apiKey: room.apiKey, id: custom)] = (room, until) }
+        }
+    }
+}
