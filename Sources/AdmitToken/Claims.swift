@@ -181,3 +181,43 @@ public struct Claims: Sendable, Hashable {
         out.append(UInt8(ascii: "}"))
     }
 }
+
+/// A set whose members have wire names: `Permissions` and `Roles`. One parser serves the
+/// command line (comma-separated) and the admin API (JSON arrays).
+public protocol WireNamedSet: OptionSet, Sendable where Element == Self {
+    init?(name: String)
+    /// The known names, for messages: "allow_join, ask_join, allow_mod".
+    static var knownNames: String { get }
+}
+
+/// A name that is not a known permission or role.
+public struct UnknownName: Error, Sendable, Equatable {
+    public let name: String
+}
+
+extension WireNamedSet {
+    /// The set the names stand for; throws the first unknown name.
+    public init(names: some Sequence<String>) throws(UnknownName) {
+        self.init()
+        for name in names {
+            guard let member = Self(name: name) else { throw UnknownName(name: name) }
+            formUnion(member)
+        }
+    }
+
+    /// The set a comma-separated list stands for (spaces around names ignored).
+    public init(list: String) throws(UnknownName) {
+        try self.init(
+            names: list.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+            })
+    }
+}
+
+extension Permissions: WireNamedSet {
+    public static var knownNames: String { wireNames.map(\.name.description).joined(separator: ", ") }
+}
+
+extension Roles: WireNamedSet {
+    public static var knownNames: String { wireNames.map(\.name.description).joined(separator: ", ") }
+}

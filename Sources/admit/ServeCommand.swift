@@ -77,13 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let lifetime = Lifetime.seconds(tokenEndpointMaxTtl) else {
                 throw ValidationError("--token-endpoint-max-ttl is not a lifetime (120m, 24h, 3600).")
             }
-            var permissions = Permissions()
-            for name in tokenEndpointPermissions.split(separator: ",") {
-                guard let permission = Permissions(name: String(name)) else {
-                    throw ValidationError("--token-endpoint-permissions: unknown \(name).")
-                }
-                permissions.formUnion(permission)
-            }
+            let permissions: Permissions = try parseNames(tokenEndpointPermissions, flag: "--token-endpoint-permissions")
             configuration.tokenEndpoint = .init(
                 apiKey: tokenEndpointKey, maxLifetime: lifetime, permissions: permissions, ratePerMinute: tokenEndpointRate ?? 60)
         }

@@ -43,8 +43,7 @@ extension TokenCommand {
 
         func run() throws {
             guard !apiKey.isEmpty else { throw ValidationError("--api-key is empty.") }
-            let permissions = try parseNames(
-                self.permissions, flag: "--permissions", Permissions.init(name:), known: "allow_join, ask_join, allow_mod")
+            let permissions = try parseNames(self.permissions, flag: "--permissions") as Permissions
             if permissions.contains(.askJoin), !permissions.isDisjoint(with: [.allowJoin, .allowMod]) {
                 throw ValidationError(
                     "--permissions: ask_join cannot be combined with allow_join or allow_mod (the token would be refused with 4008).")
@@ -59,7 +58,7 @@ extension TokenCommand {
                 throw ValidationError("--participant-id must be non-empty and contain no whitespace.")
             }
             if let roomId, roomId.isEmpty { throw ValidationError("--room-id is empty.") }
-            let roles = try self.roles.map { try parseNames($0, flag: "--roles", Roles.init(name:), known: "crawler, rtc") }
+            let roles = try self.roles.map { try parseNames($0, flag: "--roles") as Roles }
             let claims = Claims(
                 apiKey: apiKey, permissions: permissions, lifetime: lifetime, now: TokenClock.system.now(),
                 version: version, roomId: roomId, participantId: participantId, roles: roles, jwtID: jti)
@@ -143,15 +142,11 @@ extension TokenCommand {
     }
 }
 
-/// Parses a comma-separated list of wire names into a set, refusing unknown and empty ones.
-private func parseNames<Set: OptionSet>(_ list: String, flag: String, _ lookup: (String) -> Set?, known: String) throws -> Set {
-    var set = Set()
-    let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-    for name in names {
-        guard let value = lookup(name) else {
-            throw ValidationError("\(flag): unknown value '\(name)'; use \(known).")
-        }
-        set.formUnion(value)
+/// The set a comma-separated flag value names, or a usage error naming the flag and the known names.
+func parseNames<Names: WireNamedSet>(_ list: String, flag: String) throws -> Names {
+    do {
+        return try Names(list: list)
+    } catch {
+        throw ValidationError("\(flag): unknown value '\(error.name)'; use \(Names.knownNames).")
     }
-    return set
 }

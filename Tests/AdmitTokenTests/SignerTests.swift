@@ -137,3 +137,15 @@ struct HMACTests {
         #expect(mac(key, data) == Array(reference))
     }
 }
+
+@Suite("wire names")
+struct WireNameTests {
+    @Test("permissions and roles parse from lists and arrays; the first unknown name is reported")
+    func parse() throws {
+        #expect(try Permissions(list: "allow_join, allow_mod") == [.allowJoin, .allowMod])
+        #expect(try Roles(names: ["rtc", "crawler"]) == [.crawler, .rtc])
+        #expect(throws: UnknownName(name: "root")) { try Permissions(list: "allow_join,root") }
+        #expect(throws: UnknownName(name: "")) { try Roles(list: "rtc,") }
+        #expect(Permissions.knownNames == "allow_join, ask_join, allow_mod")
+    }
+}

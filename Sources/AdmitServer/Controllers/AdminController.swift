@@ -65,7 +65,7 @@ struct AdminController {
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            permissions = try names(container.decode([String].self, forKey: .permissions), "permissions", Permissions.init(name:), decoder)
+            permissions = try names(container.decode([String].self, forKey: .permissions), "permissions", decoder) as Permissions
             guard !permissions.isEmpty else { throw decoder.invalid("`permissions` must not be empty.") }
             if permissions.contains(.askJoin), !permissions.isDisjoint(with: [.allowJoin, .allowMod]) {
                 throw decoder.invalid("`permissions`: ask_join cannot be combined with allow_join or allow_mod.")
@@ -85,7 +85,7 @@ struct AdminController {
             if let participantId, !TokenUse.isValidParticipantID(participantId) {
                 throw decoder.invalid("`participantId` must be non-empty without whitespace.")
             }
-            roles = try container.decodeIfPresent([String].self, forKey: .roles).map { try names($0, "roles", Roles.init(name:), decoder) }
+            roles = try container.decodeIfPresent([String].self, forKey: .roles).map { try names($0, "roles", decoder) as Roles }
             if roles?.isEmpty == true { throw decoder.invalid("`roles` must not be empty; leave it out for both uses.") }
         }
     }
@@ -201,13 +201,11 @@ struct AdminGuard: RouterMiddleware {
     }
 }
 
-/// Parses wire names into an option set, refusing unknown ones with a 400 naming the field.
-private func names<Names: OptionSet>(_ list: [String], _ field: String, _ lookup: (String) -> Names?, _ decoder: any Decoder) throws -> Names
-where Names.Element == Names {
-    var set = Names()
-    for name in list {
-        guard let value = lookup(name) else { throw decoder.invalid("`\(field)`: unknown value \(name).") }
-        set.formUnion(value)
+/// The set a JSON array of names stands for, or a 400 naming the field and the unknown value.
+private func names<Names: WireNamedSet>(_ list: [String], _ field: String, _ decoder: any Decoder) throws -> Names {
+    do {
+        return try Names(names: list)
+    } catch {
+        throw decoder.invalid("`\(field)`: unknown value \(error.name).")
     }
-    return set
 }
