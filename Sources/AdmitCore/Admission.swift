@@ -103,7 +103,7 @@ public enum Whitelist {
             scheme = text[..<schemeEnd.lowerBound].lowercased()
             var rest = text[schemeEnd.upperBound...]
             if rest.hasSuffix("/") { rest = rest.dropLast() }
-            guard !rest.isEmpty, !rest.contains("/"), !rest.contains("@") else { return nil }
+            guard !rest.isEmpty, !rest.contains(where: { "/@?#* \t".contains($0) }) else { return nil }
             let defaultPort: Int
             switch scheme {
             case "https": defaultPort = 443
@@ -119,6 +119,11 @@ public enum Whitelist {
                 host = rest.lowercased()
             }
             guard !host.isEmpty else { return nil }
+        }
+
+        /// `scheme://host[:port]`, lower case, without a default port.
+        var canonical: String {
+            port == (scheme == "https" ? 443 : 80) ? "\(scheme)://\(host)" : "\(scheme)://\(host):\(port)"
         }
     }
 }

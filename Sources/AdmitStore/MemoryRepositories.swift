@@ -7,6 +7,7 @@ public final class MemoryRepositories: Repositories {
         var rooms: [RoomRecord] = []
         var revocations: [RevocationRecord] = []
         var sessions: [SessionRecord] = []
+        var jobs: [JobRecord] = []
     }
 
     private let state = Mutex(State())
@@ -30,7 +31,17 @@ public final class MemoryRepositories: Repositories {
 
     public func updateKey(_ key: APIKeyRecord) async throws {
         state.withLock { state in
-            if let index = state.keys.firstIndex(where: { $0.apiKey == key.apiKey }) { state.keys[index] = key }
+            if let index = state.keys.firstIndex(where: { $0.apiKey == key.apiKey }) {
+                let settings = state.keys[index].settings
+                state.keys[index] = key
+                state.keys[index].settings = settings
+            }
+        }
+    }
+
+    public func updateSettings(apiKey: String, settings: String?) async throws {
+        state.withLock { state in
+            if let index = state.keys.firstIndex(where: { $0.apiKey == apiKey }) { state.keys[index].settings = settings }
         }
     }
 
@@ -96,5 +107,55 @@ public final class MemoryRepositories: Repositories {
             let start = min(all.count, (page - 1) * perPage)
             return Page(items: Array(all[start..<min(all.count, start + perPage)]), total: all.count)
         }
+    }
+
+    public func insertJob(_ job: JobRecord) async throws -> Bool {
+        state.withLock { state in
+            if job.isActive, state.jobs.contains(where: { $0.isActive && Self.sameSlot($0, job) }) { return false }
+            state.jobs.append(job)
+            return true
+        }
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        state.withLock { $0.jobs.first { $0.id == id } }
+    }
+
+    public func activeJob(apiKey: String, roomId: String, kind: String) async throws -> JobRecord? {
+        state.withLock { $0.jobs.first { $0.isActive && $0.apiKey == apiKey && $0.roomId == roomId && $0.kind == kind } }
+    }
+
+    public func jobs(apiKey: String, roomId: String?, kind: String, page: Int, perPage: Int) async throws -> Page<JobRecord> {
+        state.withLock { state in
+            let all = state.jobs.filter { $0.apiKey == apiKey && $0.kind == kind && (roomId == nil || $0.roomId == roomId) }
+                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+            let start = min(all.count, (page - 1) * perPage)
+            return Page(items: Array(all[start..<min(all.count, start + perPage)]), total: all.count)
+        }
+    }
+
+    public func claimJob(kinds: [String]) async throws -> JobRecord? {
+        state.withLock { state in
+            let candidates = state.jobs.indices.filter {
+                state.jobs[$0].pendingAction != nil && (kinds.isEmpty || kinds.contains(state.jobs[$0].kind))
+            }
+            guard let index = candidates.min(by: { (state.jobs[$0].updatedAt, state.jobs[$0].id) < (state.jobs[$1].updatedAt, state.jobs[$1].id) })
+            else { return nil }
+            let job = state.jobs[index]
+            state.jobs[index].pendingAction = nil
+            return job
+        }
+    }
+
+    public func updateJob(_ job: JobRecord, expectedStatus: String) async throws -> Bool {
+        state.withLock { state in
+            guard let index = state.jobs.firstIndex(where: { $0.id == job.id }), state.jobs[index].status == expectedStatus else { return false }
+            state.jobs[index] = job
+            return true
+        }
+    }
+
+    private static func sameSlot(_ a: JobRecord, _ b: JobRecord) -> Bool {
+        a.apiKey == b.apiKey && a.roomId == b.roomId && a.kind == b.kind
     }
 }

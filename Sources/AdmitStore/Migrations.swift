@@ -41,6 +41,24 @@ enum Migrations {
                     "CREATE INDEX sessions_room ON sessions (api_key, room_id, start_at)",
                 ]
             ),
+            (
+                3,
+                [
+                    "ALTER TABLE api_keys ADD COLUMN settings TEXT",
+                    // `active_slot` is `apiKey|roomId|kind` while the job is active and NULL after:
+                    // the unique index keeps one active job of a kind per room, across servers.
+                    """
+                    CREATE TABLE jobs (
+                        id TEXT PRIMARY KEY, api_key TEXT NOT NULL, room_id TEXT NOT NULL, session_id TEXT NOT NULL,
+                        kind TEXT NOT NULL, status TEXT NOT NULL, pending_action TEXT, active_slot TEXT,
+                        config TEXT NOT NULL, request TEXT NOT NULL, file_url TEXT, playback_hls_url TEXT,
+                        livestream_url TEXT, error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                    """,
+                    "CREATE UNIQUE INDEX jobs_active_slot ON jobs (active_slot)",
+                    "CREATE INDEX jobs_room ON jobs (api_key, room_id, kind, created_at)",
+                    "CREATE INDEX jobs_pending ON jobs (pending_action, created_at)",
+                ]
+            ),
         ]
     }
 

@@ -11,13 +11,16 @@ public struct APIKeyRecord: Sendable, Equatable {
     public var previousSealedSecret: Data?
     public var previousSecretValidUntil: Date?
     public var isDeactivated: Bool
+    /// The key's API settings (the dashboard's), as JSON text; nil when none were ever set.
+    public var settings: String?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         apiKey: String, name: String, sealedSecret: Data, previousSealedSecret: Data? = nil,
-        previousSecretValidUntil: Date? = nil, isDeactivated: Bool = false, createdAt: Date, updatedAt: Date
+        previousSecretValidUntil: Date? = nil, isDeactivated: Bool = false, settings: String? = nil, createdAt: Date, updatedAt: Date
     ) {
+        self.settings = settings
         self.apiKey = apiKey
         self.name = name
         self.sealedSecret = sealedSecret
@@ -123,6 +126,57 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.end = end
         self.attendees = attendees
     }
+}
+
+/// A recording, HLS, livestream or transcription job: what a media worker must do for a room.
+public struct JobRecord: Sendable, Equatable {
+    public var id: String
+    public var apiKey: String
+    /// The room's public id.
+    public var roomId: String
+    /// The session that was live when the job started.
+    public var sessionId: String
+    /// `recording`, `hls`, `livestream` or `transcription`.
+    public var kind: String
+    /// `starting`, `started`, `playable`, `stopping`, `stopped` or `failed`.
+    public var status: String
+    /// `start` or `stop` while a worker has yet to pick that up (`claim`); nil otherwise.
+    public var pendingAction: String?
+    /// The resolved configuration, every value with its source, as JSON text.
+    public var config: String
+    /// The rest of the start request (outputs, webhookUrl, awsDirPath, transcription), as JSON text.
+    public var request: String
+    public var fileUrl: String?
+    public var playbackHlsUrl: String?
+    public var livestreamUrl: String?
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, apiKey: String, roomId: String, sessionId: String, kind: String, status: String, pendingAction: String?, config: String,
+        request: String, fileUrl: String? = nil, playbackHlsUrl: String? = nil, livestreamUrl: String? = nil, error: String? = nil,
+        createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.apiKey = apiKey
+        self.roomId = roomId
+        self.sessionId = sessionId
+        self.kind = kind
+        self.status = status
+        self.pendingAction = pendingAction
+        self.config = config
+        self.request = request
+        self.fileUrl = fileUrl
+        self.playbackHlsUrl = playbackHlsUrl
+        self.livestreamUrl = livestreamUrl
+        self.error = error
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// Stopped and failed jobs no longer hold their room's slot for the kind.
+    public var isActive: Bool { status != "stopped" && status != "failed" }
 }
 
 /// One page of a list and the total count.

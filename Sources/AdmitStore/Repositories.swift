@@ -4,8 +4,10 @@ public protocol APIKeyRepository: Sendable {
     func key(_ apiKey: String) async throws -> APIKeyRecord?
     /// All keys, oldest first.
     func keys() async throws -> [APIKeyRecord]
-    /// Replaces the stored key with the same `apiKey`.
+    /// Replaces the stored key with the same `apiKey` (its settings excepted).
     func updateKey(_ key: APIKeyRecord) async throws
+    /// Replaces the key's settings (JSON text; nil clears them).
+    func updateSettings(apiKey: String, settings: String?) async throws
 }
 
 /// Rooms, always within one API key.
@@ -35,8 +37,24 @@ public protocol SessionRepository: Sendable {
     func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord>
 }
 
+/// Media worker jobs. At most one active job of a kind per room; workers claim pending work atomically.
+public protocol JobRepository: Sendable {
+    /// Inserts `job`; false (and nothing stored) when the room already has an active job of its kind.
+    func insertJob(_ job: JobRecord) async throws -> Bool
+    func job(id: String) async throws -> JobRecord?
+    /// The room's active job of `kind`, if any.
+    func activeJob(apiKey: String, roomId: String, kind: String) async throws -> JobRecord?
+    /// The key's jobs of `kind`, newest first, of one room when `roomId` is given; `page` counts from 1.
+    func jobs(apiKey: String, roomId: String?, kind: String, page: Int, perPage: Int) async throws -> Page<JobRecord>
+    /// Takes the oldest job with a pending action among `kinds` (all when empty): returns it as it
+    /// was (so `pendingAction` says what to do) and clears the action, so no other worker gets it.
+    func claimJob(kinds: [String]) async throws -> JobRecord?
+    /// Replaces the job if its stored status is still `expectedStatus`; false when it changed meanwhile.
+    func updateJob(_ job: JobRecord, expectedStatus: String) async throws -> Bool
+}
+
 /// Everything Admit stores, behind one handle.
-public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository & SessionRepository
+public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository & SessionRepository & JobRepository
 
 /// An open store and how to close it.
 public struct Store: Sendable {

@@ -15,9 +15,9 @@ public final class SQLRepositories: Repositories {
     public func insertKey(_ key: APIKeyRecord) async throws {
         try await database.raw(
             """
-            INSERT INTO api_keys (api_key, name, sealed_secret, previous_sealed_secret, previous_valid_until, deactivated, created_at, updated_at)
+            INSERT INTO api_keys (api_key, name, sealed_secret, previous_sealed_secret, previous_valid_until, deactivated, settings, created_at, updated_at)
             VALUES (\(bind: key.apiKey), \(bind: key.name), \(bind: key.sealedSecret), \(bind: key.previousSealedSecret),
-                    \(bind: key.previousSecretValidUntil.map(Self.millis)), \(bind: key.isDeactivated ? 1 : 0),
+                    \(bind: key.previousSecretValidUntil.map(Self.millis)), \(bind: key.isDeactivated ? 1 : 0), \(bind: key.settings),
                     \(bind: Self.millis(key.createdAt)), \(bind: Self.millis(key.updatedAt)))
             """
         ).run()
@@ -43,6 +43,10 @@ public final class SQLRepositories: Repositories {
         ).run()
     }
 
+    public func updateSettings(apiKey: String, settings: String?) async throws {
+        try await database.raw("UPDATE api_keys SET settings = \(bind: settings) WHERE api_key = \(bind: apiKey)").run()
+    }
+
     private static func key(_ row: any SQLRow) throws -> APIKeyRecord {
         APIKeyRecord(
             apiKey: try row.decode(column: "api_key", as: String.self),
@@ -51,6 +55,7 @@ public final class SQLRepositories: Repositories {
             previousSealedSecret: try row.decode(column: "previous_sealed_secret", as: Data?.self),
             previousSecretValidUntil: try row.decode(column: "previous_valid_until", as: Int64?.self).map(date),
             isDeactivated: try row.decode(column: "deactivated", as: Int.self) != 0,
+            settings: try row.decode(column: "settings", as: String?.self),
             createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
             updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
     }
@@ -202,6 +207,112 @@ public final class SQLRepositories: Repositories {
         decoder.dateDecodingStrategy = .millisecondsSince1970
         return decoder
     }()
+
+    // MARK: Jobs
+
+    public func insertJob(_ job: JobRecord) async throws -> Bool {
+        do {
+            try await database.raw(
+                """
+                INSERT INTO jobs (id, api_key, room_id, session_id, kind, status, pending_action, active_slot, config, request,
+                                  file_url, playback_hls_url, livestream_url, error, created_at, updated_at)
+                VALUES (\(bind: job.id), \(bind: job.apiKey), \(bind: job.roomId), \(bind: job.sessionId), \(bind: job.kind),
+                        \(bind: job.status), \(bind: job.pendingAction), \(bind: Self.slot(job)), \(bind: job.config), \(bind: job.request),
+                        \(bind: job.fileUrl), \(bind: job.playbackHlsUrl), \(bind: job.livestreamUrl), \(bind: job.error),
+                        \(bind: Self.millis(job.createdAt)), \(bind: Self.millis(job.updatedAt)))
+                """
+            ).run()
+            return true
+        } catch {
+            // The unique slot index refused a second active job of the kind.
+            if try await activeJob(apiKey: job.apiKey, roomId: job.roomId, kind: job.kind) != nil { return false }
+            throw error
+        }
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        try await database.raw("SELECT * FROM jobs WHERE id = \(bind: id)").first().map(Self.job)
+    }
+
+    public func activeJob(apiKey: String, roomId: String, kind: String) async throws -> JobRecord? {
+        let slot = "\(apiKey)|\(roomId)|\(kind)"
+        return try await database.raw("SELECT * FROM jobs WHERE active_slot = \(bind: slot)").first().map(Self.job)
+    }
+
+    public func jobs(apiKey: String, roomId: String?, kind: String, page: Int, perPage: Int) async throws -> Page<JobRecord> {
+        let filter: SQLQueryString = roomId.map { "AND room_id = \(bind: $0)" } ?? ""
+        let total =
+            try await database.raw("SELECT COUNT(*) AS n FROM jobs WHERE api_key = \(bind: apiKey) AND kind = \(bind: kind) \(filter)")
+            .first().map { try $0.decode(column: "n", as: Int.self) } ?? 0
+        let items = try await database.raw(
+            """
+            SELECT * FROM jobs WHERE api_key = \(bind: apiKey) AND kind = \(bind: kind) \(filter) ORDER BY created_at DESC, id DESC
+            LIMIT \(bind: perPage) OFFSET \(bind: (page - 1) * perPage)
+            """
+        ).all().map(Self.job)
+        return Page(items: items, total: total)
+    }
+
+    public func claimJob(kinds: [String]) async throws -> JobRecord? {
+        var filter: SQLQueryString = ""
+        if !kinds.isEmpty {
+            filter = "AND kind IN (\(kinds.map { "\(bind: $0)" as SQLQueryString }.joined(separator: ", ")))"
+        }
+        // Another worker may take the candidate between the read and the update: the update
+        // only succeeds while the action is still pending, otherwise try the next one.
+        for _ in 0..<16 {
+            guard
+                let candidate = try await database.raw(
+                    "SELECT * FROM jobs WHERE pending_action IS NOT NULL \(filter) ORDER BY updated_at, id LIMIT 1"
+                ).first().map(Self.job)
+            else { return nil }
+            let taken = try await database.raw(
+                """
+                UPDATE jobs SET pending_action = NULL WHERE id = \(bind: candidate.id) AND pending_action = \(bind: candidate.pendingAction)
+                RETURNING id
+                """
+            ).all()
+            if !taken.isEmpty { return candidate }
+        }
+        return nil
+    }
+
+    public func updateJob(_ job: JobRecord, expectedStatus: String) async throws -> Bool {
+        let rows = try await database.raw(
+            """
+            UPDATE jobs SET status = \(bind: job.status), pending_action = \(bind: job.pendingAction), active_slot = \(bind: Self.slot(job)),
+                config = \(bind: job.config), request = \(bind: job.request), file_url = \(bind: job.fileUrl),
+                playback_hls_url = \(bind: job.playbackHlsUrl), livestream_url = \(bind: job.livestreamUrl), error = \(bind: job.error),
+                updated_at = \(bind: Self.millis(job.updatedAt))
+            WHERE id = \(bind: job.id) AND status = \(bind: expectedStatus)
+            RETURNING id
+            """
+        ).all()
+        return !rows.isEmpty
+    }
+
+    private static func slot(_ job: JobRecord) -> String? {
+        job.isActive ? "\(job.apiKey)|\(job.roomId)|\(job.kind)" : nil
+    }
+
+    private static func job(_ row: any SQLRow) throws -> JobRecord {
+        JobRecord(
+            id: try row.decode(column: "id", as: String.self),
+            apiKey: try row.decode(column: "api_key", as: String.self),
+            roomId: try row.decode(column: "room_id", as: String.self),
+            sessionId: try row.decode(column: "session_id", as: String.self),
+            kind: try row.decode(column: "kind", as: String.self),
+            status: try row.decode(column: "status", as: String.self),
+            pendingAction: try row.decode(column: "pending_action", as: String?.self),
+            config: try row.decode(column: "config", as: String.self),
+            request: try row.decode(column: "request", as: String.self),
+            fileUrl: try row.decode(column: "file_url", as: String?.self),
+            playbackHlsUrl: try row.decode(column: "playback_hls_url", as: String?.self),
+            livestreamUrl: try row.decode(column: "livestream_url", as: String?.self),
+            error: try row.decode(column: "error", as: String?.self),
+            createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
+            updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
+    }
 
     // MARK: Helpers
 

@@ -210,4 +210,68 @@ struct SessionStoreTests {
             #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 1).total == 3)
         }
     }
+
+    @Test("settings are kept apart from key updates", arguments: Backend.available)
+    func settings(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let id = "key-\(UUID().uuidString)"
+            var key = APIKeyRecord(
+                apiKey: id, name: "k", sealedSecret: Data([1]), createdAt: instant(1_795_000_000), updatedAt: instant(1_795_000_000))
+            try await store.insertKey(key)
+            #expect(try await store.key(id)?.settings == nil)
+            try await store.updateSettings(apiKey: id, settings: #"{"maxSendBitrate":"hd"}"#)
+            key.name = "renamed"
+            try await store.updateKey(key)
+            #expect(try await store.key(id)?.settings == #"{"maxSendBitrate":"hd"}"#)
+            #expect(try await store.key(id)?.name == "renamed")
+            try await store.updateSettings(apiKey: id, settings: nil)
+            #expect(try await store.key(id)?.settings == nil)
+        }
+    }
+
+    @Test("one active job per kind and room; claims hand each pending action out once, oldest first", arguments: Backend.available)
+    func jobs(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "key-\(UUID().uuidString)"
+            // A kind of its own, so that claims see only this test's jobs on a shared database.
+            let kind = "recording-\(UUID().uuidString.prefix(8))"
+            func job(_ id: String, room: String, at seconds: Double) -> JobRecord {
+                JobRecord(
+                    id: id, apiKey: key, roomId: room, sessionId: "s", kind: kind, status: "starting", pendingAction: "start",
+                    config: #"{"quality":{"value":"low","source":"api"}}"#, request: "{}", createdAt: instant(seconds), updatedAt: instant(seconds))
+            }
+            let first = job("\(key)-1", room: "r1", at: 1_795_000_000)
+            #expect(try await store.insertJob(first))
+            #expect(try await store.insertJob(job("\(key)-2", room: "r1", at: 1_795_000_001)) == false)
+            #expect(try await store.job(id: "\(key)-2") == nil)
+            let second = job("\(key)-3", room: "r2", at: 1_795_000_002)
+            #expect(try await store.insertJob(second))
+            #expect(try await store.activeJob(apiKey: key, roomId: "r1", kind: kind) == first)
+
+            #expect(try await store.claimJob(kinds: [kind]) == first)
+            #expect(try await store.claimJob(kinds: [kind]) == second)
+            #expect(try await store.claimJob(kinds: [kind]) == nil)
+            #expect(try await store.job(id: first.id)?.pendingAction == nil)
+
+            var started = first
+            started.pendingAction = nil
+            started.status = "started"
+            started.fileUrl = "https://files/1.mp4"
+            started.updatedAt = instant(1_795_000_010)
+            #expect(try await store.updateJob(started, expectedStatus: "starting"))
+            #expect(try await store.updateJob(started, expectedStatus: "starting") == false)
+            #expect(try await store.job(id: first.id) == started)
+
+            var stopped = started
+            stopped.status = "stopped"
+            #expect(try await store.updateJob(stopped, expectedStatus: "started"))
+            #expect(try await store.activeJob(apiKey: key, roomId: "r1", kind: kind) == nil)
+            let again = job("\(key)-4", room: "r1", at: 1_795_000_020)
+            #expect(try await store.insertJob(again))
+            let page = try await store.jobs(apiKey: key, roomId: "r1", kind: kind, page: 1, perPage: 1)
+            #expect(page.items == [again] && page.total == 2)
+            #expect(try await store.jobs(apiKey: key, roomId: nil, kind: kind, page: 1, perPage: 10).total == 3)
+            #expect(try await store.claimJob(kinds: ["\(kind)-other"]) == nil)
+        }
+    }
 }
