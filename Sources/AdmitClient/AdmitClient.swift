@@ -66,6 +66,16 @@ public struct AdmitClient: Sendable {
             body: .object([JSONMember("roomId", .string(roomId)), JSONMember("participantId", .string(participantId))]))
     }
 
+    /// `POST /v2/<kind>/start` (`recordings`, `hls`, `livestreams`) with `fields` besides `roomId`: the job.
+    public func startJob(_ kind: String, roomId: String, _ fields: [JSONMember] = []) async throws -> JSONValue {
+        try await call("POST", "/v2/\(kind)/start", body: .object([JSONMember("roomId", .string(roomId))] + fields))
+    }
+
+    /// `POST /v2/<kind>/end`: the job, now stopping (or stopped, if no worker had taken it).
+    public func endJob(_ kind: String, roomId: String) async throws -> JSONValue {
+        try await call("POST", "/v2/\(kind)/end", body: .object([JSONMember("roomId", .string(roomId))]))
+    }
+
     // MARK: Meetings
 
     /// What a join asks for.

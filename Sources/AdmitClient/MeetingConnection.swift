@@ -150,4 +150,22 @@ public final class MeetingConnection: Sendable {
     }
     public func leave() async throws { try await send("leave") }
     public func end() async throws { try await send("end") }
+
+    /// A job's kind, as the methods name it: `startRecording`, `stopHls`, ...
+    public enum JobKind: String, Sendable {
+        case recording = "Recording", hls = "Hls", livestream = "Livestream", transcription = "Transcription"
+    }
+
+    /// Starts a recording, HLS stream, livestream or transcription (needs `allow_mod`). `fields` are the
+    /// start's own (`config`, `webhookUrl`, `transcription`, `outputs` for a livestream). Returns the job.
+    @discardableResult
+    public func start(_ kind: JobKind, _ fields: [JSONMember] = []) async throws -> JSONValue {
+        try await send("start\(kind.rawValue)", fields)["job"] ?? .null
+    }
+
+    /// Stops the room's active job of `kind` (needs `allow_mod`). Returns the job.
+    @discardableResult
+    public func stop(_ kind: JobKind) async throws -> JSONValue {
+        try await send("stop\(kind.rawValue)")["job"] ?? .null
+    }
 }

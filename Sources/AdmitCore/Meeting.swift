@@ -41,6 +41,14 @@ public struct Meeting: Sendable {
     public var participantIds: [String] { joined.map(\.participantId) }
     public var waitingIds: [String] { waiting.map(\.participantId) }
 
+    /// The connections of everyone in the meeting (not waiting): who hears room-wide state events.
+    public var joinedConnections: [ConnectionID] { joined.map(\.connection) }
+
+    /// The permissions of a connection in the meeting; nil while it waits in the lobby or after it left.
+    public func permissions(ofJoined connection: ConnectionID) -> Permissions? {
+        joined.first { $0.connection == connection }?.permissions
+    }
+
     public func claims(of participantId: String) -> Claims? {
         (joined.first { $0.participantId == participantId } ?? waiting.first { $0.participantId == participantId })?.claims
     }

@@ -30,6 +30,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         AppContext.bodyLimit = configuration.maxBodySize
         let router = Router(context: AppContext.self)
         router.add(middleware: ObservationMiddleware(metrics: services.metrics))
+        router.add(middleware: CORSMiddleware(services: services, tokenEndpointKey: configuration.tokenEndpoint?.apiKey ?? services.devKey))
         router.add(middleware: ErrorMiddleware())
         let hub = MeetingHub(
             lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, repositories: services.repositories,
@@ -38,11 +39,15 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
-        let rtc = RTCController(services: services, hub: hub)
+        let rtc = RTCController(services: services, hub: hub, jobs: JobService(services: services, hub: hub, logger: logger))
         rtc.register(on: router, webSockets: webSockets)
         if configuration.benchEndpoints { rtc.registerBench(webSockets: webSockets) }
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
+        SettingsController(services: services).register(on: router)
+        let jobs = JobService(services: services, hub: hub, logger: logger)
+        hub.observeSessions(jobs)
+        JobsController(services: services, rooms: rooms, jobs: jobs).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         return Application(

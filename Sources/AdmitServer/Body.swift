@@ -1,3 +1,4 @@
+import AdmitToken
 import Foundation
 import Hummingbird
 
@@ -5,14 +6,7 @@ import Hummingbird
 /// size limit, 400 naming the field that is missing or of the wrong type. An empty body
 /// reads as `{}`.
 func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppContext) async throws -> T {
-    let buffer: ByteBuffer
-    do {
-        let body = request.body
-        buffer = try await body.collect(upTo: context.maxUploadSize)
-    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-        throw APIError(.contentTooLarge, "The request body is larger than \(context.maxUploadSize) bytes.")
-    }
-    let data = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+    let data = try await bodyData(request, context)
     do {
         return try JSONDecoder().decode(T.self, from: data)
     } catch let error as DecodingError {
@@ -21,6 +15,40 @@ func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: App
         throw error
     } catch {
         throw APIError.badRequest("The request body is not valid JSON.")
+    }
+}
+
+/// Reads a JSON request body as a `JSONValue` (for documents checked field by field, such as
+/// settings), with the same limits and errors as `decodeBody`. An empty body reads as `{}`.
+func decodeJSON(_ request: Request, _ context: AppContext) async throws -> JSONValue {
+    let data = try await bodyData(request, context)
+    guard let value = try? JSONValue(parsing: String(decoding: data, as: UTF8.self)) else {
+        throw APIError.badRequest("The request body is not valid JSON.")
+    }
+    guard case .object = value else { throw APIError.badRequest("The request body must be a JSON object.") }
+    return value
+}
+
+private func bodyData(_ request: Request, _ context: AppContext) async throws -> Data {
+    let buffer: ByteBuffer
+    do {
+        let body = request.body
+        buffer = try await body.collect(upTo: context.maxUploadSize)
+    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+        throw APIError(.contentTooLarge, "The request body is larger than \(context.maxUploadSize) bytes.")
+    }
+    return buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: buffer)
+}
+
+/// A JSON document answered as it is (settings, effective configurations, jobs).
+struct JSONResponse: ResponseGenerator, Sendable {
+    var value: JSONValue
+    var status: HTTPResponse.Status = .ok
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
     }
 }
 
@@ -80,5 +108,21 @@ struct PageResponse<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
     init(items: [Item], page: Int, perPage: Int, total: Int) {
         self.pageInfo = PageInfo(currentPage: page, perPage: perPage, lastPage: max(1, (total + perPage - 1) / perPage), total: total)
         self.data = items
+    }
+}
+
+extension JSONValue {
+    /// A page of JSON items in the same shape as `PageResponse`.
+    static func page(items: [JSONValue], page: Int, perPage: Int, total: Int) -> JSONValue {
+        func number(_ value: Int) -> JSONValue { .number(String(value)) }
+        return .object([
+            JSONMember(
+                "pageInfo",
+                .object([
+                    JSONMember("currentPage", number(page)), JSONMember("perPage", number(perPage)),
+                    JSONMember("lastPage", number(max(1, (total + perPage - 1) / perPage))), JSONMember("total", number(total)),
+                ])),
+            JSONMember("data", .array(items)),
+        ])
     }
 }

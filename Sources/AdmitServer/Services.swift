@@ -1,3 +1,4 @@
+import AdmitCore
 import AdmitStore
 import AdmitToken
 import Crypto
@@ -53,9 +54,22 @@ extension Services {
         }
     }
 
-    /// A server API call: a token with role `crawler` (or no roles).
+    /// A server API call: a token with role `crawler` (or no roles), from an origin the key's
+    /// whitelist allows. The origin is checked before any room is looked up, so a foreign page
+    /// cannot tell which rooms exist (docs/settings.md).
     func requireServerAPI(_ request: Request) throws(APIError) -> Claims {
-        try verify(Self.accessToken(request), for: .serverAPI(roomId: nil))
+        let claims = try verify(Self.accessToken(request), for: .serverAPI(roomId: nil))
+        try requireOrigin(request, apiKey: claims.apiKey)
+        return claims
+    }
+
+    /// A request that carries `Origin` must match the key's domain whitelist (when it has one): 403, 4025.
+    func requireOrigin(_ request: Request, apiKey: String) throws(APIError) {
+        guard let origin = request.headers[.origin] else { return }
+        guard Whitelist.allows(origin: origin, whitelist: keyRing.settings(for: apiKey).whitelist) else {
+            metrics.verification("origin")
+            throw .token(TokenError(.unauthorizedRequest, .origin, "origin \(origin) is not in the API key's whitelist"))
+        }
     }
 
     /// A room-scoped token touches only its own room (named by id or custom id).

@@ -64,6 +64,10 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
+    public func room(roomId: String) async throws -> RoomRecord? {
+        state.withLock { $0.rooms.first { $0.roomId == roomId } }
+    }
+
     public func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord> {
         state.withLock { state in
             let all = state.rooms.filter { $0.apiKey == apiKey }

@@ -16,6 +16,8 @@ public protocol RoomRepository: Sendable {
     func insertRoom(_ room: RoomRecord) async throws -> RoomRecord
     /// The key's room whose `roomId` or `customRoomId` is `id`.
     func room(apiKey: String, id: String) async throws -> RoomRecord?
+    /// The room whose public `roomId` is `roomId`, whatever its key (room ids are unique).
+    func room(roomId: String) async throws -> RoomRecord?
     /// The key's rooms, oldest first; `page` counts from 1.
     func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord>
     /// Replaces the stored room with the same `id`.

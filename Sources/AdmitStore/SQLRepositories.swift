@@ -93,6 +93,10 @@ public final class SQLRepositories: Repositories {
         return rows.first { $0.roomId == id } ?? rows.first
     }
 
+    public func room(roomId: String) async throws -> RoomRecord? {
+        try await database.raw("SELECT * FROM rooms WHERE room_id = \(bind: roomId)").first().map(Self.room)
+    }
+
     public func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord> {
         let total =
             try await database.raw("SELECT COUNT(*) AS n FROM rooms WHERE api_key = \(bind: apiKey)")

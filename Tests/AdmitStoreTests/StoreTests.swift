@@ -88,6 +88,8 @@ struct StoreTests {
             #expect(try await store.room(apiKey: key, id: "standup") == first)
             #expect(try await store.room(apiKey: key, id: first.roomId) == first)
             #expect(try await store.room(apiKey: other, id: first.roomId) == nil)
+            #expect(try await store.room(roomId: first.roomId) == first)
+            #expect(try await store.room(roomId: "standup") == nil)
             let theirs = try await store.insertRoom(room(other, "eeee-ffff-\(UUID().uuidString.prefix(4))", custom: "standup"))
             #expect(theirs != first)
         }

@@ -29,6 +29,7 @@ struct ExampleController {
             guard let (apiKey, policy) = signingKey() else {
                 throw APIError.notFound("/get-token is off: start with --dev or --token-endpoint-key KEY.")
             }
+            try services.requireOrigin(request, apiKey: apiKey)
             guard services.tokenLimiter?.allow(context.remoteAddress ?? "unknown") ?? true else {
                 throw APIError(.tooManyRequests, "Too many token requests; try again in a minute.")
             }
@@ -48,10 +49,12 @@ struct ExampleController {
         }
         router.post("/create-meeting") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
+            try services.requireOrigin(request, apiKey: claims.apiKey)
             return try await rooms.createRoom(RoomRequest(), claims: claims)
         }
         router.post("/validate-meeting/:meetingId") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
+            try services.requireOrigin(request, apiKey: claims.apiKey)
             return try await rooms.validRoom(claims, try context.parameters.require("meetingId"))
         }
     }

@@ -34,6 +34,7 @@ final class JoinSlot: Sendable {
 struct RTCController {
     let services: Services
     let hub: MeetingHub
+    let jobs: JobService
 
     func register(on router: Router<AppContext>, webSockets: Router<AppContext>) {
         router.get("/rtc/validate") { request, context in
@@ -78,7 +79,9 @@ struct RTCController {
                         for try await message in inbound.messages(maxSize: 64 * 1024) {
                             guard case .text(let text) = message else { continue }
                             switch Wire.request(text) {
-                            case .success(let (id, request)): await hub.handle(request, id: id, from: connection)
+                            case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
+                            case .success(let (id, .startJob(kind, body))): await job(kind, start: body, id: id, from: connection)
+                            case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection)
                             case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
                             }
                         }
@@ -88,6 +91,26 @@ struct RTCController {
                 group.cancelAll()
             }
             await hub.disconnected(connection)
+        }
+    }
+
+    /// `startRecording`, `stopHls`, ...: needs `allow_mod` and a place in the meeting; the same rules
+    /// as the server API, with the request's fields sourced `sdk`.
+    private func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID) async {
+        let failure = body == nil ? kind.stopCode : kind.startCode
+        guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
+            return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
+        }
+        do throws(JobFailure) {
+            let result: JobRecord
+            if let body {
+                result = try await jobs.start(kind, room: member.room, body: body, source: .sdk)
+            } else {
+                result = try await jobs.stop(kind, room: member.room)
+            }
+            hub.send(connection, Wire.reply(id: id, job: result.json()))
+        } catch {
+            hub.send(connection, Wire.reply(id: id, error: error.rtcCode, reason: error.message))
         }
     }
 
@@ -118,7 +141,8 @@ struct RTCController {
         let facts = record.map { room in
             RoomFacts(
                 roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
-                participantCount: hub.participantCount(key!), maxParticipants: hub.maxParticipants, whitelist: [])
+                participantCount: hub.participantCount(key!), maxParticipants: hub.maxParticipants,
+                whitelist: services.keyRing.settings(for: claims.apiKey).whitelist)
         }
         let requested = query["participantId"].map(String.init)
         let verdict = Admission.decide(
@@ -147,20 +171,19 @@ struct RTCController {
         let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
         return AdmittedJoin(
             claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
-            config: settings.config)
+            config: Precedence.audioVideo(dashboard: services.keyRing.settings(for: claims.apiKey), sdkMaxSendBitrate: settings.maxSendBitrate).json)
     }
 }
 
 /// The SDK's own settings on the join URL (CONTRACT.md section 4).
 struct JoinSettings {
-    static let bitrates = ["auto", "sd", "hd", "fullhd"]
     var maxSendBitrate: String?
     var mic = false
     var webcam = false
 
     init(_ query: Parameters) throws {
         if let value = query["maxSendBitrate"].map(String.init) {
-            guard Self.bitrates.contains(value) else { throw APIError.badRequest("`maxSendBitrate` must be auto, sd, hd or fullhd.") }
+            guard MediaField.bitrates.contains(value) else { throw APIError.badRequest("`maxSendBitrate` must be auto, sd, hd or fullhd.") }
             maxSendBitrate = value
         }
         mic = try Self.flag(query, "micEnabled")
@@ -171,16 +194,5 @@ struct JoinSettings {
         guard let value = query[Substring(name)] else { return false }
         guard value == "true" || value == "false" else { throw APIError.badRequest("`\(name)` must be true or false.") }
         return value == "true"
-    }
-
-    /// The effective A/V settings with the layer each came from (the dashboard layer arrives with settings).
-    var config: JSONValue {
-        .object([
-            JSONMember(
-                "maxSendBitrate",
-                .object([
-                    JSONMember("value", .string(maxSendBitrate ?? "auto")), JSONMember("source", .string(maxSendBitrate == nil ? "default" : "sdk")),
-                ]))
-        ])
     }
 }

@@ -1,3 +1,4 @@
+import AdmitCore
 import AdmitStore
 import AdmitToken
 import Foundation
@@ -7,6 +8,8 @@ import Synchronization
 /// and reloaded from the store after every change and periodically.
 final class KeyRing: KeyProvider {
     private let keys = Mutex<[String: VerificationKey]>([:])
+    /// Each key's API settings, reloaded with the keys (so a change reaches the next join on every server).
+    private let settingsByKey = Mutex<[String: APISettings]>([:])
     private let repositories: any Repositories
     private let box: SecretBox
 
@@ -25,13 +28,21 @@ final class KeyRing: KeyProvider {
         return key.secrets.first?.secret
     }
 
+    /// The key's API settings; empty (everything unset) for a key without any.
+    func settings(for apiKey: String) -> APISettings {
+        settingsByKey.withLock { $0[apiKey] } ?? APISettings()
+    }
+
     /// Reads every key from the store and opens its live secrets.
     func reload() async throws {
         var loaded: [String: VerificationKey] = [:]
+        var settings: [String: APISettings] = [:]
         for record in try await repositories.keys() {
             loaded[record.apiKey] = try verificationKey(record)
+            if let text = record.settings { settings[record.apiKey] = try APISettings(stored: text) }
         }
         keys.withLock { $0 = loaded }
+        settingsByKey.withLock { $0 = settings }
     }
 
     func verificationKey(_ record: APIKeyRecord) throws -> VerificationKey {
@@ -72,5 +83,12 @@ final class RevocationList: RevocationChecking {
             if issued >= before.timeIntervalSince1970 { return false }
         }
         return revocation.jwtID != nil || revocation.participantId != nil || revocation.roomId != nil || revocation.issuedBefore != nil
+    }
+}
+
+extension APISettings {
+    /// Settings as the store keeps them (validated when they were written).
+    init(stored text: String) throws {
+        self = try APISettings(validating: try JSONValue(parsing: text))
     }
 }

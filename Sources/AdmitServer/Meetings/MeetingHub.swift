@@ -36,6 +36,8 @@ final class MeetingHub: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Told when a room's session starts and ends (autoStart, stopping jobs); set once at startup.
+    private let observer = Mutex<SessionObserver?>(nil)
     let lobbyTimeout: TimeInterval
     let maxParticipants: Int
     private let sessions: SessionWriter
@@ -66,6 +68,34 @@ final class MeetingHub: Sendable {
     /// Participant ids in the meeting now.
     func participants(_ room: RoomKey) -> [String] {
         state.withLock { $0.meetings[room]?.participantIds ?? [] }
+    }
+
+    /// The room and permissions of a connection in a meeting; nil while it waits in the lobby or once it left.
+    func member(_ connection: ConnectionID) -> (room: RoomKey, permissions: Permissions)? {
+        state.withLock { state in
+            guard let room = state.connections[connection]?.room,
+                let permissions = state.meetings[room]?.permissions(ofJoined: connection)
+            else { return nil }
+            return (room, permissions)
+        }
+    }
+
+    /// Sends a text frame to one connection.
+    func send(_ connection: ConnectionID, _ text: String) {
+        _ = state.withLock { $0.connections[connection]?.outbound.yield(.text(text)) }
+    }
+
+    /// Sends a text frame to everyone in a room's meeting (not the lobby).
+    func broadcast(_ room: RoomKey, _ text: String) {
+        state.withLock { state in
+            for connection in state.meetings[room]?.joinedConnections ?? [] {
+                state.connections[connection]?.outbound.yield(.text(text))
+            }
+        }
+    }
+
+    func observeSessions(_ observer: SessionObserver) {
+        self.observer.withLock { $0 = observer }
     }
 
     // MARK: Connections
@@ -144,26 +174,31 @@ final class MeetingHub: Sendable {
     private func mutate(room: RoomKey, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
         let now = Date.stamp()
         let timeout = lobbyTimeout
-        let result: (actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64])? =
-            state.withLock { state in
-                var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout) { Identifiers.recordId() }
-                guard let actions = change(&meeting, now) else { return nil }
-                state.meetings[room] = meeting.isEmpty ? nil : meeting
-                var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
-                var versions: [UInt64] = []
-                for action in actions {
-                    switch action {
-                    case .send(let id, _), .reply(let id, _, _), .close(let id):
-                        if let connection = state.connections[id] { targets[id] = (connection.outbound, connection.config) }
-                    case .sessionChanged:
-                        state.sessionVersion += 1
-                        versions.append(state.sessionVersion)
-                    case .startLobbyTimer:
-                        break
+        let result:
+            (
+                actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64],
+                live: (before: String?, after: String?)
+            )? =
+                state.withLock { state in
+                    var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout) { Identifiers.recordId() }
+                    let before = meeting.session?.id
+                    guard let actions = change(&meeting, now) else { return nil }
+                    state.meetings[room] = meeting.isEmpty ? nil : meeting
+                    var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
+                    var versions: [UInt64] = []
+                    for action in actions {
+                        switch action {
+                        case .send(let id, _), .reply(let id, _, _), .close(let id):
+                            if let connection = state.connections[id] { targets[id] = (connection.outbound, connection.config) }
+                        case .sessionChanged:
+                            state.sessionVersion += 1
+                            versions.append(state.sessionVersion)
+                        case .startLobbyTimer:
+                            break
+                        }
                     }
+                    return (actions, targets, versions, (before, meeting.session?.id))
                 }
-                return (actions, targets, versions)
-            }
         guard let result else { return false }
         // Sessions first: a client that reacts to an event then reads the state the event reports.
         var versions = result.versions.makeIterator()
@@ -197,8 +232,18 @@ final class MeetingHub: Sendable {
                 break
             }
         }
+        if result.live.before != result.live.after, let observer = observer.withLock({ $0 }) {
+            if result.live.before != nil { await observer.sessionEnded(room) }
+            if let started = result.live.after { await observer.sessionStarted(room, sessionId: started) }
+        }
         return true
     }
+}
+
+/// Told when a room's session starts (its first join) and ends (its last leave, or `end`).
+protocol SessionObserver: Sendable {
+    func sessionStarted(_ room: MeetingHub.RoomKey, sessionId: String) async
+    func sessionEnded(_ room: MeetingHub.RoomKey) async
 }
 
 /// Writes sessions in the order their changes happened: a save older than one already

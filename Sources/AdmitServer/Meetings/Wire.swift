@@ -84,8 +84,33 @@ enum Wire {
         ]).jsonText
     }
 
+    /// A parsed request: a meeting method (run by the state machine) or a job start/stop (run by `JobService`).
+    enum Inbound: Equatable {
+        case meeting(MeetingRequest)
+        case startJob(JobKind, JSONValue)
+        case stopJob(JobKind)
+    }
+
+    /// The job methods: `startRecording`/`stopRecording`, `startHls`/`stopHls`, ...
+    static let jobMethods: [String: JobKind] = [
+        "Recording": .recording, "Hls": .hls, "Livestream": .livestream, "Transcription": .transcription,
+    ]
+
+    /// A successful job reply, with the job.
+    static func reply(id: Int, job: JSONValue) -> String {
+        JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("ok", .bool(true)), JSONMember("job", job)]).jsonText
+    }
+
+    /// A failed job reply: the code, and the precise cause in `reason`.
+    static func reply(id: Int, error: ErrorCode, reason: String) -> String {
+        guard case .object(var members) = errorObject(error) else { return reply(id: id, error: error) }
+        members.append(JSONMember("reason", .string(reason)))
+        return JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("ok", .bool(false)), JSONMember("error", .object(members))])
+            .jsonText
+    }
+
     /// Parses `{"id": 1, "method": "...", ...}`.
-    static func request(_ text: String) -> Result<(id: Int, request: MeetingRequest), ParseError> {
+    static func request(_ text: String) -> Result<(id: Int, request: Inbound), ParseError> {
         guard let value = try? JSONValue(parsing: text), case .object = value else {
             return .failure(ParseError(id: nil, message: "A request is a JSON object."))
         }
@@ -94,6 +119,11 @@ enum Wire {
         }
         let id = Int(idNumber)
         guard let method = value["method"]?.stringValue else { return .failure(ParseError(id: id, message: "`method` is required.")) }
+        for prefix in ["start", "stop"] where method.hasPrefix(prefix) {
+            if let kind = jobMethods[String(method.dropFirst(prefix.count))] {
+                return .success((id, prefix == "start" ? .startJob(kind, value) : .stopJob(kind)))
+            }
+        }
         func string(_ key: String) -> String? { value[key]?.stringValue }
         func bool(_ key: String) -> Bool? {
             if case .bool(let flag)? = value[key] { return flag }
@@ -123,7 +153,7 @@ enum Wire {
         case "end": parsed = .success(.end)
         default: parsed = .failure(ParseError(id: id, message: "Unknown method \(method)."))
         }
-        return parsed.map { (id, $0) }
+        return parsed.map { (id, .meeting($0)) }
     }
 
     struct ParseError: Error {

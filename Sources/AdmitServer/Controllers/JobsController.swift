@@ -1,0 +1,84 @@
+import AdmitCore
+import AdmitStore
+import AdmitToken
+import Hummingbird
+
+/// Recording, HLS, livestream (and transcription) over the server API, and the media workers'
+/// side of the job queue under the admin credential.
+struct JobsController {
+    let services: Services
+    let rooms: RoomsController
+    let jobs: JobService
+
+    /// The REST prefix of each kind (`/v2/transcriptions` is Admit's own; VideoSDK starts them over `/rtc`).
+    static let prefixes: [(JobKind, String)] = [
+        (.recording, "/v2/recordings"), (.hls, "/v2/hls"), (.livestream, "/v2/livestreams"), (.transcription, "/v2/transcriptions"),
+    ]
+
+    func register(on router: Router<AppContext>) {
+        for (kind, prefix) in Self.prefixes {
+            router.post("\(prefix)/start") { request, context in
+                let (_, room, body) = try await target(request, context)
+                do throws(JobFailure) {
+                    return JSONResponse(value: try await jobs.start(kind, room: room, body: body, source: .api).json())
+                } catch {
+                    throw error.apiError
+                }
+            }
+            for verb in ["end", "stop"] {
+                router.post("\(prefix)/\(verb)") { request, context in
+                    let (_, room, _) = try await target(request, context)
+                    do throws(JobFailure) {
+                        return JSONResponse(value: try await jobs.stop(kind, room: room).json())
+                    } catch {
+                        throw error.apiError
+                    }
+                }
+            }
+            router.get(RouterPath(prefix)) { request, _ in
+                let claims = try services.requireServerAPI(request)
+                let (page, perPage) = try pagination(request)
+                var roomId = request.uri.queryParameters["roomId"].map(String.init)
+                if let id = roomId { roomId = try await rooms.findRoom(claims, id).roomId }
+                if roomId == nil, let scoped = claims.roomId { roomId = try await rooms.findRoom(claims, scoped).roomId }
+                let found = try await services.repositories.jobs(
+                    apiKey: claims.apiKey, roomId: roomId, kind: kind.rawValue, page: page, perPage: perPage)
+                return JSONResponse(value: JSONValue.page(items: found.items.map { $0.json() }, page: page, perPage: perPage, total: found.total))
+            }
+        }
+
+        let admin = router.group("/admin/v1/jobs").add(middleware: AdminGuard(services: services))
+        admin.post("/claim") { request, context in
+            let body = try await decodeJSON(request, context)
+            var kinds: [JobKind] = []
+            if let value = body["kinds"], value != .null {
+                let parsed: [JobKind]? =
+                    if case .array(let items) = value { items.compactMap { $0.stringValue.flatMap(JobKind.init(rawValue:)) } } else { nil }
+                guard let parsed, case .array(let items) = value, parsed.count == items.count else {
+                    throw APIError.badRequest("`kinds` must list some of recording, hls, livestream, transcription.")
+                }
+                kinds = parsed
+            }
+            guard let job = try await jobs.claim(kinds: kinds) else { return Response(status: .noContent) }
+            return try JSONResponse(value: job.json(action: job.pendingAction ?? "start")).response(from: request, context: context)
+        }
+        admin.get("/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let job = try await services.repositories.job(id: id) else { throw APIError.notFound("No job \(id).") }
+            return JSONResponse(value: job.json(action: job.pendingAction))
+        }
+        admin.post("/:id/status") { request, context in
+            let report = try StatusReport(try await decodeJSON(request, context))
+            return JSONResponse(value: try await jobs.report(try context.parameters.require("id"), report).json())
+        }
+    }
+
+    /// The token's room named by the body's `roomId`, within the token's scope, and the body.
+    private func target(_ request: Request, _ context: AppContext) async throws -> (Claims, MeetingHub.RoomKey, JSONValue) {
+        let claims = try services.requireServerAPI(request)
+        let body = try await decodeJSON(request, context)
+        guard let roomId = body["roomId"]?.stringValue, !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
+        let room = try await rooms.findRoom(claims, roomId)
+        return (claims, MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId), body)
+    }
+}

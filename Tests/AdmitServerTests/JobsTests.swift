@@ -1,0 +1,259 @@
+import AdmitClient
+import AdmitServer
+import AdmitToken
+import Foundation
+import Testing
+
+extension MeetingHarness {
+    /// The server API as the harness's key, with a token that may do everything.
+    var api: AdmitClient { client() }
+
+    func claim(_ kinds: String? = nil) async throws -> Reply {
+        try await admin.admin(.post, "/admin/v1/jobs/claim", body: kinds.map { #"{"kinds":\#($0)}"# })
+    }
+
+    func report(_ id: String, _ body: String) async throws -> Reply {
+        try await admin.admin(.post, "/admin/v1/jobs/\(id)/status", body: body)
+    }
+
+    func settings(_ body: String) async throws {
+        let reply = try await admin.putSettings(key.apiKey, body)
+        try #require(reply.status == 200, "\(reply.text)")
+    }
+
+    /// The REST failure of `body`.
+    func failure(_ body: () async throws -> JSONValue) async throws -> AdmitClient.Failure {
+        do {
+            let value = try await body()
+            Issue.record("expected a failure, got \(value.jsonText)")
+            throw CancellationError()
+        } catch let failure as AdmitClient.Failure {
+            return failure
+        }
+    }
+}
+
+extension Reader {
+    /// The next `<kind>-state-changed` status, skipping other events.
+    func state(_ kind: String) async throws -> String? {
+        try await skip(to: "\(kind)-state-changed").body["status"]?.stringValue
+    }
+}
+
+private func rtcFailure(_ body: () async throws -> JSONValue) async throws -> MeetingConnection.RequestFailed {
+    do {
+        let value = try await body()
+        Issue.record("expected a refusal, got \(value.jsonText)")
+        throw CancellationError()
+    } catch let failure as MeetingConnection.RequestFailed {
+        return failure
+    }
+}
+
+@Suite("recording, HLS, livestream and transcription jobs (live)", .timeLimit(.minutes(1)))
+struct JobsLiveTests {
+    @Test("a recording over REST: resolved config with sources, one at a time, workers drive it, participants hear it")
+    func recordingLifecycle() async throws {
+        try await withMeeting { m in
+            try await m.settings(#"{"recording":{"quality":"low","layout":{"type":"SIDEBAR"}}}"#)
+            let noSession = try await m.failure { try await m.api.startJob("recordings", roomId: m.roomId) }
+            #expect(noSession.status == 409)
+
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            let job = try await m.api.startJob(
+                "recordings", roomId: m.roomId, [JSONMember("config", .object([JSONMember("quality", .string("high"))]))])
+            let id = try #require(job["id"]?.stringValue)
+            #expect(job["status"] == .string("starting"))
+            #expect(job["config"]?["quality"] == .object([JSONMember("value", .string("high")), JSONMember("source", .string("api"))]))
+            #expect(job["config"]?["layout.type"]?["source"] == .string("dashboard"))
+            #expect(job["config"]?["theme"]?["source"] == .string("default"))
+            #expect(try await host.state("recording") == "RECORDING_STARTING")
+
+            let second = try await m.failure { try await m.api.startJob("recordings", roomId: m.roomId) }
+            #expect(second.status == 409)
+
+            // A dashboard change reaches the next start, not the running job.
+            try await m.settings(#"{"recording":{"quality":"med","layout":{"type":"GRID"}}}"#)
+            let claimed = try await m.claim(#"["recording"]"#)
+            #expect(claimed.status == 200)
+            #expect(claimed.json["action"] == .string("start") && claimed.json["id"] == .string(id))
+            #expect(claimed.json["config"]?["layout.type"]?["value"] == .string("SIDEBAR"))
+            #expect(try await m.claim().status == 204)
+
+            #expect(try await m.report(id, #"{"status":"playable"}"#).status == 409)
+            #expect(try await m.report(id, #"{"status":"started"}"#).status == 200)
+            #expect(try await host.state("recording") == "RECORDING_STARTED")
+
+            let stopping = try await m.api.endJob("recordings", roomId: m.roomId)
+            #expect(stopping["status"] == .string("stopping"))
+            #expect(try await host.state("recording") == "RECORDING_STOPPING")
+            let stop = try await m.claim()
+            #expect(stop.json["action"] == .string("stop") && stop.json["id"] == .string(id))
+            let stopped = try await m.report(id, #"{"status":"stopped","fileUrl":"https://files.example/rec.mp4"}"#)
+            #expect(stopped.json["fileUrl"] == .string("https://files.example/rec.mp4"))
+            #expect(try await host.state("recording") == "RECORDING_STOPPED")
+
+            let listed = try await m.api.call("GET", "/v2/recordings?roomId=\(m.roomId)")
+            #expect(listed["pageInfo"]?["total"] == .number("1"))
+            #expect(listed["data"]?.jsonText.contains(#""status":"stopped""#) == true)
+            #expect(listed["data"]?.jsonText.contains(#""layout.type":{"value":"SIDEBAR","source":"dashboard"}"#) == true)
+
+            // A new start sees the dashboard as it is now.
+            let next = try await m.api.startJob("recordings", roomId: m.roomId)
+            #expect(next["config"]?["layout.type"]?["value"] == .string("GRID"))
+        }
+    }
+
+    @Test("disabled services are refused with 4021, over REST and over /rtc")
+    func disabled() async throws {
+        try await withMeeting { m in
+            try await m.settings(
+                #"{"recording":{"enabled":false},"hls":{"enabled":false},"services":{"rtmpOut":false},"transcription":{"enabled":false}}"#)
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            let outputs = JSONMember(
+                "outputs", .array([.object([JSONMember("url", .string("rtmp://live.example/app")), JSONMember("streamKey", .string("k"))])]))
+            for (path, fields) in [("recordings", []), ("hls", []), ("livestreams", [outputs]), ("transcriptions", [])] {
+                let refused = try await m.failure { try await m.api.startJob(path, roomId: m.roomId, fields) }
+                #expect(refused.status == 403 && refused.code == 4021, "\(path): \(refused)")
+            }
+            for (kind, fields) in [(MeetingConnection.JobKind.recording, []), (.hls, []), (.livestream, [outputs]), (.transcription, [])] {
+                #expect(try await rtcFailure { try await host.connection.start(kind, fields) }.code == 4021)
+            }
+            // Transcription asked alongside a recording obeys the transcription switch too.
+            try await m.settings(#"{"transcription":{"enabled":false}}"#)
+            let alongside = try await m.failure {
+                try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("transcription", .object([JSONMember("enabled", .bool(true))]))])
+            }
+            #expect(alongside.code == 4021)
+            #expect(try await m.api.startJob("recordings", roomId: m.roomId)["status"] == .string("starting"))
+        }
+    }
+
+    @Test("livestreams need outputs (4015); bad config fields are a 400 naming the field")
+    func validation() async throws {
+        try await withMeeting { m in
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            let missing = try await m.failure { try await m.api.startJob("livestreams", roomId: m.roomId) }
+            #expect(missing.status == 400 && missing.code == 4015)
+            let badURL = try await m.failure {
+                try await m.api.startJob(
+                    "livestreams", roomId: m.roomId,
+                    [JSONMember("outputs", .array([.object([JSONMember("url", .string("https://x")), JSONMember("streamKey", .string("k"))])]))])
+            }
+            #expect(badURL.code == 4015)
+            #expect(try await rtcFailure { try await host.connection.start(.livestream) }.code == 4015)
+            let badConfig = try await m.failure {
+                try await m.api.startJob("hls", roomId: m.roomId, [JSONMember("config", .object([JSONMember("quality", .string("ultra"))]))])
+            }
+            #expect(badConfig.status == 400 && badConfig.body["error"]?.stringValue?.contains("`config.quality`") == true)
+            #expect(try await rtcFailure { try await host.connection.start(.hls, [JSONMember("config", .string("x"))]) }.code == 4016)
+            try await m.settings(#"{"hls":{"modes":["audio"]}}"#)
+            let mode = try await m.failure {
+                try await m.api.startJob("hls", roomId: m.roomId, [JSONMember("config", .object([JSONMember("mode", .string("video-and-audio"))]))])
+            }
+            #expect(mode.status == 400)
+            let audio = try await m.api.startJob("hls", roomId: m.roomId)
+            #expect(audio["config"]?["mode"] == .object([JSONMember("value", .string("audio")), JSONMember("source", .string("dashboard"))]))
+            #expect(audio["playbackHlsUrl"] == .null)
+        }
+    }
+
+    @Test("over /rtc: moderators start and stop with sdk-sourced config; others get the method's code")
+    func overRTC() async throws {
+        try await withMeeting { m in
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            let guest = try await m.join("guest", .allowJoin)
+            try await guest.next("meeting-joined")
+            #expect(try await rtcFailure { try await guest.connection.start(.recording) }.code == 4011)
+            #expect(try await rtcFailure { try await guest.connection.start(.hls) }.code == 4016)
+            #expect(try await rtcFailure { try await guest.connection.stop(.transcription) }.code == 4032)
+            #expect(try await rtcFailure { try await host.connection.stop(.hls) }.code == 4017)
+
+            let hls = try await host.connection.start(.hls, [JSONMember("config", .object([JSONMember("orientation", .string("portrait"))]))])
+            #expect(hls["config"]?["orientation"] == .object([JSONMember("value", .string("portrait")), JSONMember("source", .string("sdk"))]))
+            #expect(try await guest.state("hls") == "HLS_STARTING")
+            let id = try #require(hls["id"]?.stringValue)
+            _ = try await m.claim(#"["hls"]"#)
+            _ = try await m.report(id, #"{"status":"started"}"#)
+            #expect(try await guest.state("hls") == "HLS_STARTED")
+            let playable = try await m.report(id, #"{"status":"playable","playbackHlsUrl":"https://cdn.example/x.m3u8"}"#)
+            #expect(playable.status == 200)
+            let event = try await guest.skip(to: "hls-state-changed")
+            #expect(event.body["status"] == .string("HLS_PLAYABLE"))
+            #expect(event.body["playbackHlsUrl"] == .string("https://cdn.example/x.m3u8"))
+            #expect(try await rtcFailure { try await host.connection.start(.hls) }.code == 4016)
+            #expect(try await host.connection.stop(.hls)["status"] == .string("stopping"))
+
+            let transcription = try await host.connection.start(.transcription)
+            #expect(transcription["status"] == .string("starting"))
+            #expect(try await guest.state("transcription") == "TRANSCRIPTION_STARTING")
+            // Never claimed by a worker: the stop is immediate.
+            #expect(try await host.connection.stop(.transcription)["status"] == .string("stopped"))
+            #expect(try await guest.state("transcription") == "TRANSCRIPTION_STOPPED")
+        }
+    }
+
+    @Test("autoStart from the dashboard starts with the session; the session's end stops it")
+    func autoStart() async throws {
+        try await withMeeting { m in
+            try await m.settings(#"{"hls":{"autoStart":true,"theme":"DARK"},"recording":{"autoStart":true,"enabled":false}}"#)
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            #expect(try await host.state("hls") == "HLS_STARTING")
+            let listed = try await m.api.call("GET", "/v2/hls?roomId=\(m.roomId)")
+            #expect(listed["data"]?.jsonText.contains(#""theme":{"value":"DARK","source":"dashboard"}"#) == true)
+            #expect(try await m.api.call("GET", "/v2/recordings?roomId=\(m.roomId)")["pageInfo"]?["total"] == .number("0"))
+            try await host.connection.leave()
+            // The job was never claimed, so the session's end stops it outright.
+            var status: JSONValue?
+            for _ in 0..<50 {
+                status = try await m.api.call("GET", "/v2/hls?roomId=\(m.roomId)")["data"].flatMap {
+                    if case .array(let items) = $0 { items.first?["status"] } else { nil }
+                }
+                if status == .string("stopped") { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(status == .string("stopped"))
+        }
+    }
+
+    @Test("meeting-joined config: the dashboard's bitrate beats the SDK's, and reaches the next join")
+    func joinConfig() async throws {
+        try await withMeeting { m in
+            let first = Reader(try await m.client().join(roomId: m.roomId, .init(participantId: "a", maxSendBitrate: "hd")))
+            #expect(try await first.next("meeting-joined").body["config"]?["maxSendBitrate"]?["source"] == .string("sdk"))
+            try await m.settings(#"{"maxSendBitrate":"fullhd"}"#)
+            let second = Reader(try await m.client().join(roomId: m.roomId, .init(participantId: "b", maxSendBitrate: "hd")))
+            let config = try await second.next("meeting-joined").body["config"]?["maxSendBitrate"]
+            #expect(config == .object([JSONMember("value", .string("fullhd")), JSONMember("source", .string("dashboard"))]))
+        }
+    }
+
+    @Test("workers: bad reports are refused, unknown jobs are 404, claims filter by kind")
+    func workers() async throws {
+        try await withMeeting { m in
+            let host = try await m.join("host")
+            try await host.next("meeting-joined")
+            let job = try await m.api.startJob("recordings", roomId: m.roomId)
+            let id = try #require(job["id"]?.stringValue)
+            #expect(try await m.claim(#"["hls"]"#).status == 204)
+            #expect(try await m.claim(#"["films"]"#).status == 400)
+            #expect(try await m.report(id, #"{"status":"exploded"}"#).status == 400)
+            #expect(try await m.report(id, #"{"status":"starting"}"#).status == 400)
+            #expect(try await m.report("no-such-job", #"{"status":"started"}"#).status == 404)
+            #expect(try await m.report(id, #"{"status":"failed","error":"encoder crashed"}"#).status == 200)
+            let event = try await host.skip(to: "recording-state-changed")
+            #expect(event.body["status"] == .string("RECORDING_STARTING"))
+            let failed = try await host.skip(to: "recording-state-changed")
+            #expect(failed.body["status"] == .string("RECORDING_STOPPED") && failed.body["error"] == .string("encoder crashed"))
+            #expect(try await m.report(id, #"{"status":"started"}"#).status == 409)
+            #expect(try await m.admin.call(.post, "/admin/v1/jobs/claim", token: token(m.key)).status == 401)
+            // The failed job freed the slot.
+            #expect(try await m.api.startJob("recordings", roomId: m.roomId)["status"] == .string("starting"))
+        }
+    }
+}
