@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "admit",
             dependencies: [
-                "AdmitToken", "AdmitStore", "AdmitServer",
+                "AdmitToken", "AdmitCore", "AdmitStore", "AdmitServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

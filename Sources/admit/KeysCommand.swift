@@ -9,7 +9,7 @@ struct KeysCommand: AsyncParsableCommand {
         commandName: "keys",
         abstract: "Create, list, rotate and deactivate API keys in the configured store.",
         discussion: "A running server sees changes within its refresh interval (5 s).",
-        subcommands: [Create.self, List.self, Rotate.self, Deactivate.self])
+        subcommands: [Create.self, List.self, Rotate.self, Deactivate.self, SettingsCommand.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key; its secret is printed once.")

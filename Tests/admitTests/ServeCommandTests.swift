@@ -75,6 +75,17 @@ struct ServeCommandTests {
         let listed = try CLI.run(["keys", "list", "--data-dir", dataDir])
         #expect(listed.stdout.contains(apiKey))
         #expect(!listed.stdout.contains(try #require(try JSONValue(parsing: created.stdout)["secret"]?.stringValue)))
+        // Settings: set replaces, patch merges (null unsets), bad values name the field and change nothing.
+        let set = try CLI.run(["keys", "settings", "set", apiKey, #"{"maxSendBitrate":"hd","hls":{"quality":"low"}}"#, "--data-dir", dataDir])
+        #expect(set.status == 0, "\(set.stderr)")
+        let patched = try CLI.run(["keys", "settings", "patch", apiKey, #"{"hls":{"quality":null,"theme":"DARK"}}"#, "--data-dir", dataDir])
+        #expect(try JSONValue(parsing: patched.stdout).jsonText == #"{"maxSendBitrate":"hd","hls":{"theme":"DARK"}}"#)
+        let bad = try CLI.run(["keys", "settings", "patch", apiKey, #"{"recording":{"layout":{"gridSize":99}}}"#, "--data-dir", dataDir])
+        #expect(bad.status == 64 && bad.stderr.contains("`recording.layout.gridSize`"))
+        #expect(try CLI.run(["keys", "settings", "set", apiKey, "{", "--data-dir", dataDir]).status == 64)
+        #expect(try CLI.run(["keys", "settings", "show", "nope", "--data-dir", dataDir]).status == 64)
+        let shown = try CLI.run(["keys", "settings", "show", apiKey, "--data-dir", dataDir])
+        #expect(try JSONValue(parsing: shown.stdout).jsonText == #"{"maxSendBitrate":"hd","hls":{"theme":"DARK"}}"#)
         #expect(try CLI.run(["keys", "deactivate", apiKey, "--data-dir", dataDir]).status == 0)
         #expect(try CLI.run(["keys", "list", "--data-dir", dataDir]).stdout.contains("deactivated  backend"))
 
