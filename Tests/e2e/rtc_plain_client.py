@@ -82,6 +82,19 @@ async def main():
             await host.send(json.dumps({"id": 2, "method": "disableMic", "participantId": "guest"}))
             check(await recv(host) == {"id": 2, "ok": True}, "disableMic answered ok")
             check((await recv(host))["event"] == "mic-changed" and (await recv(guest))["event"] == "mic-changed", "everyone sees mic-changed")
+            await guest.send(json.dumps({"id": 5, "method": "startRecording"}))
+            check((await recv(guest))["error"]["code"] == 4011, "startRecording without allow_mod is refused with 4011")
+            await host.send(json.dumps({"id": 6, "method": "startRecording", "config": {"quality": "high"}}))
+            reply = await recv(host)
+            check(reply["ok"] is True and reply["job"]["config"]["quality"] == {"value": "high", "source": "sdk"},
+                  "startRecording answers the job with its config sourced sdk")
+            check((await recv(host))["status"] == "RECORDING_STARTING" and (await recv(guest))["status"] == "RECORDING_STARTING",
+                  "everyone hears recording-state-changed RECORDING_STARTING")
+            await host.send(json.dumps({"id": 7, "method": "stopRecording"}))
+            check((await recv(host))["job"]["status"] == "stopped", "stopRecording of an unclaimed job stops it at once")
+            check((await recv(guest)) == {"event": "recording-state-changed", "status": "RECORDING_STOPPED", "id": reply["job"]["id"]},
+                  "everyone hears RECORDING_STOPPED")
+            await recv(host)
             await guest.send("{not json")
             check((await recv(guest))["name"] == "INVALID_REQUEST", "a frame that is not JSON gets an error event")
             await guest.send(json.dumps({"id": 3, "method": "end"}))

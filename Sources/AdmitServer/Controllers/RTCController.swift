@@ -101,14 +101,13 @@ struct RTCController {
         guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
             return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
         }
+        let reply = { (job: JobRecord) in hub.send(connection, Wire.reply(id: id, job: job.json())) }
         do throws(JobFailure) {
-            let result: JobRecord
             if let body {
-                result = try await jobs.start(kind, room: member.room, body: body, source: .sdk)
+                _ = try await jobs.start(kind, room: member.room, body: body, source: .sdk, reply: reply)
             } else {
-                result = try await jobs.stop(kind, room: member.room)
+                _ = try await jobs.stop(kind, room: member.room, reply: reply)
             }
-            hub.send(connection, Wire.reply(id: id, job: result.json()))
         } catch {
             hub.send(connection, Wire.reply(id: id, error: error.rtcCode, reason: error.message))
         }

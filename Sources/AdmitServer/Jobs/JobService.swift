@@ -32,7 +32,10 @@ struct JobService: SessionObserver {
 
     /// Starts a job of `kind` in a room with a live session. `source` is `api` for REST, `sdk` for `/rtc`,
     /// `dashboard` for an automatic start.
-    func start(_ kind: JobKind, room: MeetingHub.RoomKey, body: JSONValue, source: SettingSource) async throws(JobFailure) -> JobRecord {
+    /// `reply` runs before the room hears the change (so a `/rtc` caller gets its answer first).
+    func start(
+        _ kind: JobKind, room: MeetingHub.RoomKey, body: JSONValue, source: SettingSource, reply: (JobRecord) -> Void = { _ in }
+    ) async throws(JobFailure) -> JobRecord {
         let settings = services.keyRing.settings(for: room.apiKey)
         let request = try StartRequest(kind, body)
         guard settings.isEnabled(kind.serviceSwitch), !request.transcription || settings.isEnabled("transcription.enabled") else {
@@ -69,12 +72,13 @@ struct JobService: SessionObserver {
                 status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) already has an active \(kind.displayName.lowercased()) job."
             )
         }
+        reply(job)
         announce(job)
         return job
     }
 
     /// Asks the room's active job of `kind` to stop. A job no worker has claimed yet stops at once.
-    func stop(_ kind: JobKind, room: MeetingHub.RoomKey) async throws(JobFailure) -> JobRecord {
+    func stop(_ kind: JobKind, room: MeetingHub.RoomKey, reply: (JobRecord) -> Void = { _ in }) async throws(JobFailure) -> JobRecord {
         for _ in 0..<5 {
             let active: JobRecord?
             do {
@@ -86,13 +90,17 @@ struct JobService: SessionObserver {
                 throw JobFailure(
                     status: .conflict, rtcCode: kind.stopCode, message: "Room \(room.roomId) has no active \(kind.displayName.lowercased()) job.")
             }
-            if active.status == "stopping" { return active }
+            if active.status == "stopping" {
+                reply(active)
+                return active
+            }
             var next = active
             next.status = active.pendingAction == "start" ? "stopped" : "stopping"
             next.pendingAction = next.status == "stopping" ? "stop" : nil
             next.updatedAt = .stamp()
             do {
                 if try await services.repositories.updateJob(next, expectedStatus: active.status) {
+                    reply(next)
                     announce(next)
                     return next
                 }
