@@ -108,6 +108,21 @@ async def main():
     sessions = http("GET", f"/v2/sessions?roomId={room}", host_token)[1]["data"]
     check(len(sessions) == 1 and sessions[0]["status"] == "ended", "the session is recorded as ended")
 
+    # The domain whitelist guards the upgrade itself (a browser sends Origin on every WebSocket).
+    status, _ = http("PATCH", f"/admin/v1/api-keys/{dev_key}/settings", "Bearer " + admin,
+                     {"transcription": {"whitelistDomains": ["https://app.example.com"]}})
+    check(status == 200, "the dev key gets a whitelist")
+    try:
+        async with websockets.connect(f"{WS}/rtc?roomId={room}&token={host_token}", origin="https://evil.example"):
+            check(False, "an upgrade from another origin is refused")
+    except websockets.exceptions.InvalidStatus as error:
+        refused = json.loads(bytes(error.response.body))
+        check(error.response.status_code == 403 and refused.get("code") == 4025 and refused.get("reason") == "origin",
+              "an upgrade from another origin is refused with 4025")
+    async with websockets.connect(f"{WS}/rtc?roomId={room}&token={host_token}", origin="https://app.example.com") as ws:
+        check((await recv(ws))["event"] == "meeting-joined", "an upgrade from the whitelisted origin joins")
+    http("PUT", f"/admin/v1/api-keys/{dev_key}/settings", "Bearer " + admin, {})
+
 
 asyncio.run(main())
 if failures:
