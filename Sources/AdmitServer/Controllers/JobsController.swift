@@ -60,12 +60,12 @@ struct JobsController {
                 kinds = parsed
             }
             guard let job = try await jobs.claim(kinds: kinds) else { return Response(status: .noContent) }
-            return try JSONResponse(value: job.json(action: job.pendingAction ?? "start")).response(from: request, context: context)
+            return try JSONResponse(value: job.json(worker: true, action: job.pendingAction ?? "start")).response(from: request, context: context)
         }
         admin.get("/:id") { _, context in
             let id = try context.parameters.require("id")
             guard let job = try await services.repositories.job(id: id) else { throw APIError.notFound("No job \(id).") }
-            return JSONResponse(value: job.json(action: job.pendingAction))
+            return JSONResponse(value: job.json(worker: true, action: job.pendingAction))
         }
         admin.post("/:id/status") { request, context in
             let report = try StatusReport(try await decodeJSON(request, context))

@@ -91,12 +91,14 @@ struct StatusReport {
 
 extension JobRecord {
     /// The job as the API shows it: `id`, `status`, the resolved `config` (each value with its
-    /// source), the worker's URLs, and what the start asked for. Workers also see `kind`, `apiKey`
-    /// and the `action` to take.
-    func json(action: String? = nil) -> JSONValue {
+    /// source), the worker's URLs, and what the start asked for. The workers' view adds `action`
+    /// (what to do now: `start`, `stop`, or null), `kind` and `apiKey`.
+    func json(worker: Bool = false, action: String? = nil) -> JSONValue {
         var members: [JSONMember] = [JSONMember("id", .string(id))]
-        if let action {
-            members += [JSONMember("action", .string(action)), JSONMember("kind", .string(kind)), JSONMember("apiKey", .string(apiKey))]
+        if worker {
+            members += [
+                JSONMember("action", action.map(JSONValue.string) ?? .null), JSONMember("kind", .string(kind)), JSONMember("apiKey", .string(apiKey)),
+            ]
         }
         members += [
             JSONMember("roomId", .string(roomId)), JSONMember("sessionId", .string(sessionId)), JSONMember("status", .string(status)),
