@@ -39,14 +39,15 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
-        let rtc = RTCController(services: services, hub: hub, jobs: JobService(services: services, hub: hub, logger: logger))
+        let jobs = JobService(
+            services: services, hub: hub, webhooks: Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger), logger: logger)
+        hub.observeSessions(jobs)
+        let rtc = RTCController(services: services, hub: hub, jobs: jobs)
         rtc.register(on: router, webSockets: webSockets)
         if configuration.benchEndpoints { rtc.registerBench(webSockets: webSockets) }
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
-        let jobs = JobService(services: services, hub: hub, logger: logger)
-        hub.observeSessions(jobs)
         JobsController(services: services, rooms: rooms, jobs: jobs).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])

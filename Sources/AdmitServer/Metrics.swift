@@ -19,6 +19,7 @@ final class Metrics: Sendable {
     /// The registry validates names on every lookup: keep the handles instead.
     private let requestMetrics = Mutex<[RequestKey: (Counter, DurationHistogram)]>([:])
     private let verificationCounters = Mutex<[String: Counter]>([:])
+    private let webhookCounters = Mutex<[String: Counter]>([:])
 
     /// One request answered: counted by method, route template and status; timed by route template.
     func request(method: String, route: String, status: Int, duration: Duration) {
@@ -42,6 +43,17 @@ final class Metrics: Sendable {
         let counter = verificationCounters.withLock { counters in
             if let found = counters[outcome] { return found }
             let made = registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)])
+            counters[outcome] = made
+            return made
+        }
+        counter.increment()
+    }
+
+    /// One webhook delivery, by outcome: `delivered` or `failed` (after every attempt).
+    func webhook(_ outcome: String) {
+        let counter = webhookCounters.withLock { counters in
+            if let found = counters[outcome] { return found }
+            let made = registry.makeCounter(name: "admit_webhooks_total", labels: [("outcome", outcome)])
             counters[outcome] = made
             return made
         }

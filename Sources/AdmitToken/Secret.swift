@@ -41,6 +41,14 @@ public struct Secret: Sendable, CustomStringConvertible {
         return outerHash.finalize().withUnsafeBytes(body)
     }
 
+    /// HMAC-SHA256 of `bytes` under this secret: for signing what the server sends on the key's
+    /// behalf (webhooks), so receivers can check it with the secret they already hold.
+    public func authenticationCode(for bytes: [UInt8]) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: 32)
+        bytes.withUnsafeBytes { input in output.withUnsafeMutableBytes { mac(input, into: $0) } }
+        return output
+    }
+
     /// HMAC-SHA256 of `input` written into `output` (32 bytes).
     func mac(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         withMAC(input) { output.copyMemory(from: $0) }

@@ -2,6 +2,10 @@ import AdmitClient
 import AdmitServer
 import AdmitToken
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
 import Testing
 
 extension MeetingHarness {
@@ -260,6 +264,79 @@ struct JobsLiveTests {
             #expect(try await m.admin.call(.post, "/admin/v1/jobs/claim", token: token(m.key)).status == 401)
             // The failed job freed the slot.
             #expect(try await m.api.startJob("recordings", roomId: m.roomId)["status"] == .string("starting"))
+        }
+    }
+}
+
+@Suite("webhooks (live)", .timeLimit(.minutes(1)))
+struct WebhookTests {
+    /// What the receiver got: the path's last part, the signature header, the body.
+    struct Delivery: Sendable {
+        var target: String
+        var signature: String
+        var body: String
+    }
+
+    @Test("job events go to the start's webhookUrl, subscribed events to the room's endpoint, each signed with the key's secret")
+    func delivered() async throws {
+        let received = Mutex<[Delivery]>([])
+        let router = Router()
+        router.post("/hook/:target") { request, context -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 65_536)
+            let delivery = Delivery(
+                target: context.parameters.get("target") ?? "", signature: request.headers[HTTPField.Name("X-Admit-Signature")!] ?? "",
+                body: String(buffer: body))
+            received.withLock { $0.append(delivery) }
+            return .ok
+        }
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiver.test(.live) { hookClient in
+            let hooks = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
+            try await withMeeting { m in
+                let room = try await m.api.call(
+                    "POST", "/v2/rooms",
+                    body: .object([
+                        JSONMember(
+                            "webhook",
+                            .object([
+                                JSONMember("endPoint", .string("\(hooks)/room")),
+                                JSONMember("events", .array([.string("session-started"), .string("recording-started")])),
+                            ]))
+                    ]))
+                let roomId = try #require(room["roomId"]?.stringValue)
+                let host = Reader(try await m.client().join(roomId: roomId, .init(participantId: "host")))
+                try await host.next("meeting-joined")
+                let job = try await m.api.startJob("recordings", roomId: roomId, [JSONMember("webhookUrl", .string("\(hooks)/job"))])
+                let id = try #require(job["id"]?.stringValue)
+                _ = try await m.claim()
+                _ = try await m.report(id, #"{"status":"started"}"#)
+
+                var deliveries: [Delivery] = []
+                for _ in 0..<250 {
+                    deliveries = received.withLock { $0 }
+                    if deliveries.count >= 4 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                func events(_ target: String) -> Set<String> {
+                    Set(deliveries.filter { $0.target == target }.compactMap { try? JSONValue(parsing: $0.body)["webhookType"]?.stringValue })
+                }
+                #expect(events("room") == ["session-started", "recording-started"])
+                #expect(events("job") == ["recording-starting", "recording-started"])
+                let started = try #require(deliveries.first { $0.target == "job" && $0.body.contains("recording-started") })
+                let data = try JSONValue(parsing: started.body)["data"]
+                #expect(data?["roomId"] == .string(roomId) && data?["id"] == .string(id) && data?["status"] == .string("started"))
+
+                // The signature: HMAC-SHA256 of "<t>.<body>" under the key's secret, in hex.
+                let parts = Dictionary(
+                    uniqueKeysWithValues: started.signature.split(separator: ",").compactMap { part -> (String, String)? in
+                        let pair = part.split(separator: "=", maxSplits: 1)
+                        return pair.count == 2 ? (String(pair[0]), String(pair[1])) : nil
+                    })
+                let time = try #require(parts["t"])
+                let expected = Secret(m.key.secret)!.authenticationCode(for: Array("\(time).\(started.body)".utf8))
+                #expect(parts["v1"] == expected.map { String(format: "%02x", $0) }.joined())
+                #expect(abs((Double(time) ?? 0) - Date().timeIntervalSince1970) < 60)
+            }
         }
     }
 }

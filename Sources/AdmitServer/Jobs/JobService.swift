@@ -26,6 +26,7 @@ struct JobFailure: Error {
 struct JobService: SessionObserver {
     let services: Services
     let hub: MeetingHub
+    let webhooks: Webhooks
     let logger: Logger
 
     // MARK: Starting and stopping
@@ -145,6 +146,7 @@ struct JobService: SessionObserver {
 
     /// `autoStart` from the dashboard: a recording and an HLS stream start with the session.
     func sessionStarted(_ room: MeetingHub.RoomKey, sessionId: String) async {
+        await notifyRoom("session-started", room: room, sessionId: sessionId)
         let settings = services.keyRing.settings(for: room.apiKey)
         for kind in [JobKind.recording, .hls] where settings["\(kind.rawValue).autoStart"] == .bool(true) {
             do {
@@ -156,10 +158,22 @@ struct JobService: SessionObserver {
     }
 
     /// The meeting ended: its active jobs are asked to stop.
-    func sessionEnded(_ room: MeetingHub.RoomKey) async {
+    func sessionEnded(_ room: MeetingHub.RoomKey, sessionId: String) async {
+        await notifyRoom("session-ended", room: room, sessionId: sessionId)
         for kind in JobKind.allCases {
             _ = try? await stop(kind, room: room)
         }
+    }
+
+    /// A session webhook (`session-started`, `session-ended`) for rooms that subscribed to it.
+    private func notifyRoom(_ event: String, room: MeetingHub.RoomKey, sessionId: String) async {
+        let record = try? await services.rooms.room(apiKey: room.apiKey, id: room.roomId)
+        let urls = Webhooks.targets(event: event, jobURL: nil, room: record)
+        guard !urls.isEmpty else { return }
+        let data = JSONValue.object([
+            JSONMember("meetingId", .string(room.roomId)), JSONMember("roomId", .string(room.roomId)), JSONMember("sessionId", .string(sessionId)),
+        ])
+        webhooks.send(event, apiKey: room.apiKey, data: data, to: urls)
     }
 
     // MARK: Helpers
@@ -177,6 +191,26 @@ struct JobService: SessionObserver {
             if let value { members.append(JSONMember(name, .string(value))) }
         }
         hub.broadcast(MeetingHub.RoomKey(apiKey: job.apiKey, roomId: job.roomId), JSONValue.object(members).jsonText)
+        Task { await notify(job, kind: kind, status: status) }
+    }
+
+    /// The job's webhook event (`recording-started`, `hls-playable`, `livestream-failed`, ...).
+    private func notify(_ job: JobRecord, kind: JobKind, status: JobStatus) async {
+        let event = "\(kind.rawValue)-\(status.rawValue)"
+        let jobURL = (try? JSONValue(parsing: job.request))?["webhookUrl"]?.stringValue
+        let room = try? await services.rooms.room(apiKey: job.apiKey, id: job.roomId)
+        let urls = Webhooks.targets(event: event, jobURL: jobURL, room: room)
+        guard !urls.isEmpty else { return }
+        var data = [
+            JSONMember("meetingId", .string(job.roomId)), JSONMember("roomId", .string(job.roomId)), JSONMember("sessionId", .string(job.sessionId)),
+            JSONMember("id", .string(job.id)), JSONMember("status", .string(job.status)),
+        ]
+        for (name, value) in [
+            ("fileUrl", job.fileUrl), ("playbackHlsUrl", job.playbackHlsUrl), ("livestreamUrl", job.livestreamUrl), ("error", job.error),
+        ] {
+            if let value { data.append(JSONMember(name, .string(value))) }
+        }
+        webhooks.send(event, apiKey: job.apiKey, data: .object(data), to: urls)
     }
 
     private func storeFailure(_ code: ErrorCode, _ error: any Error) -> JobFailure {

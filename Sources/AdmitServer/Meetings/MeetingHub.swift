@@ -233,7 +233,7 @@ final class MeetingHub: Sendable {
             }
         }
         if result.live.before != result.live.after, let observer = observer.withLock({ $0 }) {
-            if result.live.before != nil { await observer.sessionEnded(room) }
+            if let ended = result.live.before { await observer.sessionEnded(room, sessionId: ended) }
             if let started = result.live.after { await observer.sessionStarted(room, sessionId: started) }
         }
         return true
@@ -243,7 +243,7 @@ final class MeetingHub: Sendable {
 /// Told when a room's session starts (its first join) and ends (its last leave, or `end`).
 protocol SessionObserver: Sendable {
     func sessionStarted(_ room: MeetingHub.RoomKey, sessionId: String) async
-    func sessionEnded(_ room: MeetingHub.RoomKey) async
+    func sessionEnded(_ room: MeetingHub.RoomKey, sessionId: String) async
 }
 
 /// Writes sessions in the order their changes happened: a save older than one already
