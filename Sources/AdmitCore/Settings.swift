@@ -108,6 +108,26 @@ public struct APISettings: Sendable, Equatable {
         self = next
     }
 
+    /// Settings read back from the store: fields this version does not know (written by a newer
+    /// server during a rolling upgrade) or cannot read are skipped instead of failing the whole
+    /// key ring. Writes always go through `init(validating:)` or `apply(patch:)`.
+    public init(stored document: JSONValue) {
+        func walk(_ value: JSONValue, prefix: String) {
+            guard case .object(let members) = value else { return }
+            for member in members {
+                let path = prefix.isEmpty ? member.key : "\(prefix).\(member.key)"
+                if SettingsSchema.sections.contains(path) {
+                    walk(member.value, prefix: path)
+                } else if let field = SettingsSchema.byPath[path], member.value != .null,
+                    let value = try? field.validate(member.value, as: path)
+                {
+                    values[path] = value
+                }
+            }
+        }
+        walk(document, prefix: "")
+    }
+
     public subscript(path: String) -> JSONValue? { values[path] }
 
     /// The domain whitelist; empty allows any origin.

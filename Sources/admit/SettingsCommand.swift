@@ -65,7 +65,7 @@ private func withSettings(
     let (store, _) = try await options.open()
     do {
         guard let record = try await store.repositories.key(apiKey) else { throw ValidationError("No API key \(apiKey).") }
-        let current = try record.settings.map { try APISettings(validating: JSONValue(parsing: $0)) } ?? APISettings()
+        let current = record.settings.map { APISettings(stored: (try? JSONValue(parsing: $0)) ?? .object([])) } ?? APISettings()
         let next: APISettings
         do throws(SettingsError) {
             next = try change(current)

@@ -74,6 +74,13 @@ struct SettingsValidationTests {
         #expect(current == before)
     }
 
+    @Test("stored settings are read leniently: unknown or unreadable fields are skipped, the rest kept")
+    func stored() {
+        let read = APISettings(stored: json(#"{"maxSendBitrate":"hd","future":{"x":1},"recording":{"quality":"ultra","theme":"DARK"}}"#))
+        #expect(read.json.jsonText == #"{"maxSendBitrate":"hd","recording":{"theme":"DARK"}}"#)
+        #expect(APISettings(stored: json("[]")) == APISettings())
+    }
+
     @Test("service switches: unset means enabled")
     func switches() throws {
         let given = try settings(#"{"recording":{"enabled":false},"services":{"sip":true}}"#)

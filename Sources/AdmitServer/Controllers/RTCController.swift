@@ -135,13 +135,14 @@ struct RTCController {
         let claims = try services.verify(token, for: nil)
         guard let roomId = query["roomId"].map(String.init), !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
         let settings = try JoinSettings(query)
+        let dashboard = services.keyRing.settings(for: claims.apiKey)
         let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId)
         let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
         let facts = record.map { room in
             RoomFacts(
                 roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
                 participantCount: hub.participantCount(key!), maxParticipants: hub.maxParticipants,
-                whitelist: services.keyRing.settings(for: claims.apiKey).whitelist)
+                whitelist: dashboard.whitelist)
         }
         let requested = query["participantId"].map(String.init)
         let verdict = Admission.decide(
@@ -170,7 +171,7 @@ struct RTCController {
         let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
         return AdmittedJoin(
             claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
-            config: Precedence.audioVideo(dashboard: services.keyRing.settings(for: claims.apiKey), sdkMaxSendBitrate: settings.maxSendBitrate).json)
+            config: Precedence.audioVideo(dashboard: dashboard, sdkMaxSendBitrate: settings.maxSendBitrate).json)
     }
 }
 

@@ -37,7 +37,7 @@ struct SettingsController {
     /// The key's stored settings, read from the store (not the ring) so that a PATCH merges into the latest.
     private func current(_ apiKey: String) async throws -> APISettings {
         guard let record = try await services.repositories.key(apiKey) else { throw APIError.notFound("No API key \(apiKey).") }
-        return try record.settings.map { try APISettings(stored: $0) } ?? APISettings()
+        return record.settings.map { APISettings(stored: $0) } ?? APISettings()
     }
 
     private func save(_ apiKey: String, _ settings: APISettings) async throws -> JSONValue {

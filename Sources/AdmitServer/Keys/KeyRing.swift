@@ -39,7 +39,7 @@ final class KeyRing: KeyProvider {
         var settings: [String: APISettings] = [:]
         for record in try await repositories.keys() {
             loaded[record.apiKey] = try verificationKey(record)
-            if let text = record.settings { settings[record.apiKey] = try APISettings(stored: text) }
+            if let text = record.settings { settings[record.apiKey] = APISettings(stored: text) }
         }
         keys.withLock { $0 = loaded }
         settingsByKey.withLock { $0 = settings }
@@ -87,8 +87,8 @@ final class RevocationList: RevocationChecking {
 }
 
 extension APISettings {
-    /// Settings as the store keeps them (validated when they were written).
-    init(stored text: String) throws {
-        self = try APISettings(validating: try JSONValue(parsing: text))
+    /// Settings as the store keeps them (validated when they were written; read leniently).
+    init(stored text: String) {
+        self.init(stored: (try? JSONValue(parsing: text)) ?? .object([]))
     }
 }
