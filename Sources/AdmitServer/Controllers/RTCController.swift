@@ -56,7 +56,8 @@ struct RTCController {
             } catch {
                 return .dontUpgrade
             }
-        } onUpgrade: { inbound, outbound, context in
+        } onUpgrade: { [hub, jobs] inbound, outbound, context in
+            // Only the two references are captured: every connection's tasks hold them, not a copy of the controller.
             guard let join = context.requestContext.join.take() else { return }
             let (connection, stream) = hub.open(room: join.room, config: join.config)
             await withTaskGroup(of: Void.self) { group in
@@ -80,8 +81,8 @@ struct RTCController {
                             guard case .text(let text) = message else { continue }
                             switch Wire.request(text) {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
-                            case .success(let (id, .startJob(kind, body))): await job(kind, start: body, id: id, from: connection)
-                            case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection)
+                            case .success(let (id, .startJob(kind, body))): await jobs.handle(kind, start: body, id: id, from: connection)
+                            case .success(let (id, .stopJob(kind))): await jobs.handle(kind, start: nil, id: id, from: connection)
                             case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
                             }
                         }
@@ -91,25 +92,6 @@ struct RTCController {
                 group.cancelAll()
             }
             await hub.disconnected(connection)
-        }
-    }
-
-    /// `startRecording`, `stopHls`, ...: needs `allow_mod` and a place in the meeting; the same rules
-    /// as the server API, with the request's fields sourced `sdk`.
-    private func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID) async {
-        let failure = body == nil ? kind.stopCode : kind.startCode
-        guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
-            return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
-        }
-        let reply = { (job: JobRecord) in hub.send(connection, Wire.reply(id: id, job: job.json())) }
-        do throws(JobFailure) {
-            if let body {
-                _ = try await jobs.start(kind, room: member.room, body: body, source: .sdk, reply: reply)
-            } else {
-                _ = try await jobs.stop(kind, room: member.room, reply: reply)
-            }
-        } catch {
-            hub.send(connection, Wire.reply(id: id, error: error.rtcCode, reason: error.message))
         }
     }
 

@@ -23,11 +23,39 @@ struct JobFailure: Error {
 /// section 3): starts resolve their configuration once (request, then dashboard, then default)
 /// and store it with the job; workers claim jobs and report their progress; participants
 /// hear every change as `<kind>-state-changed`. Admit encodes no media itself.
-struct JobService: SessionObserver {
+///
+/// A class, so that every meeting connection holds one reference to it rather than a copy.
+final class JobService: SessionObserver {
     let services: Services
     let hub: MeetingHub
     let webhooks: Webhooks
     let logger: Logger
+
+    init(services: Services, hub: MeetingHub, webhooks: Webhooks, logger: Logger) {
+        self.services = services
+        self.hub = hub
+        self.webhooks = webhooks
+        self.logger = logger
+    }
+
+    /// `startRecording`, `stopHls`, ... over `/rtc`: needs `allow_mod` and a place in the meeting;
+    /// the same rules as the server API, with the request's fields sourced `sdk`.
+    func handle(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID) async {
+        let failure = body == nil ? kind.stopCode : kind.startCode
+        guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
+            return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
+        }
+        let reply = { (job: JobRecord) in self.hub.send(connection, Wire.reply(id: id, job: job.json())) }
+        do throws(JobFailure) {
+            if let body {
+                _ = try await start(kind, room: member.room, body: body, source: .sdk, reply: reply)
+            } else {
+                _ = try await stop(kind, room: member.room, reply: reply)
+            }
+        } catch {
+            hub.send(connection, Wire.reply(id: id, error: error.rtcCode, reason: error.message))
+        }
+    }
 
     // MARK: Starting and stopping
 
