@@ -20,6 +20,7 @@ final class Metrics: Sendable {
     private let requestMetrics = Mutex<[RequestKey: (Counter, DurationHistogram)]>([:])
     private let verificationCounters = Mutex<[String: Counter]>([:])
     private let webhookCounters = Mutex<[String: Counter]>([:])
+    private let jobCounters = Mutex<[String: Counter]>([:])
 
     /// One request answered: counted by method, route template and status; timed by route template.
     func request(method: String, route: String, status: Int, duration: Duration) {
@@ -55,6 +56,18 @@ final class Metrics: Sendable {
             if let found = counters[outcome] { return found }
             let made = registry.makeCounter(name: "admit_webhooks_total", labels: [("outcome", outcome)])
             counters[outcome] = made
+            return made
+        }
+        counter.increment()
+    }
+
+    /// One job state change, by kind and new status (`starting` counts the starts).
+    func job(kind: String, status: String) {
+        let key = "\(kind)|\(status)"
+        let counter = jobCounters.withLock { counters in
+            if let found = counters[key] { return found }
+            let made = registry.makeCounter(name: "admit_job_transitions_total", labels: [("kind", kind), ("status", status)])
+            counters[key] = made
             return made
         }
         counter.increment()

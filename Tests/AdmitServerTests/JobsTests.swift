@@ -149,6 +149,14 @@ struct JobsLiveTests {
             }
             #expect(badURL.code == 4015)
             #expect(try await rtcFailure { try await host.connection.start(.livestream) }.code == 4015)
+            // A stream key is a credential: the server API shows it redacted, workers get it.
+            let output = JSONValue.object([JSONMember("url", .string("rtmp://live.example/app")), JSONMember("streamKey", .string("sk-123"))])
+            let live = try await m.api.startJob("livestreams", roomId: m.roomId, [JSONMember("outputs", .array([output]))])
+            #expect(live["outputs"]?.jsonText.contains("sk-123") == false)
+            #expect(try await m.api.call("GET", "/v2/livestreams?roomId=\(m.roomId)").jsonText.contains("sk-123") == false)
+            #expect(try await m.claim(#"["livestream"]"#).json["outputs"]?.jsonText.contains("sk-123") == true)
+            let metrics = try await m.admin.call(.get, "/metrics")
+            #expect(metrics.text.contains(#"admit_job_transitions_total{kind="livestream",status="starting"} 1"#))
             let badConfig = try await m.failure {
                 try await m.api.startJob("hls", roomId: m.roomId, [JSONMember("config", .object([JSONMember("quality", .string("ultra"))]))])
             }

@@ -114,9 +114,23 @@ extension JobRecord {
             members.append(JSONMember(name, value.map(JSONValue.string) ?? .null))
         }
         if let error { members.append(JSONMember("error", .string(error))) }
-        if case .object(let extras)? = try? JSONValue(parsing: request) { members += extras }
+        if case .object(let extras)? = try? JSONValue(parsing: request) {
+            // Stream keys are credentials for the RTMP endpoints: only workers (admin credential) see them.
+            members += worker ? extras : extras.map { $0.key == "outputs" ? JSONMember("outputs", Self.redactingStreamKeys($0.value)) : $0 }
+        }
         members += [JSONMember("createdAt", .string(createdAt.iso8601)), JSONMember("updatedAt", .string(updatedAt.iso8601))]
         return .object(members)
+    }
+}
+
+extension JobRecord {
+    static func redactingStreamKeys(_ outputs: JSONValue) -> JSONValue {
+        guard case .array(let items) = outputs else { return outputs }
+        return .array(
+            items.map { item in
+                guard case .object(let members) = item else { return item }
+                return .object(members.map { $0.key == "streamKey" ? JSONMember("streamKey", .string("(redacted)")) : $0 })
+            })
     }
 }
 

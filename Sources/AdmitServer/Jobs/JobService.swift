@@ -209,6 +209,7 @@ final class JobService: SessionObserver {
     /// Tells the room's participants the job's state (`recording-state-changed`, ...).
     private func announce(_ job: JobRecord) {
         guard let kind = JobKind(rawValue: job.kind), let status = JobStatus(rawValue: job.status) else { return }
+        services.metrics.job(kind: job.kind, status: job.status)
         var members = [
             JSONMember("event", .string("\(kind.rawValue)-state-changed")), JSONMember("status", .string(status.wireName(kind))),
             JSONMember("id", .string(job.id)),
