@@ -125,6 +125,8 @@ struct JobsLiveTests {
             for (kind, fields) in [(MeetingConnection.JobKind.recording, []), (.hls, []), (.livestream, [outputs]), (.transcription, [])] {
                 #expect(try await rtcFailure { try await host.connection.start(kind, fields) }.code == 4021)
             }
+            // The switch is checked before the body: a livestream without outputs is still 4021.
+            #expect(try await m.failure { try await m.api.startJob("livestreams", roomId: m.roomId) }.code == 4021)
             // Transcription asked alongside a recording obeys the transcription switch too.
             try await m.settings(#"{"transcription":{"enabled":false}}"#)
             let alongside = try await m.failure {

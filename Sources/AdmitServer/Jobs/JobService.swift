@@ -66,13 +66,17 @@ final class JobService: SessionObserver {
         _ kind: JobKind, room: MeetingHub.RoomKey, body: JSONValue, source: SettingSource, reply: (JobRecord) -> Void = { _ in }
     ) async throws(JobFailure) -> JobRecord {
         let settings = services.keyRing.settings(for: room.apiKey)
-        let request = try StartRequest(kind, body)
-        guard settings.isEnabled(kind.serviceSwitch), !request.transcription || settings.isEnabled("transcription.enabled") else {
-            let service = request.transcription && settings.isEnabled(kind.serviceSwitch) ? "transcription.enabled" : kind.serviceSwitch
-            throw JobFailure(
+        func disabled(_ service: String) -> JobFailure {
+            JobFailure(
                 status: .forbidden, code: .addOnServicesDisabled, rtcCode: .addOnServicesDisabled,
-                message: "\(kind.displayName) is disabled for this API key (`\(service)` is false).")
+                message:
+                    "\(service == "transcription.enabled" ? "Transcription" : kind.displayName) is disabled for this API key (`\(service)` is false)."
+            )
         }
+        // A switched-off service is refused whatever the request says.
+        guard settings.isEnabled(kind.serviceSwitch) else { throw disabled(kind.serviceSwitch) }
+        let request = try StartRequest(kind, body)
+        if request.transcription, !settings.isEnabled("transcription.enabled") { throw disabled("transcription.enabled") }
         guard let session = hub.liveSession(room) else {
             throw JobFailure(status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) has no live session to \(kind.verb).")
         }
