@@ -212,7 +212,10 @@ struct SessionStoreTests {
             #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 1).total == 3)
         }
     }
+}
 
+@Suite("store: settings and jobs (shared by every backend)")
+struct JobStoreTests {
     @Test("settings are kept apart from key updates", arguments: Backend.available)
     func settings(_ backend: Backend) async throws {
         try await withStore(backend) { store in
@@ -274,6 +277,33 @@ struct SessionStoreTests {
             #expect(page.items == [again] && page.total == 2)
             #expect(try await store.jobs(apiKey: key, roomId: nil, kind: kind, page: 1, perPage: 10).total == 3)
             #expect(try await store.claimJob(kinds: ["\(kind)-other"]) == nil)
+        }
+    }
+
+    @Test("concurrent claims hand each pending action to exactly one worker", arguments: Backend.available)
+    func concurrentClaims(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "key-\(UUID().uuidString)"
+            let kind = "hls-\(UUID().uuidString.prefix(8))"
+            for index in 0..<20 {
+                let job = JobRecord(
+                    id: "\(key)-\(index)", apiKey: key, roomId: "room-\(index)", sessionId: "s", kind: kind, status: "starting",
+                    pendingAction: "start", config: "{}", request: "{}", createdAt: instant(1_795_000_000 + Double(index)),
+                    updatedAt: instant(1_795_000_000 + Double(index)))
+                #expect(try await store.insertJob(job))
+            }
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while let job = try await store.claimJob(kinds: [kind]) { mine.append(job.id) }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 20)
+            #expect(Set(claimed).count == 20)
         }
     }
 }
