@@ -349,4 +349,36 @@ struct WebhookTests {
             }
         }
     }
+
+    @Test("a webhook receiver cannot redirect a delivery elsewhere")
+    func noRedirects() async throws {
+        let landed = Mutex<Int>(0)
+        let redirected = Mutex<Int>(0)
+        let router = Router()
+        router.post("/hook/redirect") { _, _ -> Response in
+            redirected.withLock { $0 += 1 }
+            return Response(status: .temporaryRedirect, headers: [.location: "/hook/landed"])
+        }
+        router.post("/hook/landed") { _, _ -> HTTPResponse.Status in
+            landed.withLock { $0 += 1 }
+            return .ok
+        }
+        router.get("/hook/landed") { _, _ -> HTTPResponse.Status in
+            landed.withLock { $0 += 1 }
+            return .ok
+        }
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiver.test(.live) { hookClient in
+            let hooks = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
+            try await withMeeting { m in
+                let host = try await m.join("host")
+                try await host.next("meeting-joined")
+                _ = try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("webhookUrl", .string("\(hooks)/redirect"))])
+                for _ in 0..<250 where redirected.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(redirected.withLock { $0 } >= 1)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(landed.withLock { $0 } == 0)
+            }
+        }
+    }
 }

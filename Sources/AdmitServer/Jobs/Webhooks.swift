@@ -26,7 +26,7 @@ struct Webhooks: Sendable {
         configuration.timeoutIntervalForResource = 10
         configuration.httpCookieStorage = nil
         configuration.urlCache = nil
-        return URLSession(configuration: configuration)
+        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }()
 
     /// The URLs an event goes to: the job's own URL, and the room's endpoint when it subscribed.
@@ -71,5 +71,16 @@ struct Webhooks: Sendable {
         metrics.webhook("failed")
         // The URL's host only: paths and queries may carry the receiver's own tokens.
         logger.warning("webhook not delivered", metadata: ["event": "\(event)", "host": "\(request.url?.host ?? "")"])
+    }
+}
+
+/// Webhooks never follow redirects: a receiver cannot bounce a signed delivery to another
+/// address (an internal one, say). A redirect counts as a failed attempt.
+private final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
+        completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }
