@@ -381,4 +381,50 @@ struct WebhookTests {
             }
         }
     }
+
+    @Test("rooms that subscribe hear participant-joined, participant-left and session-ended, with names")
+    func participantEvents() async throws {
+        let received = Mutex<[String]>([])
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 65_536)
+            if let value = try? JSONValue(parsing: String(buffer: body)), let event = value["webhookType"]?.stringValue {
+                let who = value["data"]?["participantId"]?.stringValue.map { " \($0)/\(value["data"]?["name"]?.stringValue ?? "")" } ?? ""
+                received.withLock { $0.append(event + who) }
+            }
+            return .ok
+        }
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiver.test(.live) { hookClient in
+            let hook = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
+            try await withMeeting { m in
+                let events = ["participant-joined", "participant-left", "session-ended"].map(JSONValue.string)
+                let room = try await m.api.call(
+                    "POST", "/v2/rooms",
+                    body: .object([
+                        JSONMember("webhook", .object([JSONMember("endPoint", .string(hook)), JSONMember("events", .array(events))]))
+                    ]))
+                let roomId = try #require(room["roomId"]?.stringValue)
+                let host = Reader(try await m.client().join(roomId: roomId, .init(participantId: "host", name: "Host")))
+                try await host.next("meeting-joined")
+                let guest = Reader(try await m.client().join(roomId: roomId, .init(participantId: "guest", name: "Guest")))
+                try await guest.next("meeting-joined")
+                try await guest.connection.leave()
+                try await host.skip(to: "participant-left")
+                try await host.connection.leave()
+                var got: [String] = []
+                for _ in 0..<250 {
+                    got = received.withLock { $0 }
+                    if got.count >= 5 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(
+                    Set(got) == [
+                        "participant-joined host/Host", "participant-joined guest/Guest", "participant-left guest/Guest",
+                        "participant-left host/Host", "session-ended",
+                    ])
+                #expect(got.count == 5)
+            }
+        }
+    }
 }

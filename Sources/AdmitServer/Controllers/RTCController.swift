@@ -17,6 +17,8 @@ struct AdmittedJoin: Sendable {
     var mic: Bool
     var webcam: Bool
     var config: JSONValue
+    /// The room's webhook subscribes to `participant-joined` or `participant-left`.
+    var participantHooks: Bool
 }
 
 /// Carries an `AdmittedJoin` from `shouldUpgrade` to the handler of the same request.
@@ -59,7 +61,7 @@ struct RTCController {
         } onUpgrade: { [hub, jobs] inbound, outbound, context in
             // Only the two references are captured: every connection's tasks hold them, not a copy of the controller.
             guard let join = context.requestContext.join.take() else { return }
-            let (connection, stream) = hub.open(room: join.room, config: join.config)
+            let (connection, stream) = hub.open(room: join.room, config: join.config, participantHooks: join.participantHooks)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await item in stream {
@@ -153,7 +155,8 @@ struct RTCController {
         let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
         return AdmittedJoin(
             claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
-            config: Precedence.audioVideo(dashboard: dashboard, sdkMaxSendBitrate: settings.maxSendBitrate).json)
+            config: Precedence.audioVideo(dashboard: dashboard, sdkMaxSendBitrate: settings.maxSendBitrate).json,
+            participantHooks: record?.webhook != nil && Webhooks.subscribesToParticipants(record))
     }
 }
 

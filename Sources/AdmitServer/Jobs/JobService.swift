@@ -197,14 +197,27 @@ final class JobService: SessionObserver {
         }
     }
 
-    /// A session webhook (`session-started`, `session-ended`) for rooms that subscribed to it.
-    private func notifyRoom(_ event: String, room: MeetingHub.RoomKey, sessionId: String) async {
+    /// `participant-joined` / `participant-left` webhooks, for rooms that subscribed to them.
+    func participantsChanged(_ room: MeetingHub.RoomKey, _ changes: ParticipantChanges) async {
+        for (event, people) in [("participant-joined", changes.joined), ("participant-left", changes.left)] {
+            for person in people {
+                await notifyRoom(
+                    event, room: room, sessionId: changes.sessionId,
+                    extra: [JSONMember("participantId", .string(person.participantId)), JSONMember("name", .string(person.name))])
+            }
+        }
+    }
+
+    /// A room webhook (`session-started`, `participant-joined`, ...) for rooms that subscribed to it.
+    private func notifyRoom(_ event: String, room: MeetingHub.RoomKey, sessionId: String, extra: [JSONMember] = []) async {
         let record = try? await services.rooms.room(apiKey: room.apiKey, id: room.roomId)
         let urls = Webhooks.targets(event: event, jobURL: nil, room: record)
         guard !urls.isEmpty else { return }
-        let data = JSONValue.object([
-            JSONMember("meetingId", .string(room.roomId)), JSONMember("roomId", .string(room.roomId)), JSONMember("sessionId", .string(sessionId)),
-        ])
+        let data = JSONValue.object(
+            [
+                JSONMember("meetingId", .string(room.roomId)), JSONMember("roomId", .string(room.roomId)),
+                JSONMember("sessionId", .string(sessionId)),
+            ] + extra)
         webhooks.send(event, apiKey: room.apiKey, data: data, to: urls)
     }
 

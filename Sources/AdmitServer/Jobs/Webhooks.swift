@@ -41,6 +41,12 @@ struct Webhooks: Sendable {
         return urls
     }
 
+    /// Whether the room's webhook wants `participant-joined` or `participant-left` (the hub then
+    /// tracks who comes and goes in that room; other rooms pay nothing for it).
+    static func subscribesToParticipants(_ room: RoomRecord?) -> Bool {
+        !targets(event: "participant-joined", jobURL: nil, room: room).isEmpty || !targets(event: "participant-left", jobURL: nil, room: room).isEmpty
+    }
+
     /// Posts `event` with `data` to each URL, in the background.
     func send(_ event: String, apiKey: String, data: JSONValue, to urls: [String]) {
         guard !urls.isEmpty, let secret = keyRing.signingSecret(for: apiKey) else { return }

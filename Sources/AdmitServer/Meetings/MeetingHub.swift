@@ -33,9 +33,15 @@ final class MeetingHub: Sendable {
         var connections: [ConnectionID: Connection] = [:]
         var nextConnection: ConnectionID = 1
         var sessionVersion: UInt64 = 0
+        /// Rooms whose webhook wants participant events, as their latest join found them.
+        var participantHooks: Set<RoomKey> = []
     }
 
     private let state = Mutex(State())
+    private static func names(_ session: Session?) -> [String: String] {
+        Dictionary(session?.attendees.map { ($0.participantId, $0.name) } ?? [], uniquingKeysWith: { first, _ in first })
+    }
+
     /// Told when a room's session starts and ends (autoStart, stopping jobs); set once at startup.
     private let observer = Mutex<SessionObserver?>(nil)
     let lobbyTimeout: TimeInterval
@@ -101,9 +107,10 @@ final class MeetingHub: Sendable {
     // MARK: Connections
 
     /// Registers a connection and returns its id and the stream its writer drains.
-    func open(room: RoomKey, config: JSONValue) -> (ConnectionID, AsyncStream<Outbound>) {
+    func open(room: RoomKey, config: JSONValue, participantHooks: Bool = false) -> (ConnectionID, AsyncStream<Outbound>) {
         let (stream, continuation) = AsyncStream<Outbound>.makeStream(bufferingPolicy: .bufferingNewest(1024))
         let id = state.withLock { state in
+            if participantHooks { state.participantHooks.insert(room) } else { state.participantHooks.remove(room) }
             let id = state.nextConnection
             state.nextConnection += 1
             state.connections[id] = Connection(room: room, outbound: continuation, config: config)
@@ -177,12 +184,30 @@ final class MeetingHub: Sendable {
         let result:
             (
                 actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64],
-                live: (before: String?, after: String?)
+                live: (before: String?, after: String?), people: ParticipantChanges?
             )? =
                 state.withLock { state in
                     var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout) { Identifiers.recordId() }
                     let before = meeting.session?.id
+                    // Who is in the meeting before the change, only for rooms whose webhook wants to know.
+                    let hooked = state.participantHooks.contains(room)
+                    let present = hooked ? meeting.participantIds : []
+                    let presentSet = Set(present)
+                    let names = hooked ? Self.names(meeting.session) : [:]
                     guard let actions = change(&meeting, now) else { return nil }
+                    var people: ParticipantChanges?
+                    if hooked {
+                        let current = meeting.participantIds
+                        let currentSet = Set(current)
+                        let joined = current.filter { !presentSet.contains($0) }
+                        let left = present.filter { !currentSet.contains($0) }
+                        if !joined.isEmpty || !left.isEmpty {
+                            let after = Self.names(meeting.session)
+                            people = ParticipantChanges(
+                                sessionId: meeting.session?.id ?? before ?? "", joined: joined.map { ($0, after[$0] ?? $0) },
+                                left: left.map { ($0, names[$0] ?? $0) })
+                        }
+                    }
                     state.meetings[room] = meeting.isEmpty ? nil : meeting
                     var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
                     var versions: [UInt64] = []
@@ -197,7 +222,7 @@ final class MeetingHub: Sendable {
                             break
                         }
                     }
-                    return (actions, targets, versions, (before, meeting.session?.id))
+                    return (actions, targets, versions, (before, meeting.session?.id), people)
                 }
         guard let result else { return false }
         // Sessions first: a client that reacts to an event then reads the state the event reports.
@@ -232,9 +257,10 @@ final class MeetingHub: Sendable {
                 break
             }
         }
-        if result.live.before != result.live.after, let observer = observer.withLock({ $0 }) {
-            if let ended = result.live.before { await observer.sessionEnded(room, sessionId: ended) }
-            if let started = result.live.after { await observer.sessionStarted(room, sessionId: started) }
+        if result.live.before != result.live.after || result.people != nil, let observer = observer.withLock({ $0 }) {
+            if let started = result.live.after, started != result.live.before { await observer.sessionStarted(room, sessionId: started) }
+            if let people = result.people { await observer.participantsChanged(room, people) }
+            if let ended = result.live.before, ended != result.live.after { await observer.sessionEnded(room, sessionId: ended) }
         }
         return true
     }
@@ -244,6 +270,15 @@ final class MeetingHub: Sendable {
 protocol SessionObserver: Sendable {
     func sessionStarted(_ room: MeetingHub.RoomKey, sessionId: String) async
     func sessionEnded(_ room: MeetingHub.RoomKey, sessionId: String) async
+    /// Participants entered or left the meeting (only for rooms that asked, see `open`).
+    func participantsChanged(_ room: MeetingHub.RoomKey, _ changes: ParticipantChanges) async
+}
+
+/// Who entered and who left the meeting in one change, with names.
+struct ParticipantChanges: Sendable {
+    var sessionId: String
+    var joined: [(participantId: String, name: String)]
+    var left: [(participantId: String, name: String)]
 }
 
 /// Writes sessions in the order their changes happened: a save older than one already
