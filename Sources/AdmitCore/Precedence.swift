@@ -14,7 +14,9 @@ public enum SettingSource: String, Sendable, Equatable {
 
 /// A value and the layer it came from.
 public struct Resolved: Sendable, Equatable {
+    /// The value that applies.
     public var value: JSONValue
+    /// The layer it came from.
     public var source: SettingSource
 
     public init(_ value: JSONValue, _ source: SettingSource) {
@@ -26,15 +28,19 @@ public struct Resolved: Sendable, Equatable {
 /// An effective configuration: every value with its source, keys flattened with dots,
 /// in a stable order (CONTRACT.md section 3, effective-config).
 public struct EffectiveConfig: Sendable, Equatable {
+    /// One setting: its dotted key and what applies.
     public struct Entry: Sendable, Equatable {
         public var key: String
         public var resolved: Resolved
     }
 
+    /// The settings in their stable order.
     public private(set) var entries: [Entry] = []
 
+    /// No settings (a transcription job's configuration).
     public init() {}
 
+    /// What applies for a dotted key, or nil when the configuration has no such setting.
     public subscript(key: String) -> Resolved? { entries.first { $0.key == key }?.resolved }
 
     mutating func append(_ key: String, _ resolved: Resolved) {
@@ -56,6 +62,7 @@ public struct MediaRequest: Sendable, Equatable {
     /// Given fields by dotted path without a prefix (`quality`, `layout.type`).
     public private(set) var fields: [String: JSONValue] = [:]
 
+    /// A start that asks for nothing: the dashboard and the defaults decide.
     public init() {}
 
     /// Reads a `config` object; unknown fields and bad values are errors naming `config.<field>`.

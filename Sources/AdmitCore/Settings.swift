@@ -14,7 +14,9 @@ public struct SettingField: Sendable {
         case origins
     }
 
+    /// The dotted path, as in PATCH documents and effective configurations (`hls.layout.gridSize`).
     public let path: String
+    /// The values it takes.
     public let kind: Kind
     /// The value that applies when no layer sets one.
     public let defaultValue: JSONValue
@@ -28,7 +30,9 @@ public struct SettingField: Sendable {
 
 /// The recording/HLS/livestream composition fields, shared by the dashboard and API requests.
 public enum MediaField {
+    /// `maxSendBitrate` values: no limit, 800, 1500 and 3000 kbps.
     public static let bitrates = ["auto", "sd", "hd", "fullhd"]
+    /// Recording and streaming modes ("Enabled Modes").
     public static let modeNames = ["video-and-audio", "audio"]
 
     /// The fields of a `config` object, without a section prefix, in the order they are shown.
@@ -45,6 +49,7 @@ public enum MediaField {
 
 /// Every dashboard setting, in the order the effective configuration lists them.
 public enum SettingsSchema {
+    /// Every setting with its kind and default.
     public static let fields: [SettingField] = {
         func section(_ name: String, extra: [SettingField]) -> [SettingField] {
             [
@@ -76,7 +81,9 @@ public enum SettingsSchema {
 
 /// A value given for a setting (or a config field) that is not one it takes. `field` is the dotted path.
 public struct SettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The dotted path of the field at fault (`recording.layout.gridSize`, `config.quality`).
     public let field: String
+    /// The sentence to answer, naming the field.
     public let message: String
     public var description: String { message }
 
@@ -92,6 +99,7 @@ public struct APISettings: Sendable, Equatable {
     /// Set fields by dotted path; values already validated.
     public private(set) var values: [String: JSONValue] = [:]
 
+    /// Nothing set: every value comes from the next layer down.
     public init() {}
 
     /// The settings a whole document describes (PUT): absent and `null` fields are unset.
@@ -128,6 +136,7 @@ public struct APISettings: Sendable, Equatable {
         walk(document, prefix: "")
     }
 
+    /// The value set for a dotted path, or nil when it is not set.
     public subscript(path: String) -> JSONValue? { values[path] }
 
     /// The domain whitelist; empty allows any origin.
