@@ -54,28 +54,41 @@ extension Services {
         }
     }
 
-    /// A server API call: a token with role `crawler` (or no roles), from an origin the key's
-    /// whitelist allows. The origin is checked before any room is looked up, so a foreign page
-    /// cannot tell which rooms exist (docs/settings.md).
+    /// A server API call: a token with role `crawler` (or no roles). Step 9's order is role,
+    /// room, origin: a token without `roomId` can fail no room check, so its origin is judged
+    /// here, before any room is looked up (a foreign page cannot tell which rooms exist); a
+    /// room-scoped token's origin is judged right after its room, by `requireRoom`.
     func requireServerAPI(_ request: Request) throws(APIError) -> Claims {
         let claims = try verify(Self.accessToken(request), for: .serverAPI(roomId: nil))
-        try requireOrigin(request, apiKey: claims.apiKey)
+        try requireOriginUnlessScoped(claims, request.headers[.origin])
         return claims
+    }
+
+    /// The origin check of a token that names no room (see `requireServerAPI`).
+    func requireOriginUnlessScoped(_ claims: Claims, _ origin: String?) throws(APIError) {
+        if claims.roomId == nil { try requireOrigin(origin, apiKey: claims.apiKey) }
     }
 
     /// A request that carries `Origin` must match the key's domain whitelist (when it has one): 403, 4025.
     func requireOrigin(_ request: Request, apiKey: String) throws(APIError) {
-        guard let origin = request.headers[.origin] else { return }
+        try requireOrigin(request.headers[.origin], apiKey: apiKey)
+    }
+
+    func requireOrigin(_ origin: String?, apiKey: String) throws(APIError) {
+        guard let origin else { return }
         guard Whitelist.allows(origin: origin, whitelist: keyRing.settings(for: apiKey).whitelist) else {
             metrics.verification("origin")
             throw .token(TokenError(.unauthorizedRequest, .origin, "origin \(origin) is not in the API key's whitelist"))
         }
     }
 
-    /// A room-scoped token touches only its own room (named by id or custom id).
-    func requireRoom(_ claims: Claims, _ room: RoomRecord) throws(APIError) {
-        guard let scoped = claims.roomId, scoped != room.roomId, scoped != room.customRoomId else { return }
-        throw .token(TokenError(.unauthorizedMeetingID, .room, "the token is for room \(scoped), not \(room.roomId)"))
+    /// A room-scoped token touches only its own room (named by id or custom id) [4022], then
+    /// the request's origin must pass the whitelist [4025]: step 9's order for the server API.
+    func requireRoom(_ claims: Claims, _ room: RoomRecord, origin: String?) throws(APIError) {
+        if let scoped = claims.roomId, scoped != room.roomId, scoped != room.customRoomId {
+            throw .token(TokenError(.unauthorizedMeetingID, .room, "the token is for room \(scoped), not \(room.roomId)"))
+        }
+        try requireOrigin(origin, apiKey: claims.apiKey)
     }
 
     /// The admin credential in `Authorization: Bearer ...`, compared in constant time.

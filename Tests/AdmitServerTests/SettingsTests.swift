@@ -153,6 +153,30 @@ struct WhitelistTests {
         }
     }
 
+    @Test("a room-scoped token from a refused origin: the room check comes first (4022), then the origin (4025)")
+    func scopedOrder() async throws {
+        try await withServer { (server: Harness) async throws -> Void in
+            let (key, roomId, _) = try await setUp(server, #"["https://app.example.com"]"#)
+            let otherId = try #require(try await server.createRoom(token(key)).json["roomId"]?.stringValue)
+            let scoped = token(key, roomId: roomId)
+            let evil = "https://evil.example"
+            #expect(try await server.fromOrigin(evil, .get, "/v2/rooms/\(otherId)", token: scoped).code == 4022)
+            #expect(try await server.fromOrigin(evil, .get, "/v2/rooms/\(roomId)", token: scoped).code == 4025)
+            #expect(try await server.fromOrigin(evil, .get, "/v2/rooms/validate/\(otherId)", token: scoped).code == 4022)
+            #expect(try await server.fromOrigin(evil, .get, "/v2/rooms", token: scoped).code == 4025)
+            #expect(try await server.fromOrigin(evil, .get, "/v2/sessions?roomId=\(otherId)", token: scoped).code == 4022)
+            #expect(try await server.fromOrigin(evil, .get, "/v2/sessions", token: scoped).code == 4025)
+            var headers = HTTPFields()
+            headers[.origin] = evil
+            let create = try await server.call(.post, "/v2/rooms", token: scoped, body: #"{"customRoomId":"elsewhere"}"#, headers: headers)
+            #expect(create.code == 4022)
+            let start = try await server.call(.post, "/v2/recordings/start", token: scoped, body: #"{"roomId":"\#(roomId)"}"#, headers: headers)
+            #expect(start.code == 4025)
+            // From the listed origin the same token works in its own room.
+            #expect(try await server.fromOrigin("https://app.example.com", .get, "/v2/rooms/\(roomId)", token: scoped).status == 200)
+        }
+    }
+
     @Test("CORS: allowed origins are named, refused ones are not; preflights are answered")
     func cors() async throws {
         try await withServer { (server: Harness) async throws -> Void in

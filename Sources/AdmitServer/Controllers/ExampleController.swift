@@ -49,13 +49,13 @@ struct ExampleController {
         }
         router.post("/create-meeting") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
-            try services.requireOrigin(request, apiKey: claims.apiKey)
-            return try await rooms.createRoom(RoomRequest(), claims: claims)
+            try services.requireOriginUnlessScoped(claims, request.headers[.origin])
+            return try await rooms.createRoom(RoomRequest(), claims: claims, origin: request.headers[.origin])
         }
         router.post("/validate-meeting/:meetingId") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
-            try services.requireOrigin(request, apiKey: claims.apiKey)
-            return try await rooms.validRoom(claims, try context.parameters.require("meetingId"))
+            try services.requireOriginUnlessScoped(claims, request.headers[.origin])
+            return try await rooms.validRoom(claims, try context.parameters.require("meetingId"), origin: request.headers[.origin])
         }
     }
 

@@ -39,8 +39,10 @@ struct JobsController {
                 let claims = try services.requireServerAPI(request)
                 let (page, perPage) = try pagination(request)
                 var roomId = request.uri.queryParameters["roomId"].map(String.init)
-                if let id = roomId { roomId = try await rooms.findRoom(claims, id).roomId }
-                if roomId == nil, let scoped = claims.roomId { roomId = try await rooms.findRoom(claims, scoped).roomId }
+                if let id = roomId { roomId = try await rooms.findRoom(claims, id, origin: request.headers[.origin]).roomId }
+                if roomId == nil, let scoped = claims.roomId {
+                    roomId = try await rooms.findRoom(claims, scoped, origin: request.headers[.origin]).roomId
+                }
                 let found = try await services.repositories.jobs(
                     apiKey: claims.apiKey, roomId: roomId, kind: kind.rawValue, page: page, perPage: perPage)
                 return JSONResponse(value: JSONValue.page(items: found.items.map { $0.json() }, page: page, perPage: perPage, total: found.total))
@@ -78,7 +80,7 @@ struct JobsController {
         let claims = try services.requireServerAPI(request)
         let body = try await decodeJSON(request, context)
         guard let roomId = body["roomId"]?.stringValue, !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
-        let room = try await rooms.findRoom(claims, roomId)
+        let room = try await rooms.findRoom(claims, roomId, origin: request.headers[.origin])
         return (claims, MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId), body)
     }
 }

@@ -11,13 +11,14 @@ struct RoomsController {
         router.post("/v2/rooms") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(RoomRequest.self, request, context)
-            return try await createRoom(body, claims: claims)
+            return try await createRoom(body, claims: claims, origin: request.headers[.origin])
         }
         router.get("/v2/rooms") { request, _ in
             let claims = try services.requireServerAPI(request)
             let (page, perPage) = try pagination(request)
             if claims.roomId != nil {
-                // A room-scoped token sees only its own room.
+                // A room-scoped token sees only its own room; no room check can fail here, so the origin's turn is now.
+                try services.requireOrigin(request, apiKey: claims.apiKey)
                 let own = try await scopedRoom(claims)
                 let items = page == 1 ? own.map { [RoomResponse($0)] } ?? [] : []
                 return PageResponse(items: items, page: page, perPage: perPage, total: own == nil ? 0 : 1)
@@ -29,13 +30,13 @@ struct RoomsController {
         router.post("/v2/rooms/validate/:roomId") { request, context in try await validate(request, context) }
         router.get("/v2/rooms/:roomId") { request, context in
             let claims = try services.requireServerAPI(request)
-            let room = try await findRoom(claims, try context.parameters.require("roomId"))
+            let room = try await findRoom(claims, try context.parameters.require("roomId"), origin: request.headers[.origin])
             return RoomResponse(room)
         }
         router.post("/v2/rooms/deactivate") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(RoomIdRequest.self, request, context)
-            var room = try await findRoom(claims, body.roomId)
+            var room = try await findRoom(claims, body.roomId, origin: request.headers[.origin])
             if !room.disabled {
                 room.disabled = true
                 room.updatedAt = .stamp()
@@ -46,10 +47,11 @@ struct RoomsController {
     }
 
     /// Creates a room for the token's key; a room-scoped token may only (re)create its own custom room.
-    func createRoom(_ body: RoomRequest, claims: Claims) async throws -> RoomResponse {
+    func createRoom(_ body: RoomRequest, claims: Claims, origin: String?) async throws -> RoomResponse {
         if let scoped = claims.roomId, body.customRoomId != scoped {
             throw APIError.token(TokenError(.unauthorizedMeetingID, .room, "a token for room \(scoped) cannot create other rooms"))
         }
+        try services.requireOrigin(origin, apiKey: claims.apiKey)
         let now = Date.stamp()
         let encoder = JSONEncoder()
         var roomId = Identifiers.roomId()
@@ -62,12 +64,13 @@ struct RoomsController {
         return RoomResponse(try await services.rooms.insert(record))
     }
 
-    /// The key's room named `id` (room id or custom id), within the token's scope; 404 otherwise.
-    func findRoom(_ claims: Claims, _ id: String) async throws -> RoomRecord {
+    /// The key's room named `id` (room id or custom id), within the token's scope and from an
+    /// origin the whitelist allows; 404 otherwise.
+    func findRoom(_ claims: Claims, _ id: String, origin: String?) async throws -> RoomRecord {
         guard let room = try await services.rooms.room(apiKey: claims.apiKey, id: id) else {
             throw APIError.notFound("No room \(id).")
         }
-        try services.requireRoom(claims, room)
+        try services.requireRoom(claims, room, origin: origin)
         return room
     }
 
@@ -79,14 +82,14 @@ struct RoomsController {
     /// 200 with the room when it exists and is enabled; 400 otherwise (4003 unknown, 4052 disabled).
     private func validate(_ request: Request, _ context: AppContext) async throws -> RoomResponse {
         let claims = try services.requireServerAPI(request)
-        return try await validRoom(claims, try context.parameters.require("roomId"))
+        return try await validRoom(claims, try context.parameters.require("roomId"), origin: request.headers[.origin])
     }
 
-    func validRoom(_ claims: Claims, _ id: String) async throws -> RoomResponse {
+    func validRoom(_ claims: Claims, _ id: String, origin: String?) async throws -> RoomResponse {
         guard let room = try await services.rooms.room(apiKey: claims.apiKey, id: id) else {
             throw APIError.code(.invalidMeetingID, .badRequest)
         }
-        try services.requireRoom(claims, room)
+        try services.requireRoom(claims, room, origin: origin)
         guard !room.disabled else { throw APIError.code(.meetingIDDisabled, .badRequest) }
         return RoomResponse(room)
     }

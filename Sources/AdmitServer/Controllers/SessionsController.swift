@@ -84,8 +84,10 @@ struct SessionsController {
             let claims = try services.requireServerAPI(request)
             let (page, perPage) = try pagination(request)
             var roomId = request.uri.queryParameters["roomId"].map(String.init)
-            if let id = roomId { roomId = try await rooms.findRoom(claims, id).roomId }
-            if roomId == nil, let scoped = claims.roomId { roomId = try await rooms.findRoom(claims, scoped).roomId }
+            if let id = roomId { roomId = try await rooms.findRoom(claims, id, origin: request.headers[.origin]).roomId }
+            if roomId == nil, let scoped = claims.roomId {
+                roomId = try await rooms.findRoom(claims, scoped, origin: request.headers[.origin]).roomId
+            }
             let found = try await services.repositories.sessions(apiKey: claims.apiKey, roomId: roomId, page: page, perPage: perPage)
             return PageResponse(items: found.items.map(SessionResponse.init), page: page, perPage: perPage, total: found.total)
         }
@@ -105,7 +107,7 @@ struct SessionsController {
         router.post("/v2/sessions/end") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(EndBody.self, request, context)
-            let room = try await rooms.findRoom(claims, body.roomId)
+            let room = try await rooms.findRoom(claims, body.roomId, origin: request.headers[.origin])
             let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
             guard let live = hub.liveSession(key), body.sessionId == nil || body.sessionId == live.id else {
                 throw APIError.conflict("Room \(room.roomId) has no live session\(body.sessionId.map { " \($0)" } ?? "").")
@@ -119,7 +121,7 @@ struct SessionsController {
         router.post("/v2/sessions/participants/remove") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(RemoveBody.self, request, context)
-            let room = try await rooms.findRoom(claims, body.roomId)
+            let room = try await rooms.findRoom(claims, body.roomId, origin: request.headers[.origin])
             let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
             let live = hub.liveSession(key)
             if let sessionId = body.sessionId, sessionId != live?.id {
@@ -137,7 +139,7 @@ struct SessionsController {
         let claims = try services.requireServerAPI(request)
         let id = try context.parameters.require("sessionId")
         guard let found = try await services.repositories.session(apiKey: claims.apiKey, id: id) else { throw APIError.notFound("No session \(id).") }
-        if claims.roomId != nil { _ = try await rooms.findRoom(claims, found.roomId) }
+        if claims.roomId != nil { _ = try await rooms.findRoom(claims, found.roomId, origin: request.headers[.origin]) }
         return found
     }
 
