@@ -8,7 +8,11 @@ admitted by one host. Every client reads every event it is sent, so the fan-out 
 participant-joined to each member per join) is paid in full. Memory per participant is
 measured first, on the idle server: RSS with 2000 participants in one room, minus idle
 RSS, divided by 2000.
-Usage: meetings.py BASE_URL DATA_DIR SERVER_PID
+
+With --slope it prints only memory per participant as a slope: RSS after each of three
+rooms of 1000, so one-time costs (first WebSocket, first session) stay out of the figure
+that compares two builds (Benchmarks/memory.sh).
+Usage: meetings.py BASE_URL DATA_DIR SERVER_PID [--slope]
 """
 import asyncio
 import json
@@ -157,4 +161,19 @@ async def main():
     print(f"per-join cost, 2000 vs 100: {rates[100] / rates[2000]:.1f}x (room size 20x)")
 
 
-asyncio.run(main())
+async def slope():
+    token = http("GET", "/get-token")["token"]
+    idle = rss_kib()
+    readings, everyone = [], []
+    for _ in range(3):
+        room = http("POST", "/v2/rooms", token, {})["roomId"]
+        opened, _, _ = await storm([f"{WS}/rtc?roomId={room}&participantId=p{i}&token={token}" for i in range(1000)], "meeting-joined")
+        everyone += opened
+        await asyncio.sleep(1)
+        readings.append(rss_kib())
+    print(f"KiB per participant: first 1000 {(readings[0] - idle) / 1000:.1f} (with one-time costs), "
+          f"then {(readings[1] - readings[0]) / 1000:.1f} and {(readings[2] - readings[1]) / 1000:.1f} per participant (the slope)")
+    await close_all(everyone)
+
+
+asyncio.run(slope() if "--slope" in sys.argv[4:] else main())

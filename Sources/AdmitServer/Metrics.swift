@@ -41,32 +41,26 @@ final class Metrics: Sendable {
 
     /// One token verification, by outcome: `valid`, `missing`, or the refusal's reason.
     func verification(_ outcome: String) {
-        let counter = verificationCounters.withLock { counters in
-            if let found = counters[outcome] { return found }
-            let made = registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)])
-            counters[outcome] = made
-            return made
-        }
-        counter.increment()
+        count(verificationCounters, outcome) { registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)]) }
     }
 
     /// One webhook delivery, by outcome: `delivered` or `failed` (after every attempt).
     func webhook(_ outcome: String) {
-        let counter = webhookCounters.withLock { counters in
-            if let found = counters[outcome] { return found }
-            let made = registry.makeCounter(name: "admit_webhooks_total", labels: [("outcome", outcome)])
-            counters[outcome] = made
-            return made
-        }
-        counter.increment()
+        count(webhookCounters, outcome) { registry.makeCounter(name: "admit_webhooks_total", labels: [("outcome", outcome)]) }
     }
 
     /// One job state change, by kind and new status (`starting` counts the starts).
     func job(kind: String, status: String) {
-        let key = "\(kind)|\(status)"
-        let counter = jobCounters.withLock { counters in
+        count(jobCounters, "\(kind)|\(status)") {
+            registry.makeCounter(name: "admit_job_transitions_total", labels: [("kind", kind), ("status", status)])
+        }
+    }
+
+    /// Increments the counter cached under `key`, made by `make` on first use.
+    private func count(_ cache: borrowing Mutex<[String: Counter]>, _ key: String, make: () -> Counter) {
+        let counter = cache.withLock { counters in
             if let found = counters[key] { return found }
-            let made = registry.makeCounter(name: "admit_job_transitions_total", labels: [("kind", kind), ("status", status)])
+            let made = make()
             counters[key] = made
             return made
         }

@@ -27,13 +27,7 @@ extension MeetingHarness {
 
     /// The REST failure of `body`.
     func failure(_ body: () async throws -> JSONValue) async throws -> AdmitClient.Failure {
-        do {
-            let value = try await body()
-            Issue.record("expected a failure, got \(value.jsonText)")
-            throw CancellationError()
-        } catch let failure as AdmitClient.Failure {
-            return failure
-        }
+        try await refusal(AdmitClient.Failure.self, body)
     }
 }
 
@@ -44,13 +38,19 @@ extension Reader {
     }
 }
 
+/// The `/rtc` refusal of `body`.
 private func rtcFailure(_ body: () async throws -> JSONValue) async throws -> MeetingConnection.RequestFailed {
+    try await refusal(MeetingConnection.RequestFailed.self, body)
+}
+
+/// What `body` was refused with; a test issue (and a thrown error) when it succeeded or failed otherwise.
+private func refusal<Refusal: Error>(_: Refusal.Type, _ body: () async throws -> JSONValue) async throws -> Refusal {
     do {
         let value = try await body()
         Issue.record("expected a refusal, got \(value.jsonText)")
         throw CancellationError()
-    } catch let failure as MeetingConnection.RequestFailed {
-        return failure
+    } catch let refusal as Refusal {
+        return refusal
     }
 }
 
