@@ -42,13 +42,10 @@ public struct Explanation: Sendable {
         header = Self.display(token, parts.header)
         claims = Self.display(token, parts.payload)
         var header: Header?
-        var payload: Payload? = Payload()
+        var payload: Payload?
         var signature: SIMD32<UInt8>??
         do throws(TokenError) { header = try TokenParts.header(token, parts.header) } catch { problems.append(error) }
-        do throws(TokenError) { try TokenParts.payload(token, parts.payload, into: &payload!) } catch {
-            payload = nil
-            problems.append(error)
-        }
+        do throws(TokenError) { payload = try TokenParts.payload(token, parts.payload) } catch { problems.append(error) }
         do throws(TokenError) { signature = .some(try TokenParts.signature(token, parts.signature)) } catch { problems.append(error) }
         if let payload { report(Steps.claimTypes(payload)) }
         if let header {

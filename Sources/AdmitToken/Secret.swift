@@ -1,15 +1,27 @@
 import Crypto
 
+#if canImport(CCryptoBoringSSL)
+    // swift-crypto's own BoringSSL, which its `SHA256` wraps. Calling its SHA-256 context
+    // functions directly keeps swift-crypto's primitive while skipping the wrapper's
+    // per-call heap copies of the context (see docs/decisions.md, "The MAC").
+    import CCryptoBoringSSL
+#endif
+
 /// An API key's signing secret with its HMAC-SHA256 key schedule computed once.
 ///
 /// The secret's UTF-8 bytes are the HMAC key, as `jsonwebtoken` and PyJWT use a string
-/// secret. HMAC (RFC 2104) is composed here from swift-crypto's `SHA256`: the two
-/// padded-key states are hashed once, and each MAC only continues copies of them. This
-/// is the same computation as `HMAC<SHA256>`, without its per-call generic dispatch
-/// (measured 1.7x faster; see docs/decisions.md). The description never shows the value.
-public struct Secret: Sendable, CustomStringConvertible {
-    private let inner: SHA256
-    private let outer: SHA256
+/// secret. HMAC (RFC 2104) is composed from SHA-256: the two padded-key states are hashed
+/// once, and each MAC only continues copies of them. Where swift-crypto builds on its
+/// BoringSSL (Linux), the states are BoringSSL contexts copied on the stack; elsewhere
+/// they are swift-crypto `SHA256` values. The description never shows the value.
+public struct Secret: @unchecked Sendable, CustomStringConvertible {
+    #if canImport(CCryptoBoringSSL)
+        private let inner: SHA256_CTX
+        private let outer: SHA256_CTX
+    #else
+        private let inner: SHA256
+        private let outer: SHA256
+    #endif
 
     /// A secret from its text; nil when the text is empty (an empty key signs nothing safely).
     public init?(_ text: String) {
@@ -21,10 +33,21 @@ public struct Secret: Sendable, CustomStringConvertible {
     init(bytes: [UInt8]) {
         var key = bytes.count > 64 ? Array(SHA256.hash(data: bytes)) : bytes
         key += [UInt8](repeating: 0, count: 64 - key.count)
-        var inner = SHA256()
-        inner.update(data: key.map { $0 ^ 0x36 })
-        var outer = SHA256()
-        outer.update(data: key.map { $0 ^ 0x5C })
+        let innerPad = key.map { $0 ^ 0x36 }
+        let outerPad = key.map { $0 ^ 0x5C }
+        #if canImport(CCryptoBoringSSL)
+            var inner = SHA256_CTX()
+            var outer = SHA256_CTX()
+            CCryptoBoringSSL_SHA256_Init(&inner)
+            CCryptoBoringSSL_SHA256_Init(&outer)
+            innerPad.withUnsafeBytes { _ = CCryptoBoringSSL_SHA256_Update(&inner, $0.baseAddress, 64) }
+            outerPad.withUnsafeBytes { _ = CCryptoBoringSSL_SHA256_Update(&outer, $0.baseAddress, 64) }
+        #else
+            var inner = SHA256()
+            inner.update(data: innerPad)
+            var outer = SHA256()
+            outer.update(data: outerPad)
+        #endif
         self.inner = inner
         self.outer = outer
     }
@@ -34,11 +57,29 @@ public struct Secret: Sendable, CustomStringConvertible {
     /// HMAC-SHA256 of `input`, given to `body` as 32 bytes.
     @inline(__always)
     func withMAC<R>(_ input: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        var innerHash = inner
-        innerHash.update(bufferPointer: input)
-        var outerHash = outer
-        innerHash.finalize().withUnsafeBytes { outerHash.update(bufferPointer: $0) }
-        return outerHash.finalize().withUnsafeBytes(body)
+        #if canImport(CCryptoBoringSSL)
+            var context = inner
+            var digest = SIMD32<UInt8>()
+            defer {
+                // The working context continues the key's state: wipe it, as swift-crypto does.
+                withUnsafeMutableBytes(of: &context) { CCryptoBoringSSL_OPENSSL_cleanse($0.baseAddress, $0.count) }
+            }
+            return withUnsafeMutableBytes(of: &digest) { digestBytes in
+                let out = digestBytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                CCryptoBoringSSL_SHA256_Update(&context, input.baseAddress, input.count)
+                CCryptoBoringSSL_SHA256_Final(out, &context)
+                context = outer
+                CCryptoBoringSSL_SHA256_Update(&context, out, 32)
+                CCryptoBoringSSL_SHA256_Final(out, &context)
+                return body(UnsafeRawBufferPointer(digestBytes))
+            }
+        #else
+            var innerHash = inner
+            innerHash.update(bufferPointer: input)
+            var outerHash = outer
+            innerHash.finalize().withUnsafeBytes { outerHash.update(bufferPointer: $0) }
+            return outerHash.finalize().withUnsafeBytes(body)
+        #endif
     }
 
     /// HMAC-SHA256 of `bytes` under this secret: for signing what the server sends on the key's

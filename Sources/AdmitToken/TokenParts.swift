@@ -45,24 +45,27 @@ struct TokenParts {
         }
     }
 
-    /// Decodes the payload segment into `payload`; the JSON is decoded from a stack buffer.
-    static func payload(_ token: UnsafeRawBufferPointer, _ range: Range<Int>, into payload: inout Payload) throws(TokenError) {
+    /// Decodes the payload segment; the JSON is decoded from a stack buffer.
+    static func payload(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) throws(TokenError) -> Payload {
+        var payload = Payload()
         let segment = UnsafeRawBufferPointer(rebasing: token[range])
         guard let count = Base64URL.decodedCount(segment.count) else {
             throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
         }
-        let failure: TokenError? = withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
+        // Four spare bytes let the decoder store whole words.
+        let failure: TokenError? = withUnsafeTemporaryAllocation(byteCount: count + 4, alignment: 1) { buffer in
             guard Base64URL.decode(segment, into: buffer) else {
                 return TokenError(.invalidToken, .malformed, "the payload is not base64url")
             }
             do throws(JSONError) {
-                try Payload.decode(UnsafeRawBufferPointer(buffer), into: &payload)
+                try Payload.decode(UnsafeRawBufferPointer(rebasing: buffer[..<count]), into: &payload)
                 return nil
             } catch {
                 return TokenError(.invalidToken, .malformed, "payload: \(error)")
             }
         }
         if let failure { throw failure }
+        return payload
     }
 
     /// The decoded signature, or nil when it is valid base64url of another length than

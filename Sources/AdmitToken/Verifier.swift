@@ -21,8 +21,18 @@ public struct Verifier: Sendable {
     /// The claims of `token` when steps 1-8 pass, and step 9 for `use` when given.
     public func verify(_ token: String, for use: TokenUse? = nil) throws(TokenError) -> Claims {
         var token = token
-        let claims = try token.withUTF8 { verify(UnsafeRawBufferPointer($0)) }.get()
-        try use?.check(claims)
+        var failure: TokenError?
+        // Out of the closure through an optional and a variable: `withUTF8` rethrows untyped errors.
+        let claims: Claims? = token.withUTF8 { bytes in
+            do throws(TokenError) {
+                return try checkedClaims(UnsafeRawBufferPointer(bytes))
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        guard let claims else { throw failure ?? TokenError(.invalidToken, .malformed, "the token could not be read") }
+        if let use { try use.check(claims) }
         return claims
     }
 
@@ -34,8 +44,8 @@ public struct Verifier: Sendable {
     private func checkedClaims(_ token: UnsafeRawBufferPointer) throws(TokenError) -> Claims {
         let parts = try TokenParts.split(token)
         let header = try TokenParts.header(token, parts.header)
-        var payload = Payload()
-        try TokenParts.payload(token, parts.payload, into: &payload)
+        // A constant from here on, so the steps read it in place rather than each from a copy.
+        let payload = try TokenParts.payload(token, parts.payload)
         let signature = try TokenParts.signature(token, parts.signature)
         if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) { throw error }
         let key = try Steps.apiKey(payload, keys: keys).get()

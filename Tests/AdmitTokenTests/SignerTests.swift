@@ -77,6 +77,61 @@ struct CodecTests {
         #expect(Base64URL.decode("QQ".utf8) == [0x41])
     }
 
+    /// The plainest decoder: a bit accumulator, nil for anything not canonical.
+    static func referenceDecode(_ text: [UInt8]) -> [UInt8]? {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        guard text.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var accumulator = 0
+        var bits = 0
+        for char in text {
+            guard let value = alphabet.firstIndex(of: char) else { return nil }
+            accumulator = accumulator << 6 | value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> bits))
+                accumulator &= (1 << bits) - 1
+            }
+        }
+        return accumulator == 0 ? out : nil
+    }
+
+    @Test("base64url decoding agrees with a reference for every byte at every position")
+    func base64EveryByte() {
+        // Lengths that exercise whole groups, the word-store path, its end, and both tails.
+        for length in [2, 3, 4, 6, 7, 8, 11, 43] {
+            let valid = Array(Base64URL.encode((0..<64).map { UInt8($0 * 7 % 256) }).utf8.prefix(length))
+            for position in 0..<length {
+                for byte in 0...255 {
+                    var text = valid
+                    text[position] = UInt8(byte)
+                    let expected = Self.referenceDecode(text)
+                    #expect(Base64URL.decode(text) == expected, "length \(length), byte \(byte) at \(position)")
+                    // Decoding into exactly the decoded size (no spare bytes) gives the same answer.
+                    if let count = Base64URL.decodedCount(length) {
+                        var exact = [UInt8](repeating: 0, count: count)
+                        let ok = text.withUnsafeBytes { input in exact.withUnsafeMutableBytes { Base64URL.decode(input, into: $0) } }
+                        #expect(ok == (expected != nil))
+                        if let expected { #expect(exact == expected) }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("base64url round-trips random bytes of every length up to 300")
+    func base64Random() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...300 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let text = Base64URL.encode(bytes)
+            #expect(text == b64(Data(bytes)))
+            #expect(Base64URL.decode(text.utf8) == bytes)
+            #expect(Self.referenceDecode(Array(text.utf8)) == bytes)
+        }
+    }
+
     @Test("JSON keeps member order and number text")
     func jsonOrder() throws {
         let value = try JSONValue(parsing: #" {"b":1.50,"a":[true,false,null],"c":"\u00e9\n"} "#)
