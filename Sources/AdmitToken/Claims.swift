@@ -109,21 +109,36 @@ public struct Claims: Sendable, Hashable {
 
     /// The claims as the JSON object a token carries, in the signer's order.
     public var json: JSONValue {
-        var bytes: [UInt8] = []
-        encode(into: &bytes)
-        // The encoder writes valid JSON by construction.
-        return bytes.withUnsafeBytes { try! JSONValue(parsing: $0) }
+        withEncoded { bytes in
+            // The encoder writes valid JSON by construction.
+            try! JSONValue(parsing: bytes)
+        }
     }
 
-    /// Appends the payload JSON: apikey, permissions, version, roomId, participantId,
+    /// The most bytes the payload JSON can take: every member with its longest value,
+    /// strings as if every byte needed a six-byte escape.
+    var encodedCapacity: Int {
+        let strings = [apiKey, roomId, participantId, jwtID].reduce(0) { $0 + ByteWriter.quotedCapacity($1?.utf8.count ?? 0) }
+        return 512 + strings
+    }
+
+    /// Calls `body` with the payload JSON, written in temporary memory.
+    func withEncoded<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: encodedCapacity, alignment: 1) { buffer in
+            var writer = ByteWriter(buffer)
+            encode(into: &writer)
+            return body(writer.written)
+        }
+    }
+
+    /// Writes the payload JSON: apikey, permissions, version, roomId, participantId,
     /// roles, jti, iat, nbf, exp. NumericDates are written as integers when whole.
-    func encode(into out: inout [UInt8]) {
-        func key(_ name: StaticString) {
-            out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+    func encode(into out: inout ByteWriter) {
+        func key(_ member: StaticString) {
+            out.append(out.count == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out.append(UInt8(ascii: "\""))
-            out.append(UInt8(ascii: ":"))
+            out.append(member)
+            out.append("\":")
         }
         func names<Names: OptionSet>(_ set: Names, _ known: [(name: StaticString, value: Names)]) where Names.Element == Names {
             out.append(UInt8(ascii: "["))
@@ -132,33 +147,34 @@ public struct Claims: Sendable, Hashable {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+                out.append(name)
                 out.append(UInt8(ascii: "\""))
             }
             out.append(UInt8(ascii: "]"))
         }
         func number(_ value: Double) {
             if value == value.rounded(), abs(value) < 9e15 {
-                JSONWriter.appendInteger(Int64(value), to: &out)
+                out.appendInteger(Int64(value))
             } else {
-                out.append(contentsOf: JSONWriter.numericDate(value).utf8)
+                var text = JSONWriter.numericDate(value)
+                text.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
             }
         }
         key("apikey")
-        JSONWriter.appendQuoted(apiKey, to: &out)
+        out.appendQuoted(apiKey)
         key("permissions")
         names(permissions, Permissions.wireNames)
         if let version {
             key("version")
-            JSONWriter.appendInteger(Int64(version), to: &out)
+            out.appendInteger(Int64(version))
         }
         if let roomId {
             key("roomId")
-            JSONWriter.appendQuoted(roomId, to: &out)
+            out.appendQuoted(roomId)
         }
         if let participantId {
             key("participantId")
-            JSONWriter.appendQuoted(participantId, to: &out)
+            out.appendQuoted(participantId)
         }
         if let roles {
             key("roles")
@@ -166,7 +182,7 @@ public struct Claims: Sendable, Hashable {
         }
         if let jwtID {
             key("jti")
-            JSONWriter.appendQuoted(jwtID, to: &out)
+            out.appendQuoted(jwtID)
         }
         if let issuedAt {
             key("iat")

@@ -112,48 +112,13 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(message) at byte \(offset)" }
 }
 
-/// Appends JSON string literals; the only escaping code in the module.
+/// JSON text helpers for `JSONValue`; the escaping itself is `ByteWriter.appendQuoted`.
 enum JSONWriter {
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
     static func appendQuoted(_ text: String, to out: inout String) {
-        var bytes: [UInt8] = []
-        appendQuoted(text, to: &bytes)
-        out += String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    /// Appends an integer's decimal digits.
-    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        withUnsafeTemporaryAllocation(byteCount: ByteWriter.quotedCapacity(text.utf8.count), alignment: 1) { buffer in
+            var writer = ByteWriter(buffer)
+            writer.appendQuoted(text)
+            out += String(decoding: writer.written, as: UTF8.self)
         }
     }
 

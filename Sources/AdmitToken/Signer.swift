@@ -11,23 +11,22 @@ public struct Signer: Sendable {
 
     /// The token for `claims`.
     public func sign(_ claims: Claims) -> String {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(320)
-        claims.encode(into: &payload)
-        let payloadCount = Base64URL.encodedCount(payload.count)
-        let count = Self.headerPrefix.count + payloadCount + 1 + 43
-        return String(unsafeUninitializedCapacity: count) { buffer in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            Self.headerPrefix.withUnsafeBytes { raw.copyMemory(from: $0) }
-            var offset = Self.headerPrefix.count
-            payload.withUnsafeBytes { Base64URL.encode($0, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...])) }
-            offset += payloadCount
-            var mac = SIMD32<UInt8>()
-            withUnsafeMutableBytes(of: &mac) { secret.mac(UnsafeRawBufferPointer(rebasing: raw[..<offset]), into: $0) }
-            raw[offset] = UInt8(ascii: ".")
-            offset += 1
-            withUnsafeBytes(of: &mac) { Base64URL.encode($0, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...])) }
-            return count
+        claims.withEncoded { payload in
+            let payloadCount = Base64URL.encodedCount(payload.count)
+            let count = Self.headerPrefix.count + payloadCount + 1 + 43
+            return String(unsafeUninitializedCapacity: count) { buffer in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                Self.headerPrefix.withUnsafeBytes { raw.copyMemory(from: $0) }
+                var offset = Self.headerPrefix.count
+                Base64URL.encode(payload, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...]))
+                offset += payloadCount
+                var mac = SIMD32<UInt8>()
+                withUnsafeMutableBytes(of: &mac) { secret.mac(UnsafeRawBufferPointer(rebasing: raw[..<offset]), into: $0) }
+                raw[offset] = UInt8(ascii: ".")
+                offset += 1
+                withUnsafeBytes(of: &mac) { Base64URL.encode($0, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...])) }
+                return count
+            }
         }
     }
 }

@@ -45,6 +45,32 @@ struct SignerTests {
         #expect(try Verifier(keys: SingleSecret(secret), clock: .fixed(now)).verify(token).apiKey == text)
     }
 
+    @Test("every byte that needs an escape is escaped at every position of a long string")
+    func escapesAtEveryPosition() throws {
+        let specials: [UInt8] = Array(0..<0x20) + [UInt8(ascii: "\""), UInt8(ascii: "\\")]
+        let verifier = Verifier(keys: SingleSecret(secret), clock: .fixed(now))
+        for position in 0..<21 {
+            for special in specials {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 21)
+                bytes[position] = special
+                let text = String(decoding: bytes, as: UTF8.self)
+                let claims = Claims(apiKey: "key", lifetime: 60, now: now, roomId: text)
+                // The payload is valid JSON holding the same text, and the token verifies with it.
+                let json = claims.withEncoded { try? JSONValue(parsing: $0) }
+                #expect(json?["roomId"] == .string(text), "byte \(special) at \(position)")
+                #expect(try verifier.verify(Signer(secret: secret).sign(claims)).roomId == text)
+            }
+        }
+    }
+
+    @Test("plain text is copied as it is, quotes and all")
+    func plainText() {
+        let claims = Claims(apiKey: "k-é会議-0123456789abcdef", permissions: [.allowJoin, .allowMod], lifetime: 60, now: 1_000)
+        #expect(
+            claims.withEncoded { String(decoding: $0, as: UTF8.self) }
+                == #"{"apikey":"k-é会議-0123456789abcdef","permissions":["allow_join","allow_mod"],"iat":1000,"exp":1060}"#)
+    }
+
     @Test(
         "lifetimes read like jsonwebtoken's expiresIn",
         arguments: [
