@@ -107,6 +107,14 @@ public struct Claims: Sendable, Hashable {
         self.version = version ?? (needsVersion ? 2 : nil)
     }
 
+    /// No claims at all: what a payload's decoding starts from.
+    static let empty: Claims = {
+        var claims = Claims(apiKey: "", permissions: [], lifetime: 0, now: 0)
+        claims.issuedAt = nil
+        claims.expiresAt = 0
+        return claims
+    }()
+
     /// The claims as the JSON object a token carries, in the signer's order.
     public var json: JSONValue {
         withEncoded { bytes in

@@ -358,6 +358,14 @@ struct JSONScanner {
         }
     }
 
+    /// Whether the bytes at `offset` begin with `text`.
+    @inline(__always)
+    func bytes(at offset: Int, are text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard offset >= 0, count <= bytes.count - offset else { return false }
+        return memcmp(bytes.baseAddress! + offset, text.utf8Start, count) == 0
+    }
+
     /// Whether a key span (without escapes) spells `name`.
     func key(_ span: StringSpan, is name: StaticString) -> Bool {
         let count = span.end - span.start

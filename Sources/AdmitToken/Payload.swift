@@ -19,37 +19,91 @@ enum Field<Value: Sendable>: Sendable {
 /// The payload's claims exactly as found, including wrong types and unknown names,
 /// so that each verification step can judge its own claims and `inspect` can list
 /// every problem. `null` counts as absent.
+///
+/// Values are decoded straight into `claims` (a claim absent or of the wrong type keeps
+/// its empty default there), with two bit sets saying which claims were present and which
+/// had the wrong type; the steps read them as `Field`s.
 struct Payload: Sendable {
-    var apiKey: Field<String> = .absent
-    var permissions: Field<Permissions> = .absent
+    /// The claims as decoded; those of a payload that passed every check.
+    var claims = Claims.empty
+    /// Claims present with a value other than `null` (bit `1 << Name.rawValue`).
+    private var present: UInt16 = 0
+    /// Claims present with a JSON type the contract does not allow.
+    private var invalid: UInt16 = 0
     var unknownPermissions: [String] = []
-    var version: Field<Int> = .absent
-    var roomId: Field<String> = .absent
-    var participantId: Field<String> = .absent
-    var roles: Field<Roles> = .absent
     var unknownRoles: [String] = []
-    var expiresAt: Field<Double> = .absent
-    var issuedAt: Field<Double> = .absent
-    var notBefore: Field<Double> = .absent
-    var jwtID: Field<String> = .absent
 
-    /// The claims of a payload that passed every check.
-    var claims: Claims {
-        var claims = Claims(apiKey: apiKey.value ?? "", lifetime: 0, now: 0)
-        claims.permissions = permissions.value ?? []
-        claims.version = version.value
-        claims.roomId = roomId.value
-        claims.participantId = participantId.value
-        claims.roles = roles.value
-        claims.expiresAt = expiresAt.value ?? 0
-        claims.issuedAt = issuedAt.value
-        claims.notBefore = notBefore.value
-        claims.jwtID = jwtID.value
-        return claims
+    var apiKey: Field<String> { field(.apikey, claims.apiKey) }
+    var permissions: Field<Permissions> { field(.permissions, claims.permissions) }
+    var version: Field<Int> { field(.version, claims.version ?? 0) }
+    var roomId: Field<String> { field(.roomId, claims.roomId ?? "") }
+    var participantId: Field<String> { field(.participantId, claims.participantId ?? "") }
+    var roles: Field<Roles> { field(.roles, claims.roles ?? []) }
+    var expiresAt: Field<Double> { field(.exp, claims.expiresAt) }
+    var issuedAt: Field<Double> { field(.iat, claims.issuedAt ?? 0) }
+    var notBefore: Field<Double> { field(.nbf, claims.notBefore ?? 0) }
+    var jwtID: Field<String> { field(.jti, claims.jwtID ?? "") }
+
+    @inline(__always)
+    private func field<Value>(_ name: Name, _ value: @autoclosure () -> Value) -> Field<Value> {
+        let bit: UInt16 = 1 << name.rawValue
+        if invalid & bit != 0 { return .invalid }
+        return present & bit != 0 ? .value(value()) : .absent
+    }
+
+    /// Records how claim `name` was found, and its value when it has the right type.
+    @inline(__always)
+    private static func record<Value>(
+        _ field: Field<Value>, _ name: Name, into target: inout Value, _ present: inout UInt16, _ invalid: inout UInt16
+    ) {
+        let bit: UInt16 = 1 << name.rawValue
+        switch field {
+        case .absent: break
+        case .invalid: invalid |= bit
+        case .value(let value):
+            present |= bit
+            target = value
+        }
+    }
+
+    @inline(__always)
+    private static func record<Value>(
+        _ field: Field<Value>, _ name: Name, into target: inout Value?, _ present: inout UInt16, _ invalid: inout UInt16
+    ) {
+        let bit: UInt16 = 1 << name.rawValue
+        switch field {
+        case .absent: break
+        case .invalid: invalid |= bit
+        case .value(let value):
+            present |= bit
+            target = value
+        }
     }
 
     private enum Name: Int {
         case apikey, permissions, version, roomId, participantId, roles, exp, iat, nbf, jti
+    }
+
+    /// The claim named by the key text at `offset` (just after its opening quote), with the
+    /// name's length, when the key is written plainly: the name's bytes and the closing quote
+    /// are compared directly, so the usual keys need no string scan. Nil sends the key to
+    /// the full reader (escapes, unknown names).
+    @inline(__always)
+    private static func quickName(_ scanner: JSONScanner, at offset: Int) -> (Name, Int)? {
+        guard offset < scanner.bytes.count else { return nil }
+        switch scanner.bytes[offset] {
+        case UInt8(ascii: "a") where scanner.bytes(at: offset, are: "apikey\""): return (.apikey, 6)
+        case UInt8(ascii: "p") where scanner.bytes(at: offset, are: "permissions\""): return (.permissions, 11)
+        case UInt8(ascii: "p") where scanner.bytes(at: offset, are: "participantId\""): return (.participantId, 13)
+        case UInt8(ascii: "v") where scanner.bytes(at: offset, are: "version\""): return (.version, 7)
+        case UInt8(ascii: "r") where scanner.bytes(at: offset, are: "roomId\""): return (.roomId, 6)
+        case UInt8(ascii: "r") where scanner.bytes(at: offset, are: "roles\""): return (.roles, 5)
+        case UInt8(ascii: "e") where scanner.bytes(at: offset, are: "exp\""): return (.exp, 3)
+        case UInt8(ascii: "i") where scanner.bytes(at: offset, are: "iat\""): return (.iat, 3)
+        case UInt8(ascii: "n") where scanner.bytes(at: offset, are: "nbf\""): return (.nbf, 3)
+        case UInt8(ascii: "j") where scanner.bytes(at: offset, are: "jti\""): return (.jti, 3)
+        default: return nil
+        }
     }
 
     private static func name(_ span: JSONScanner.StringSpan, in scanner: JSONScanner) throws(JSONError) -> Name? {
@@ -90,9 +144,18 @@ struct Payload: Sendable {
         if scanner.consume(UInt8(ascii: "}")) { return try scanner.expectEnd("the payload object") }
         repeat {
             guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.error("expected a member name") }
-            let key = try scanner.readStringSpan()
+            let key: JSONScanner.StringSpan
+            let found: Name?
+            if let (known, length) = quickName(scanner, at: scanner.index + 1) {
+                key = JSONScanner.StringSpan(start: scanner.index + 1, end: scanner.index + 1 + length, hasEscapes: false)
+                scanner.index = key.end + 1
+                found = known
+            } else {
+                key = try scanner.readStringSpan()
+                found = try name(key, in: scanner)
+            }
             try scanner.expect(UInt8(ascii: ":"), "':'")
-            guard let name = try name(key, in: scanner) else {
+            guard let name = found else {
                 try scanner.skipValue(depth: 1)
                 continue
             }
@@ -100,18 +163,21 @@ struct Payload: Sendable {
             guard seen & bit == 0 else { throw JSONError(message: "claim '\(try scanner.decode(key))' appears twice", offset: key.start) }
             seen |= bit
             switch name {
-            case .apikey: payload.apiKey = try readString(&scanner)
-            case .roomId: payload.roomId = try readString(&scanner)
-            case .participantId: payload.participantId = try readString(&scanner)
-            case .jti: payload.jwtID = try readString(&scanner)
-            case .exp: payload.expiresAt = try readNumber(&scanner)
-            case .iat: payload.issuedAt = try readNumber(&scanner)
-            case .nbf: payload.notBefore = try readNumber(&scanner)
-            case .version: payload.version = try readVersion(&scanner)
+            case .apikey: record(try readString(&scanner), name, into: &payload.claims.apiKey, &payload.present, &payload.invalid)
+            case .roomId: record(try readString(&scanner), name, into: &payload.claims.roomId, &payload.present, &payload.invalid)
+            case .participantId: record(try readString(&scanner), name, into: &payload.claims.participantId, &payload.present, &payload.invalid)
+            case .jti: record(try readString(&scanner), name, into: &payload.claims.jwtID, &payload.present, &payload.invalid)
+            case .exp: record(try readNumber(&scanner), name, into: &payload.claims.expiresAt, &payload.present, &payload.invalid)
+            case .iat: record(try readNumber(&scanner), name, into: &payload.claims.issuedAt, &payload.present, &payload.invalid)
+            case .nbf: record(try readNumber(&scanner), name, into: &payload.claims.notBefore, &payload.present, &payload.invalid)
+            case .version: record(try readVersion(&scanner), name, into: &payload.claims.version, &payload.present, &payload.invalid)
             case .permissions:
-                payload.permissions = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.wireNames)
+                let field = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.wireNames)
+                record(field, name, into: &payload.claims.permissions, &payload.present, &payload.invalid)
             case .roles:
-                payload.roles = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames)
+                record(
+                    try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames), name, into: &payload.claims.roles, &payload.present,
+                    &payload.invalid)
             }
         } while scanner.consume(UInt8(ascii: ","))
         try scanner.expect(UInt8(ascii: "}"), "',' or '}'")
