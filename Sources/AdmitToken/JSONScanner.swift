@@ -73,6 +73,19 @@ struct JSONScanner {
             negative = true
             index += 1
         }
+        // Eight digits in one step (SWAR), as NumericDates have ten.
+        if index + 8 <= bytes.count, case let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self).littleEndian,
+            (word & 0xF0F0_F0F0_F0F0_F0F0) | ((word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4
+                == 0x3333_3333_3333_3333
+        {
+            // Pairs, then fours, then all eight: the first byte is the most significant digit.
+            var digitsValue = ((word & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+            digitsValue = ((digitsValue & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+            digitsValue = ((digitsValue & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+            value = Int64(digitsValue)
+            digits = 8
+            index += 8
+        }
         while index < bytes.count, case let digit = bytes[index] &- 0x30, digit < 10 {
             if digits < 15 { value = value &* 10 &+ Int64(digit) }
             digits += 1
@@ -358,19 +371,29 @@ struct JSONScanner {
         }
     }
 
-    /// Whether the bytes at `offset` begin with `text`.
+    /// Whether the bytes at `offset` begin with `text`. Texts of up to 16 bytes, all the
+    /// names the claims decoder looks for, are compared as two overlapping words.
     @inline(__always)
     func bytes(at offset: Int, are text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
         guard offset >= 0, count <= bytes.count - offset else { return false }
-        return memcmp(bytes.baseAddress! + offset, text.utf8Start, count) == 0
+        let here = bytes.baseAddress! + offset
+        let name = UnsafeRawPointer(text.utf8Start)
+        func same<Word: FixedWidthInteger>(_: Word.Type, _ at: Int) -> Bool {
+            here.loadUnaligned(fromByteOffset: at, as: Word.self) == name.loadUnaligned(fromByteOffset: at, as: Word.self)
+        }
+        switch count {
+        case 8...16: return same(UInt64.self, 0) && same(UInt64.self, count - 8)
+        case 4..<8: return same(UInt32.self, 0) && same(UInt32.self, count - 4)
+        case 0..<4: return (0..<count).allSatisfy { here.load(fromByteOffset: $0, as: UInt8.self) == name.load(fromByteOffset: $0, as: UInt8.self) }
+        default: return memcmp(here, name, count) == 0
+        }
     }
 
     /// Whether a key span (without escapes) spells `name`.
+    @inline(__always)
     func key(_ span: StringSpan, is name: StaticString) -> Bool {
-        let count = span.end - span.start
-        guard count == name.utf8CodeUnitCount else { return false }
-        return memcmp(bytes.baseAddress! + span.start, name.utf8Start, count) == 0
+        span.end - span.start == name.utf8CodeUnitCount && bytes(at: span.start, are: name)
     }
 }
 

@@ -41,6 +41,7 @@ public struct Verifier: Sendable {
         Result { () throws(TokenError) in try checkedClaims(token) }
     }
 
+    @inline(__always)
     private func checkedClaims(_ token: UnsafeRawBufferPointer) throws(TokenError) -> Claims {
         let parts = try TokenParts.split(token)
         let header = try TokenParts.header(token, parts.header)

@@ -158,6 +158,36 @@ struct CodecTests {
         }
     }
 
+    @Test(
+        "numbers read as their values, eight digits at a time or not",
+        arguments: [
+            "0", "7", "10", "1796046869", "12345678", "123456789", "99999999", "1234567890123", "123456789012345",
+            "1234567890123456", "12345678901234567890", "-5", "-12345678", "-1796046869", "1.5", "1796046869.25",
+            "1e3", "1E+3", "12345678e2", "0.5", "-0", "123456789.5", "12345678,", "1796046869}", "10000000 ",
+        ])
+    func numbers(_ text: String) {
+        let bytes = Array(text.utf8)
+        let length = bytes.prefix { !",} ".utf8.contains($0) }.count
+        let (value, index) = bytes.withUnsafeBytes { raw in
+            var scanner = JSONScanner(raw)
+            return (try? scanner.readNumber(), scanner.index)
+        }
+        #expect(value == Double(String(text.prefix(length)))!)
+        #expect(index == length)
+    }
+
+    @Test(
+        "numbers outside the JSON grammar are refused",
+        arguments: ["01", "00000000", "012345678", "-", "-a", "1.", "1e", ".5", "+1", "--1", "-012345678"])
+    func badNumbers(_ text: String) {
+        // As a claim: the number reader may stop early ("01" reads 0), the object then fails.
+        var payload = Payload()
+        let decoded = Array(#"{"exp":\#(text)}"#.utf8).withUnsafeBytes { raw in
+            (try? Payload.decode(raw, into: &payload)) != nil
+        }
+        #expect(!decoded)
+    }
+
     @Test("JSON keeps member order and number text")
     func jsonOrder() throws {
         let value = try JSONValue(parsing: #" {"b":1.50,"a":[true,false,null],"c":"\u00e9\n"} "#)
