@@ -32,6 +32,8 @@ struct Payload: Sendable {
     private var invalid: UInt16 = 0
     var unknownPermissions: [String] = []
     var unknownRoles: [String] = []
+    /// Where a deferred `apikey` string is in the decoded JSON (see `decode`).
+    var apiKeyBytes: Range<Int>?
 
     var apiKey: Field<String> { field(.apikey, claims.apiKey) }
     var permissions: Field<Permissions> { field(.permissions, claims.permissions) }
@@ -135,7 +137,11 @@ struct Payload: Sendable {
 
     /// Reads a payload; throws only when it is not a JSON object or names a claim twice
     /// (two values for one claim would let two parsers disagree on what was signed).
-    static func decode(_ bytes: UnsafeRawBufferPointer, into payload: inout Payload) throws(JSONError) {
+    ///
+    /// With `deferringAPIKey`, an `apikey` written without escapes is not made into a string:
+    /// `apiKeyBytes` locates it in `bytes`, and `claims.apiKey` stays empty until the
+    /// verifier has looked the key up by those bytes.
+    static func decode(_ bytes: UnsafeRawBufferPointer, into payload: inout Payload, deferringAPIKey: Bool = false) throws(JSONError) {
         var seen: UInt16 = 0
         var scanner = JSONScanner(bytes)
         guard scanner.peek() == UInt8(ascii: "{") else { throw scanner.error("the payload is not a JSON object") }
@@ -163,6 +169,14 @@ struct Payload: Sendable {
             guard seen & bit == 0 else { throw JSONError(message: "claim '\(try scanner.decode(key))' appears twice", offset: key.start) }
             seen |= bit
             switch name {
+            case .apikey where deferringAPIKey && scanner.peek() == UInt8(ascii: "\""):
+                let span = try scanner.readStringSpan()
+                if span.hasEscapes {
+                    payload.claims.apiKey = try scanner.decode(span)
+                } else {
+                    payload.apiKeyBytes = span.start..<span.end
+                }
+                payload.present |= 1 << name.rawValue
             case .apikey: record(try readString(&scanner), name, into: &payload.claims.apiKey, &payload.present, &payload.invalid)
             case .roomId: record(try readString(&scanner), name, into: &payload.claims.roomId, &payload.present, &payload.invalid)
             case .participantId: record(try readString(&scanner), name, into: &payload.claims.participantId, &payload.present, &payload.invalid)

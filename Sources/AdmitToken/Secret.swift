@@ -135,18 +135,35 @@ public struct VerificationKey: Sendable {
 public protocol KeyProvider: Sendable {
     /// The key named in a token's `apikey` claim, or nil when the server does not know it.
     func verificationKey(for apiKey: String) -> VerificationKey?
+
+    /// The key whose name is the UTF-8 text `apiKey` (valid UTF-8, taken from a token), with
+    /// that name as a string. The verifier asks this first, so a provider holding a
+    /// `KeyTable` answers without building a string; the default builds one and asks
+    /// `verificationKey(for:)`.
+    func namedKey(utf8 apiKey: UnsafeRawBufferPointer) -> (name: String, key: VerificationKey)?
+}
+
+extension KeyProvider {
+    public func namedKey(utf8 apiKey: UnsafeRawBufferPointer) -> (name: String, key: VerificationKey)? {
+        let name = String(decoding: apiKey, as: UTF8.self)
+        return verificationKey(for: name).map { (name, $0) }
+    }
 }
 
 /// A fixed set of API keys.
 public struct StaticKeys: KeyProvider {
-    public var keys: [String: VerificationKey]
+    public let keys: KeyTable
 
     public init(_ keys: [String: VerificationKey]) {
-        self.keys = keys
+        self.keys = KeyTable(keys)
     }
 
     public func verificationKey(for apiKey: String) -> VerificationKey? {
         keys[apiKey]
+    }
+
+    public func namedKey(utf8 apiKey: UnsafeRawBufferPointer) -> (name: String, key: VerificationKey)? {
+        keys.lookup(utf8: apiKey)
     }
 }
 

@@ -36,15 +36,28 @@ enum Steps {
         case .invalid: problem = "apikey must be a string"
         case .value(let name) where name.isEmpty: problem = "apikey is empty"
         case .value(let name):
-            guard let key = keys.verificationKey(for: name) else {
-                return .failure(TokenError(.invalidAPIKey, .unknownAPIKey, "no API key named \(name) is known here"))
-            }
-            if key.isDeactivated {
-                return .failure(TokenError(.apiKeyDeactivated, .deactivated, "API key \(name) is deactivated"))
-            }
+            guard let key = keys.verificationKey(for: name) else { return .failure(unknownKey(name)) }
+            if key.isDeactivated { return .failure(deactivatedKey(name)) }
             return .success(key)
         }
         return .failure(TokenError(.invalidAPIKey, .unknownAPIKey, problem))
+    }
+
+    /// Step 3 for an `apikey` still in the payload's bytes (present, a string without escapes):
+    /// the key with its name, looked up without making a string first.
+    static func apiKey(utf8 name: UnsafeRawBufferPointer, keys: any KeyProvider) -> Result<(name: String, key: VerificationKey), TokenError> {
+        guard !name.isEmpty else { return .failure(TokenError(.invalidAPIKey, .unknownAPIKey, "apikey is empty")) }
+        guard let found = keys.namedKey(utf8: name) else { return .failure(unknownKey(String(decoding: name, as: UTF8.self))) }
+        if found.key.isDeactivated { return .failure(deactivatedKey(found.name)) }
+        return .success(found)
+    }
+
+    private static func unknownKey(_ name: String) -> TokenError {
+        TokenError(.invalidAPIKey, .unknownAPIKey, "no API key named \(name) is known here")
+    }
+
+    private static func deactivatedKey(_ name: String) -> TokenError {
+        TokenError(.apiKeyDeactivated, .deactivated, "API key \(name) is deactivated")
     }
 
     /// Step 4: the signature matches one live secret of the key (constant-time comparisons).

@@ -68,6 +68,34 @@ struct TokenParts {
         return payload
     }
 
+    /// Decodes the payload segment and calls `body` with it and its JSON text, which lives
+    /// in temporary memory only for the call: for the verifier, whose payload keeps the API
+    /// key as a range of that text (`Payload.decode(deferringAPIKey:)`).
+    @inline(__always)
+    static func withPayload<R>(
+        _ token: UnsafeRawBufferPointer, _ range: Range<Int>, _ body: (borrowing Payload, UnsafeRawBufferPointer) throws(TokenError) -> R
+    ) throws(TokenError) -> R {
+        let segment = UnsafeRawBufferPointer(rebasing: token[range])
+        guard let count = Base64URL.decodedCount(segment.count) else {
+            throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
+        }
+        // Four spare bytes let the decoder store whole words.
+        return try withUnsafeTemporaryAllocation(byteCount: count + 4, alignment: 1) { (buffer) throws(TokenError) -> R in
+            guard Base64URL.decode(segment, into: buffer) else {
+                throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
+            }
+            let json = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            var payload = Payload()
+            do throws(JSONError) {
+                try Payload.decode(json, into: &payload, deferringAPIKey: true)
+            } catch {
+                throw TokenError(.invalidToken, .malformed, "payload: \(error)")
+            }
+            let decoded = payload
+            return try body(decoded, json)
+        }
+    }
+
     /// The decoded signature, or nil when it is valid base64url of another length than
     /// HS256's 32 bytes (judged at step 4, like any wrong signature).
     static func signature(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) throws(TokenError) -> SIMD32<UInt8>? {

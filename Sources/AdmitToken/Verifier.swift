@@ -45,25 +45,32 @@ public struct Verifier: Sendable {
     private func checkedClaims(_ token: UnsafeRawBufferPointer) throws(TokenError) -> Claims {
         let parts = try TokenParts.split(token)
         let header = try TokenParts.header(token, parts.header)
-        // A constant from here on, so the steps read it in place rather than each from a copy.
-        let payload = try TokenParts.payload(token, parts.payload)
-        let signature = try TokenParts.signature(token, parts.signature)
-        if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) { throw error }
-        let key = try Steps.apiKey(payload, keys: keys).get()
-        let now = clock.now()
-        let input = UnsafeRawBufferPointer(rebasing: token[parts.signingInput])
-        if let error = Steps.signature(signature, input: input, key: key, now: now)
-            ?? Steps.expiry(payload, now: now, leeway: leeway)
-            ?? Steps.notBefore(payload, now: now, leeway: leeway)
-            ?? Steps.issuedAt(payload, now: now, leeway: leeway)
-            ?? Steps.permissions(payload)
-            ?? Steps.version(payload)
-            ?? Steps.roles(payload)
-        {
-            throw error
+        return try TokenParts.withPayload(token, parts.payload) { (payload, json) throws(TokenError) -> Claims in
+            let signature = try TokenParts.signature(token, parts.signature)
+            if let error = Steps.claimTypes(payload) ?? Steps.algorithm(header) ?? Steps.crit(header) { throw error }
+            let key: VerificationKey
+            var apiKey: String?
+            if let range = payload.apiKeyBytes {
+                (apiKey, key) = try Steps.apiKey(utf8: UnsafeRawBufferPointer(rebasing: json[range]), keys: keys).get()
+            } else {
+                key = try Steps.apiKey(payload, keys: keys).get()
+            }
+            let now = clock.now()
+            let input = UnsafeRawBufferPointer(rebasing: token[parts.signingInput])
+            if let error = Steps.signature(signature, input: input, key: key, now: now)
+                ?? Steps.expiry(payload, now: now, leeway: leeway)
+                ?? Steps.notBefore(payload, now: now, leeway: leeway)
+                ?? Steps.issuedAt(payload, now: now, leeway: leeway)
+                ?? Steps.permissions(payload)
+                ?? Steps.version(payload)
+                ?? Steps.roles(payload)
+            {
+                throw error
+            }
+            var claims = payload.claims
+            if let apiKey { claims.apiKey = apiKey }
+            if let error = Steps.revocation(claims, revocations) { throw error }
+            return claims
         }
-        let claims = payload.claims
-        if let error = Steps.revocation(claims, revocations) { throw error }
-        return claims
     }
 }

@@ -25,6 +25,29 @@ struct VerifierTests {
         #expect(claims.issuedAt == now - 60)
     }
 
+    @Test("an apikey written with escapes is looked up by its text, and named by it in the claims")
+    func escapedAPIKey() throws {
+        let token = forge(payload(without: ["apikey"]).replacingOccurrences(of: "{", with: #"{"apikey":"d\u0065mo-key","#))
+        #expect(try verifier().verify(token).apiKey == "demo-key")
+        let deactivated = forge(payload(without: ["apikey"]).replacingOccurrences(of: "{", with: #"{"apikey":"\u006Fff-key","#))
+        #expect(throws: TokenError(.apiKeyDeactivated, .deactivated, "API key off-key is deactivated")) {
+            try verifier().verify(deactivated)
+        }
+    }
+
+    @Test("unknown and deactivated keys are named in the detail, from the token's bytes")
+    func keyRefusals() {
+        #expect(throws: TokenError(.invalidAPIKey, .unknownAPIKey, "no API key named other-key is known here")) {
+            try verifier().verify(forge(payload(#""apikey":"other-key""#, without: ["apikey"])))
+        }
+        #expect(throws: TokenError(.apiKeyDeactivated, .deactivated, "API key off-key is deactivated")) {
+            try verifier().verify(forge(payload(#""apikey":"off-key""#, without: ["apikey"])))
+        }
+        #expect(throws: TokenError(.invalidAPIKey, .unknownAPIKey, "apikey is empty")) {
+            try verifier().verify(forge(payload(#""apikey":"""#, without: ["apikey"])))
+        }
+    }
+
     @Test("version may be the string \"2\"")
     func versionString() throws {
         let claims = try verifier().verify(forge(payload(#""version":"2","roomId":"r""#)))

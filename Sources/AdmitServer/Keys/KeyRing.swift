@@ -7,7 +7,7 @@ import Synchronization
 /// The API keys the verifier knows, held in memory (verification never waits on the store)
 /// and reloaded from the store after every change and periodically.
 final class KeyRing: KeyProvider {
-    private let keys = Mutex<[String: VerificationKey]>([:])
+    private let keys = Mutex(KeyTable([:]))
     /// Each key's API settings, reloaded with the keys (so a change reaches the next join on every server).
     private let settingsByKey = Mutex<[String: APISettings]>([:])
     private let repositories: any Repositories
@@ -20,6 +20,10 @@ final class KeyRing: KeyProvider {
 
     func verificationKey(for apiKey: String) -> VerificationKey? {
         keys.withLock { $0[apiKey] }
+    }
+
+    func namedKey(utf8 apiKey: UnsafeRawBufferPointer) -> (name: String, key: VerificationKey)? {
+        keys.withLock { $0.lookup(utf8: apiKey) }
     }
 
     /// The current secret of an active key, for signing without a trip to the store.
@@ -41,7 +45,8 @@ final class KeyRing: KeyProvider {
             loaded[record.apiKey] = try verificationKey(record)
             if let text = record.settings { settings[record.apiKey] = APISettings(stored: text) }
         }
-        keys.withLock { $0 = loaded }
+        let table = KeyTable(loaded)
+        keys.withLock { $0 = table }
         settingsByKey.withLock { $0 = settings }
     }
 
