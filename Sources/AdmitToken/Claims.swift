@@ -59,26 +59,28 @@ public struct Roles: OptionSet, Sendable, Hashable {
 /// Times are NumericDates: seconds since 1970-01-01 UTC. Claims that Admit does not
 /// know are ignored when verifying and not kept here.
 public struct Claims: Sendable, Hashable {
+    // Stored in this order (strings, then doubles, then small values) so the value packs into
+    // fewer bytes: verifications copy it.
     /// The API key whose secret signs the token.
     public var apiKey: String
-    /// What the holder may do; never empty in a verified token.
-    public var permissions: Permissions
-    /// 2 for the v2 API; required when `roomId`, `participantId` or `roles` is set.
-    public var version: Int?
     /// The only room the token is valid for, when set.
     public var roomId: String?
     /// The only participant the token is valid for, when set.
     public var participantId: String?
-    /// Where the token may be used; nil means meetings and the server API.
-    public var roles: Roles?
+    /// An identifier that revocation can name.
+    public var jwtID: String?
     /// When the token stops being valid.
     public var expiresAt: Double
     /// When the token was made.
     public var issuedAt: Double?
     /// When the token starts being valid.
     public var notBefore: Double?
-    /// An identifier that revocation can name.
-    public var jwtID: String?
+    /// 2 for the v2 API; required when `roomId`, `participantId` or `roles` is set.
+    public var version: Int?
+    /// What the holder may do; never empty in a verified token.
+    public var permissions: Permissions
+    /// Where the token may be used; nil means meetings and the server API.
+    public var roles: Roles?
 
     /// Claims for a token that expires `lifetime` seconds after `now`; `version` becomes 2
     /// by itself when a v2-only claim is given, as the contract requires.
