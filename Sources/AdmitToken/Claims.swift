@@ -109,13 +109,20 @@ public struct Claims: Sendable, Hashable {
         self.version = version ?? (needsVersion ? 2 : nil)
     }
 
-    /// No claims at all: what a payload's decoding starts from.
-    static let empty: Claims = {
-        var claims = Claims(apiKey: "", permissions: [], lifetime: 0, now: 0)
-        claims.issuedAt = nil
-        claims.expiresAt = 0
-        return claims
-    }()
+    /// No claims at all: what a payload's decoding starts from. Each member is written in
+    /// place (no shared constant to copy from).
+    init(empty: Void) {
+        apiKey = ""
+        roomId = nil
+        participantId = nil
+        jwtID = nil
+        expiresAt = 0
+        issuedAt = nil
+        notBefore = nil
+        version = nil
+        permissions = []
+        roles = nil
+    }
 
     /// The claims as the JSON object a token carries, in the signer's order.
     public var json: JSONValue {

@@ -25,7 +25,7 @@ enum Field<Value: Sendable>: Sendable {
 /// had the wrong type; the steps read them as `Field`s.
 struct Payload: Sendable {
     /// The claims as decoded; those of a payload that passed every check.
-    var claims = Claims.empty
+    var claims = Claims(empty: ())
     /// Claims present with a value other than `null` (bit `1 << Name.rawValue`).
     private var present: UInt16 = 0
     /// Claims present with a JSON type the contract does not allow.
@@ -141,6 +141,12 @@ struct Payload: Sendable {
     /// With `deferringAPIKey`, an `apikey` written without escapes is not made into a string:
     /// `apiKeyBytes` locates it in `bytes`, and `claims.apiKey` stays empty until the
     /// verifier has looked the key up by those bytes.
+    static func decoded(_ bytes: UnsafeRawBufferPointer, deferringAPIKey: Bool = false) throws(JSONError) -> Payload {
+        var payload = Payload()
+        try decode(bytes, into: &payload, deferringAPIKey: deferringAPIKey)
+        return payload
+    }
+
     static func decode(_ bytes: UnsafeRawBufferPointer, into payload: inout Payload, deferringAPIKey: Bool = false) throws(JSONError) {
         var seen: UInt16 = 0
         var scanner = JSONScanner(bytes)
@@ -235,7 +241,7 @@ struct Payload: Sendable {
 
     /// An array of names; unknown names are collected, a non-string element makes it invalid.
     /// Known names are matched on their bytes, without making strings.
-    private static func readNames<Set: OptionSet>(
+    private static func readNames<Set: QuickNamedSet>(
         _ scanner: inout JSONScanner, unknown: inout [String], _ known: [(name: StaticString, value: Set)]
     ) throws(JSONError) -> Field<Set> {
         switch scanner.peek() {
@@ -248,6 +254,11 @@ struct Payload: Sendable {
                 guard scanner.peek() == UInt8(ascii: "\"") else {
                     allStrings = false
                     try scanner.skipValue(depth: 2)
+                    continue
+                }
+                if let (member, length) = Set.quickName(scanner, at: scanner.index + 1) {
+                    set.formUnion(member)
+                    scanner.index += length + 2
                     continue
                 }
                 let span = try scanner.readStringSpan()
@@ -271,6 +282,33 @@ struct Payload: Sendable {
             try scanner.skipValue(depth: 1)
             return .invalid
         }
+    }
+}
+
+/// A set whose known names the claims decoder matches on their bytes, name and closing
+/// quote together, before reading a string the general way.
+protocol QuickNamedSet: OptionSet where Element == Self {
+    /// The member named by the text at `offset` (after an opening quote) and the name's
+    /// length, when the text is a known name written plainly and closed by a quote.
+    static func quickName(_ scanner: JSONScanner, at offset: Int) -> (Self, Int)?
+}
+
+extension Permissions: QuickNamedSet {
+    @inline(__always)
+    static func quickName(_ scanner: JSONScanner, at offset: Int) -> (Permissions, Int)? {
+        if scanner.bytes(at: offset, are: "allow_join\"") { return (.allowJoin, 10) }
+        if scanner.bytes(at: offset, are: "ask_join\"") { return (.askJoin, 8) }
+        if scanner.bytes(at: offset, are: "allow_mod\"") { return (.allowMod, 9) }
+        return nil
+    }
+}
+
+extension Roles: QuickNamedSet {
+    @inline(__always)
+    static func quickName(_ scanner: JSONScanner, at offset: Int) -> (Roles, Int)? {
+        if scanner.bytes(at: offset, are: "crawler\"") { return (.crawler, 7) }
+        if scanner.bytes(at: offset, are: "rtc\"") { return (.rtc, 3) }
+        return nil
     }
 }
 

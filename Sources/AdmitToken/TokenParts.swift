@@ -85,14 +85,13 @@ struct TokenParts {
                 throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
             }
             let json = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-            var payload = Payload()
+            let payload: Payload
             do throws(JSONError) {
-                try Payload.decode(json, into: &payload, deferringAPIKey: true)
+                payload = try Payload.decoded(json, deferringAPIKey: true)
             } catch {
                 throw TokenError(.invalidToken, .malformed, "payload: \(error)")
             }
-            let decoded = payload
-            return try body(decoded, json)
+            return try body(payload, json)
         }
     }
 
