@@ -87,7 +87,12 @@ public struct KeyTable: Sendable {
         }
         if index < bytes.count {
             var tail: UInt64 = 0
-            for offset in index..<bytes.count { tail |= UInt64(bytes[offset]) << (8 * UInt64(offset - index)) }
+            if bytes.count >= 8 {
+                // The last eight bytes, overlapping the words already mixed (the length is mixed in too).
+                tail = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self).littleEndian
+            } else {
+                for offset in index..<bytes.count { tail |= UInt64(bytes[offset]) << (8 * UInt64(offset - index)) }
+            }
             hash = (hash ^ tail) &* 0x94D0_49BB_1331_11EB
             hash ^= hash >> 29
         }

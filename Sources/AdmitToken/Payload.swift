@@ -166,7 +166,12 @@ struct Payload: Sendable {
                 key = try scanner.readStringSpan()
                 found = try name(key, in: scanner)
             }
-            try scanner.expect(UInt8(ascii: ":"), "':'")
+            // The colon usually follows the name directly.
+            if scanner.index < bytes.count, bytes[scanner.index] == UInt8(ascii: ":") {
+                scanner.index += 1
+            } else {
+                try scanner.expect(UInt8(ascii: ":"), "':'")
+            }
             guard let name = found else {
                 try scanner.skipValue(depth: 1)
                 continue
@@ -174,34 +179,59 @@ struct Payload: Sendable {
             let bit: UInt16 = 1 << name.rawValue
             guard seen & bit == 0 else { throw JSONError(message: "claim '\(try scanner.decode(key))' appears twice", offset: key.start) }
             seen |= bit
+            let next = scanner.peek()
             switch name {
-            case .apikey where deferringAPIKey && scanner.peek() == UInt8(ascii: "\""):
-                let span = try scanner.readStringSpan()
-                if span.hasEscapes {
-                    payload.claims.apiKey = try scanner.decode(span)
-                } else {
-                    payload.apiKeyBytes = span.start..<span.end
+            case .apikey, .roomId, .participantId, .jti:
+                guard next == UInt8(ascii: "\"") else {
+                    try readOther(&scanner, bit, &payload.invalid)
+                    continue
                 }
-                payload.present |= 1 << name.rawValue
-            case .apikey: record(try readString(&scanner), name, into: &payload.claims.apiKey, &payload.present, &payload.invalid)
-            case .roomId: record(try readString(&scanner), name, into: &payload.claims.roomId, &payload.present, &payload.invalid)
-            case .participantId: record(try readString(&scanner), name, into: &payload.claims.participantId, &payload.present, &payload.invalid)
-            case .jti: record(try readString(&scanner), name, into: &payload.claims.jwtID, &payload.present, &payload.invalid)
-            case .exp: record(try readNumber(&scanner), name, into: &payload.claims.expiresAt, &payload.present, &payload.invalid)
-            case .iat: record(try readNumber(&scanner), name, into: &payload.claims.issuedAt, &payload.present, &payload.invalid)
-            case .nbf: record(try readNumber(&scanner), name, into: &payload.claims.notBefore, &payload.present, &payload.invalid)
+                let span = try scanner.readStringSpan()
+                payload.present |= bit
+                switch name {
+                case .apikey where deferringAPIKey && !span.hasEscapes: payload.apiKeyBytes = span.start..<span.end
+                case .apikey: payload.claims.apiKey = try scanner.decode(span)
+                case .roomId: payload.claims.roomId = try scanner.decode(span)
+                case .participantId: payload.claims.participantId = try scanner.decode(span)
+                default: payload.claims.jwtID = try scanner.decode(span)
+                }
+            case .exp, .iat, .nbf:
+                guard let next, next == UInt8(ascii: "-") || next &- UInt8(ascii: "0") < 10 else {
+                    try readOther(&scanner, bit, &payload.invalid)
+                    continue
+                }
+                let value = try scanner.readNumber()
+                guard value.isFinite else {
+                    payload.invalid |= bit
+                    continue
+                }
+                payload.present |= bit
+                switch name {
+                case .exp: payload.claims.expiresAt = value
+                case .iat: payload.claims.issuedAt = value
+                default: payload.claims.notBefore = value
+                }
             case .version: record(try readVersion(&scanner), name, into: &payload.claims.version, &payload.present, &payload.invalid)
             case .permissions:
                 let field = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.wireNames)
                 record(field, name, into: &payload.claims.permissions, &payload.present, &payload.invalid)
             case .roles:
-                record(
-                    try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames), name, into: &payload.claims.roles, &payload.present,
-                    &payload.invalid)
+                let field = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames)
+                record(field, name, into: &payload.claims.roles, &payload.present, &payload.invalid)
             }
         } while scanner.consume(UInt8(ascii: ","))
         try scanner.expect(UInt8(ascii: "}"), "',' or '}'")
         try scanner.expectEnd("the payload object")
+    }
+
+    /// A claim's value that is not of its type: `null` leaves it absent, anything else makes it invalid.
+    private static func readOther(_ scanner: inout JSONScanner, _ bit: UInt16, _ invalid: inout UInt16) throws(JSONError) {
+        if scanner.peek() == UInt8(ascii: "n") {
+            try scanner.readLiteral("null")
+        } else {
+            try scanner.skipValue(depth: 1)
+            invalid |= bit
+        }
     }
 
     private static func readString(_ scanner: inout JSONScanner) throws(JSONError) -> Field<String> {
@@ -233,10 +263,24 @@ struct Payload: Sendable {
         case UInt8(ascii: "n"):
             try scanner.readLiteral("null")
             return .absent
+        case let digit? where digit &- UInt8(ascii: "1") < 9:
+            // A single digit, as every version so far: no number parsing.
+            let after = scanner.index + 1
+            if after < scanner.bytes.count, case let next = scanner.bytes[after],
+                next == UInt8(ascii: ",") || next == UInt8(ascii: "}")
+            {
+                scanner.index = after
+                return .value(Int(digit &- UInt8(ascii: "0")))
+            }
+            return try readVersionNumber(&scanner)
         default:
-            guard case .value(let number) = try readNumber(&scanner), number == number.rounded(), abs(number) < 1e9 else { return .invalid }
-            return .value(Int(number))
+            return try readVersionNumber(&scanner)
         }
+    }
+
+    private static func readVersionNumber(_ scanner: inout JSONScanner) throws(JSONError) -> Field<Int> {
+        guard case .value(let number) = try readNumber(&scanner), number == number.rounded(), abs(number) < 1e9 else { return .invalid }
+        return .value(Int(number))
     }
 
     /// An array of names; unknown names are collected, a non-string element makes it invalid.

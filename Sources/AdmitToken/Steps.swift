@@ -145,8 +145,8 @@ enum Steps {
     }
 
     /// Step 8.
-    static func revocation(_ claims: Claims, _ revocations: (any RevocationChecking)?) -> TokenError? {
-        guard let revocations, revocations.isRevoked(claims) else { return nil }
+    static func revocation(_ claims: Claims, _ revocations: any RevocationChecking) -> TokenError? {
+        guard revocations.isRevoked(claims) else { return nil }
         return TokenError(.invalidToken, .revoked, "the token has been revoked")
     }
 }

@@ -69,7 +69,7 @@ public struct Verifier: Sendable {
             }
             var claims = payload.claims
             if let apiKey { claims.apiKey = apiKey }
-            if let error = Steps.revocation(claims, revocations) { throw error }
+            if let revocations, let error = Steps.revocation(claims, revocations) { throw error }
             return claims
         }
     }
