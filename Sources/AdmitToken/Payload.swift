@@ -213,10 +213,10 @@ struct Payload: Sendable {
                 }
             case .version: record(try readVersion(&scanner), name, into: &payload.claims.version, &payload.present, &payload.invalid)
             case .permissions:
-                let field = try readNames(&scanner, unknown: &payload.unknownPermissions, Permissions.wireNames)
+                let field = try readNames(&scanner, unknown: &payload.unknownPermissions) as Field<Permissions>
                 record(field, name, into: &payload.claims.permissions, &payload.present, &payload.invalid)
             case .roles:
-                let field = try readNames(&scanner, unknown: &payload.unknownRoles, Roles.wireNames)
+                let field = try readNames(&scanner, unknown: &payload.unknownRoles) as Field<Roles>
                 record(field, name, into: &payload.claims.roles, &payload.present, &payload.invalid)
             }
         } while scanner.consume(UInt8(ascii: ","))
@@ -285,9 +285,7 @@ struct Payload: Sendable {
 
     /// An array of names; unknown names are collected, a non-string element makes it invalid.
     /// Known names are matched on their bytes, without making strings.
-    private static func readNames<Set: QuickNamedSet>(
-        _ scanner: inout JSONScanner, unknown: inout [String], _ known: [(name: StaticString, value: Set)]
-    ) throws(JSONError) -> Field<Set> {
+    private static func readNames<Set: QuickNamedSet>(_ scanner: inout JSONScanner, unknown: inout [String]) throws(JSONError) -> Field<Set> {
         switch scanner.peek() {
         case UInt8(ascii: "["):
             var set = Set()
@@ -306,12 +304,12 @@ struct Payload: Sendable {
                     continue
                 }
                 let span = try scanner.readStringSpan()
-                if !span.hasEscapes, let match = known.first(where: { scanner.key(span, is: $0.name) }) {
+                if !span.hasEscapes, let match = Set.wireNames.first(where: { scanner.key(span, is: $0.name) }) {
                     set.formUnion(match.value)
                     continue
                 }
                 let name = try scanner.decode(span)
-                if let match = known.first(where: { $0.name.description == name }) {
+                if let match = Set.wireNames.first(where: { $0.name.description == name }) {
                     set.formUnion(match.value)
                 } else {
                     unknown.append(name)
@@ -335,6 +333,8 @@ protocol QuickNamedSet: OptionSet where Element == Self {
     /// The member named by the text at `offset` (after an opening quote) and the name's
     /// length, when the text is a known name written plainly and closed by a quote.
     static func quickName(_ scanner: JSONScanner, at offset: Int) -> (Self, Int)?
+    /// Every known name with its member, in the contract's order.
+    static var wireNames: [(name: StaticString, value: Self)] { get }
 }
 
 extension Permissions: QuickNamedSet {

@@ -145,8 +145,5 @@ enum Steps {
     }
 
     /// Step 8.
-    static func revocation(_ claims: Claims, _ revocations: any RevocationChecking) -> TokenError? {
-        guard revocations.isRevoked(claims) else { return nil }
-        return TokenError(.invalidToken, .revoked, "the token has been revoked")
-    }
+    static let revoked = TokenError(.invalidToken, .revoked, "the token has been revoked")
 }

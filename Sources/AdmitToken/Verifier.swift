@@ -9,13 +9,19 @@ public struct Verifier: Sendable {
     /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
     public var leeway: Double
     public var clock: TokenClock
-    public var revocations: (any RevocationChecking)?
+    /// Step 8's list; nil checks nothing.
+    public var revocations: (any RevocationChecking)? {
+        get { revocationList is NoRevocations ? nil : revocationList }
+        set { revocationList = newValue ?? NoRevocations() }
+    }
+    /// Never optional, so step 8 calls it in place: unwrapping an optional existential copies it.
+    private var revocationList: any RevocationChecking
 
     public init(keys: any KeyProvider, leeway: Double = 60, clock: TokenClock = .system, revocations: (any RevocationChecking)? = nil) {
         self.keys = keys
         self.leeway = leeway
         self.clock = clock
-        self.revocations = revocations
+        self.revocationList = revocations ?? NoRevocations()
     }
 
     /// The claims of `token` when steps 1-8 pass, and step 9 for `use` when given.
@@ -69,8 +75,13 @@ public struct Verifier: Sendable {
             }
             var claims = payload.claims
             if let apiKey { claims.apiKey = apiKey }
-            if let revocations, let error = Steps.revocation(claims, revocations) { throw error }
+            if revocationList.isRevoked(claims) { throw Steps.revoked }
             return claims
         }
     }
+}
+
+/// What a verifier without a revocation list checks: nothing.
+private struct NoRevocations: RevocationChecking {
+    func isRevoked(_ claims: Claims) -> Bool { false }
 }
