@@ -46,6 +46,14 @@ struct Payload: Sendable {
     var notBefore: Field<Double> { field(.nbf, claims.notBefore ?? 0) }
     var jwtID: Field<String> { field(.jti, claims.jwtID ?? "") }
 
+    /// Whether a claim that must be a string or a number at step 1 has another type.
+    var hasMalformedClaim: Bool {
+        let step1: UInt16 =
+            1 << Name.roomId.rawValue | 1 << Name.participantId.rawValue | 1 << Name.jti.rawValue | 1 << Name.iat.rawValue
+            | 1 << Name.nbf.rawValue
+        return invalid & step1 != 0
+    }
+
     @inline(__always)
     private func field<Value>(_ name: Name, _ value: @autoclosure () -> Value) -> Field<Value> {
         let bit: UInt16 = 1 << name.rawValue

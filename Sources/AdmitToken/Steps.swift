@@ -3,6 +3,7 @@
 enum Steps {
     /// Step 1, claims part: claims whose JSON type makes the payload malformed.
     static func claimTypes(_ payload: Payload) -> TokenError? {
+        guard payload.hasMalformedClaim else { return nil }
         var wrong: [String] = []
         if case .invalid = payload.roomId { wrong.append("roomId must be a string") }
         if case .invalid = payload.participantId { wrong.append("participantId must be a string") }
