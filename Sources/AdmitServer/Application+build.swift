@@ -3,6 +3,7 @@ import AdmitToken
 import Crypto
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import ServiceLifecycle
@@ -51,10 +52,18 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         JobsController(services: services, rooms: rooms, jobs: jobs).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
+        let webSocketResponder = webSockets.buildResponder()
+        let tokens = TokenEndpoint(services: services)
+        let server = HTTPServerBuilder { responder in
+            TokenFastPathChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder,
+                    configuration: .init(http1: .init(additionalChannelHandlers: [RefusedUpgradeWriter()]))),
+                makeHandler: { TokenFastPath(endpoint: tokens, metrics: services.metrics, logger: logger, serverName: "Admit") })
+        }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: webSockets, configuration: .init(http1: .init(additionalChannelHandlers: [RefusedUpgradeWriter()]))),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
             logger: logger)

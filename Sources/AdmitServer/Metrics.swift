@@ -24,8 +24,16 @@ final class Metrics: Sendable {
 
     /// One request answered: counted by method, route template and status; timed by route template.
     func request(method: String, route: String, status: Int, duration: Duration) {
+        let (counter, histogram) = requestHandles(method: method, route: route, status: status)
+        counter.increment()
+        histogram.record(duration)
+    }
+
+    /// The counter and histogram of `request(method:route:status:duration:)`, for a caller
+    /// that records the same kind of request often and keeps them.
+    func requestHandles(method: String, route: String, status: Int) -> (Counter, DurationHistogram) {
         let key = RequestKey(method: method, route: route, status: status)
-        let (counter, histogram) = requestMetrics.withLock { metrics in
+        return requestMetrics.withLock { metrics in
             if let found = metrics[key] { return found }
             let made = (
                 registry.makeCounter(name: "admit_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))]),
@@ -35,8 +43,6 @@ final class Metrics: Sendable {
             metrics[key] = made
             return made
         }
-        counter.increment()
-        histogram.record(duration)
     }
 
     /// One token verification, by outcome: `valid`, `missing`, or the refusal's reason.

@@ -20,32 +20,18 @@ struct ExampleController {
         func response(from request: Request, context: some RequestContext) throws -> Response {
             var headers = HTTPFields()
             headers[.contentType] = "application/json; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"token":""# + token + #""}"#)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: TokenEndpoint.body(token))))
         }
     }
 
     func register(on router: Router<AppContext>) {
+        let tokens = TokenEndpoint(services: services)
         router.get("/get-token") { request, context in
-            guard let (apiKey, policy) = signingKey() else {
-                throw APIError.notFound("/get-token is off: start with --dev or --token-endpoint-key KEY.")
-            }
-            try services.requireOrigin(request, apiKey: apiKey)
-            guard services.tokenLimiter?.allow(context.remoteAddress ?? "unknown") ?? true else {
-                throw APIError(.tooManyRequests, "Too many token requests; try again in a minute.")
-            }
-            guard let secret = services.keyRing.signingSecret(for: apiKey) else {
-                throw APIError(.serviceUnavailable, "The token endpoint's API key is missing or deactivated.")
-            }
-            let roomId = request.uri.queryParameters["roomId"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let peerId = request.uri.queryParameters["peerId"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            if let peerId, !TokenUse.isValidParticipantID(peerId) {
-                throw APIError.code(.invalidParticipantID, .badRequest)
-            }
-            let scoped = roomId != nil || peerId != nil
-            let claims = Claims(
-                apiKey: apiKey, permissions: policy.permissions, lifetime: policy.maxLifetime, now: Date().timeIntervalSince1970,
-                roomId: roomId, participantId: peerId, roles: scoped ? .rtc : nil)
-            return TokenResponse(token: Signer(secret: secret).sign(claims))
+            let query = request.uri.queryParameters
+            let token = try tokens.token(
+                roomId: query["roomId"].map(String.init), peerId: query["peerId"].map(String.init), origin: request.headers[.origin],
+                client: context.remoteAddress)
+            return TokenResponse(token: token)
         }
         router.post("/create-meeting") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
@@ -57,13 +43,6 @@ struct ExampleController {
             try services.requireOriginUnlessScoped(claims, request.headers[.origin])
             return try await rooms.validRoom(claims, try context.parameters.require("meetingId"), origin: request.headers[.origin])
         }
-    }
-
-    /// Dev mode signs with the dev key and the examples' policy; otherwise the configured key and policy.
-    private func signingKey() -> (String, AppConfiguration.TokenEndpoint)? {
-        if let policy = services.configuration.tokenEndpoint { return (policy.apiKey, policy) }
-        if let dev = services.devKey { return (dev, AppConfiguration.TokenEndpoint(apiKey: dev)) }
-        return nil
     }
 
     private func token(_ request: Request, _ context: AppContext) async throws -> String? {

@@ -1,0 +1,208 @@
+import AdmitServer
+import AdmitToken
+import Dispatch
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One HTTP/1.1 response as it came off the wire.
+struct WireResponse: Equatable {
+    var statusLine: String
+    /// Header lines in order, `Date` left out (it changes by the second).
+    var headers: [String]
+    var body: String
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.lowercased().hasPrefix(name.lowercased() + ":") }.map {
+            String($0.drop { $0 != ":" }.dropFirst()).trimmingCharacters(in: .whitespaces)
+        }
+    }
+}
+
+/// A raw TCP client: writes bytes exactly as given (in one or several writes) and reads
+/// `count` responses, each delimited by its `Content-Length`.
+enum RawHTTP {
+    /// With `closeAllowed`, a connection the server closes, or leaves silent for a second,
+    /// ends the list instead of failing.
+    static func exchange(port: Int, writes: [String], responses count: Int, closeAllowed: Bool = false) async throws -> [WireResponse] {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try blockingExchange(port: port, writes: writes, responses: count, closeAllowed: closeAllowed) })
+            }
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private static func blockingExchange(port: Int, writes: [String], responses count: Int, closeAllowed: Bool) throws -> [WireResponse] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: closeAllowed ? 1 : 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(description: "connect") }
+        for (index, text) in writes.enumerated() {
+            if index > 0 { usleep(50_000) }  // so the server reads the parts separately
+            let bytes = Array(text.utf8)
+            guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw Failure(description: "send") }
+        }
+        var received: [UInt8] = []
+        var responses: [WireResponse] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while responses.count < count {
+            if let (response, length) = parse(received) {
+                responses.append(response)
+                received.removeFirst(length)
+                continue
+            }
+            let read = recv(fd, &buffer, buffer.count, 0)
+            if read <= 0, closeAllowed { break }
+            guard read > 0 else {
+                throw Failure(description: "connection ended after \(responses.count) responses: \(String(decoding: received, as: UTF8.self))")
+            }
+            received += buffer[..<read]
+        }
+        return responses
+    }
+
+    /// The first complete response in `bytes` and its length.
+    private static func parse(_ bytes: [UInt8]) -> (WireResponse, Int)? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let headEnd = text.range(of: "\r\n\r\n") else { return nil }
+        let lines = text[..<headEnd.lowerBound].components(separatedBy: "\r\n")
+        let headers = Array(lines.dropFirst())
+        let length =
+            headers.first { $0.lowercased().hasPrefix("content-length:") }.flatMap {
+                Int($0.drop { $0 != ":" }.dropFirst().trimmingCharacters(in: .whitespaces))
+            } ?? 0
+        let headBytes = text[..<headEnd.upperBound].utf8.count
+        guard bytes.count >= headBytes + length else { return nil }
+        let body = String(decoding: bytes[headBytes..<headBytes + length], as: UTF8.self)
+        let kept = headers.filter { !$0.lowercased().hasPrefix("date:") }
+        return (WireResponse(statusLine: lines[0], headers: kept, body: body), headBytes + length)
+    }
+}
+
+/// `/get-token` answered at the front of the pipeline (TokenFastPath) must be the router's
+/// answer byte for byte (but the date), and everything it does not answer must reach the router.
+@Suite("token fast path", .serialized)
+struct TokenFastPathTests {
+    /// A request the fast path answers, and the same request made to go through the router
+    /// (a `Connection: keep-alive` header sends it there).
+    static func pair(_ target: String) -> (fast: String, routed: String) {
+        (
+            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n",
+            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"
+        )
+    }
+
+    static func withDevServer(
+        _ change: @escaping (inout AppConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (Int, Harness, String) async throws -> Void
+    ) async throws {
+        let announced = Announcements()
+        try await withServer(
+            testConfiguration(dev: true) {
+                $0.announce = { announced.add($0) }
+                change(&$0)
+            }, mode: .live
+        ) { server in
+            let port = try #require(server.client.port)
+            try await body(port, server, try #require(announced.value(after: "Dev API secret: ")))
+        }
+    }
+
+    @Test(
+        "answers match the router's: plain, scoped, and a malformed peerId",
+        arguments: ["/get-token", "/get-token?roomId=abcd-efgh-ijkl&peerId=p1", "/get-token?peerId=a%20b", "/get-token?roomId="])
+    func sameAnswers(_ target: String) async throws {
+        try await Self.withDevServer { port, _, secret in
+            let (fast, routed) = Self.pair(target)
+            // Both in the same second give the same token; retry once across a second boundary.
+            var answers = try await RawHTTP.exchange(port: port, writes: [fast + routed], responses: 2)
+            if answers[0] != answers[1] { answers = try await RawHTTP.exchange(port: port, writes: [fast + routed], responses: 2) }
+            #expect(answers[0] == answers[1])
+            #expect(answers[0].header("Server") == "Admit")
+            #expect(answers[0].header("Content-Type") == "application/json; charset=utf-8")
+            if answers[0].statusLine == "HTTP/1.1 200 OK" {
+                let token = try #require(try JSONValue(parsing: answers[0].body)["token"]?.stringValue)
+                _ = try Verifier(keys: SingleSecret(Secret(secret)!)).verify(token)
+            } else {
+                #expect(answers[0].statusLine == "HTTP/1.1 400 Bad Request")
+                #expect(try JSONValue(parsing: answers[0].body)["code"] == .number("4004"))
+            }
+        }
+    }
+
+    @Test("pipelined requests are answered in order, fast ones before and after a routed one")
+    func pipelined() async throws {
+        try await Self.withDevServer { port, _, _ in
+            let fast = Self.pair("/get-token").fast
+            let health = "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            let answers = try await RawHTTP.exchange(port: port, writes: [fast + fast + health + fast], responses: 4)
+            #expect(answers.map(\.statusLine) == Array(repeating: "HTTP/1.1 200 OK", count: 4))
+            #expect(answers[0].body.hasPrefix(#"{"token":""#))
+            #expect(answers[1].body.hasPrefix(#"{"token":""#))
+            #expect(!answers[2].body.contains("token"))
+            #expect(answers[3].body.hasPrefix(#"{"token":""#))
+        }
+    }
+
+    @Test("a request split across reads, and requests the fast path does not take, reach the router")
+    func routed() async throws {
+        try await Self.withDevServer { port, _, _ in
+            // Split in the middle of the head.
+            let split = try await RawHTTP.exchange(port: port, writes: ["GET /get-token HTTP/1.1\r\nHo", "st: localhost\r\n\r\n"], responses: 1)
+            #expect(split[0].statusLine == "HTTP/1.1 200 OK")
+            // An Origin makes it a CORS request: the router names the origin.
+            let cors = try await RawHTTP.exchange(
+                port: port, writes: ["GET /get-token HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\r\n"], responses: 1)
+            #expect(cors[0].header("Access-Control-Allow-Origin") == "https://app.example")
+            // A malformed header line is the codec's to refuse, never answered with a token (the
+            // codec, as configured by Hummingbird, answers nothing and leaves the connection open).
+            let malformed = try await RawHTTP.exchange(
+                port: port, writes: ["GET /get-token HTTP/1.1\r\nBad Header\r\n\r\n"], responses: 1, closeAllowed: true)
+            #expect(malformed.allSatisfy { !$0.statusLine.hasPrefix("HTTP/1.1 200") })
+            // Other paths that start the same way.
+            let other = try await RawHTTP.exchange(port: port, writes: ["GET /get-tokens HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1)
+            #expect(other[0].statusLine == "HTTP/1.1 404 Not Found")
+            // HTTP/1.0 goes to the router, which answers it too.
+            let old = try await RawHTTP.exchange(port: port, writes: ["GET /get-token HTTP/1.0\r\nHost: localhost\r\n\r\n"], responses: 1)
+            #expect(old[0].body.hasPrefix(#"{"token":""#))
+        }
+    }
+
+    @Test("the rate limit, the metrics and an endpoint that is off hold on the fast path")
+    func limitsAndMetrics() async throws {
+        try await Self.withDevServer({ $0.devTokenRatePerMinute = 2 }) { port, server, _ in
+            let fast = Self.pair("/get-token").fast
+            let answers = try await RawHTTP.exchange(port: port, writes: [fast + fast + fast], responses: 3)
+            #expect(answers.map(\.statusLine) == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 429 Too Many Requests"])
+            let metrics = try await server.call(.get, "/metrics").text
+            #expect(metrics.contains(#"admit_http_requests_total{method="GET",route="/get-token",status="200"} 2"#))
+            #expect(metrics.contains(#"admit_http_requests_total{method="GET",route="/get-token",status="429"} 1"#))
+        }
+        try await withServer(testConfiguration(), mode: .live) { server in
+            let port = try #require(server.client.port)
+            let answers = try await RawHTTP.exchange(port: port, writes: [Self.pair("/get-token").fast], responses: 1)
+            #expect(answers[0].statusLine == "HTTP/1.1 404 Not Found")
+            #expect(answers[0].body.contains("/get-token is off"))
+        }
+    }
+}
