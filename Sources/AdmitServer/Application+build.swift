@@ -53,13 +53,13 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         let webSocketResponder = webSockets.buildResponder()
-        let tokens = TokenEndpoint(services: services)
+        let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
         let server = HTTPServerBuilder { responder in
-            TokenFastPathChannel(
+            FastPathChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
                     responder: responder, webSocketResponder: webSocketResponder,
                     configuration: .init(http1: .init(additionalChannelHandlers: [RefusedUpgradeWriter()]))),
-                makeHandler: { TokenFastPath(endpoint: tokens, metrics: services.metrics, logger: logger, serverName: "Admit") })
+                dependencies: fastPath)
         }
         return Application(
             router: router,

@@ -25,10 +25,16 @@ final class RoomCache: Sendable {
     /// The key's room named `id` (room id or custom room id).
     func room(apiKey: String, id: String) async throws -> RoomRecord? {
         let now = ContinuousClock.now
-        if let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now { return hit.room }
+        if let hit = cached(apiKey: apiKey, id: id, now: now) { return hit }
         guard let room = try await repositories.room(apiKey: apiKey, id: id) else { return nil }
         remember(room, now: now)
         return room
+    }
+
+    /// The room when the cache holds it, still fresh; nil means "ask `room(apiKey:id:)`".
+    func cached(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> RoomRecord? {
+        guard let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now else { return nil }
+        return hit.room
     }
 
     func insert(_ room: RoomRecord) async throws -> RoomRecord {

@@ -33,7 +33,12 @@ struct Services: Sendable {
 extension Services {
     /// The access token of a request: `Authorization: <token>` or `Authorization: Bearer <token>`.
     static func accessToken(_ request: Request) -> String? {
-        guard let value = request.headers[.authorization]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        accessToken(authorization: request.headers[.authorization])
+    }
+
+    /// The access token in an `Authorization` value (raw or `Bearer`).
+    static func accessToken(authorization: String?) -> String? {
+        guard let value = authorization?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         if value.lowercased().hasPrefix("bearer ") { return String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
         return value
     }

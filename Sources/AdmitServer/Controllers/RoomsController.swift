@@ -86,9 +86,12 @@ struct RoomsController {
     }
 
     func validRoom(_ claims: Claims, _ id: String, origin: String?) async throws -> RoomResponse {
-        guard let room = try await services.rooms.room(apiKey: claims.apiKey, id: id) else {
-            throw APIError.code(.invalidMeetingID, .badRequest)
-        }
+        try Self.validated(claims, try await services.rooms.room(apiKey: claims.apiKey, id: id), origin: origin, services: services)
+    }
+
+    /// Validate's answer once the room is looked up (nil: no such room): shared with the fast path.
+    static func validated(_ claims: Claims, _ room: RoomRecord?, origin: String?, services: Services) throws(APIError) -> RoomResponse {
+        guard let room else { throw APIError.code(.invalidMeetingID, .badRequest) }
         try services.requireRoom(claims, room, origin: origin)
         guard !room.disabled else { throw APIError.code(.meetingIDDisabled, .badRequest) }
         return RoomResponse(room)

@@ -39,24 +39,53 @@ enum RawHTTP {
         }
     }
 
+    /// A connection kept open between exchanges.
+    final class Connection: Sendable {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw Failure(description: "connect") }
+        }
+
+        deinit { close(fd) }
+
+        func exchange(_ text: String, responses count: Int) async throws -> [WireResponse] {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result { try RawHTTP.run(self.fd, writes: [text], responses: count, closeAllowed: false) })
+                }
+            }
+        }
+
+        /// Whether the next read finds the stream closed (rather than data or a timeout).
+        func readsEndOfStream() throws -> Bool {
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0) == 0
+        }
+    }
+
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
     private static func blockingExchange(port: Int, writes: [String], responses count: Int, closeAllowed: Bool) throws -> [WireResponse] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket") }
-        defer { close(fd) }
+        let connection = try Connection(port: port)
         var timeout = timeval(tv_sec: closeAllowed ? 1 : 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect") }
+        setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return try run(connection.fd, writes: writes, responses: count, closeAllowed: closeAllowed)
+    }
+
+    static func run(_ fd: Int32, writes: [String], responses count: Int, closeAllowed: Bool) throws -> [WireResponse] {
         for (index, text) in writes.enumerated() {
             if index > 0 { usleep(50_000) }  // so the server reads the parts separately
             let bytes = Array(text.utf8)
@@ -99,17 +128,28 @@ enum RawHTTP {
     }
 }
 
-/// `/get-token` answered at the front of the pipeline (TokenFastPath) must be the router's
-/// answer byte for byte (but the date), and everything it does not answer must reach the router.
-@Suite("token fast path", .serialized)
-struct TokenFastPathTests {
+/// `/get-token` and validate answered at the front of the pipeline (FastPath) must be the
+/// router's answers byte for byte (but the date), and everything the fast path does not
+/// answer must reach the router. Serialized: live servers started in parallel in one process
+/// made first connections wait on each other here.
+@Suite("fast path", .serialized, .timeLimit(.minutes(1)))
+struct FastPathTests {
     /// A request the fast path answers, and the same request made to go through the router
     /// (a `Connection: keep-alive` header sends it there).
-    static func pair(_ target: String) -> (fast: String, routed: String) {
-        (
-            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n",
-            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"
+    static func pair(_ target: String, authorization: String? = nil) -> (fast: String, routed: String) {
+        let extra = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+        return (
+            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\(extra)\r\n",
+            "GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\(extra)\r\n"
         )
+    }
+
+    /// Both answers, fast first; retried once if a second boundary fell between them (the
+    /// token's `iat`, the `Date` header).
+    static func both(port: Int, _ pair: (fast: String, routed: String)) async throws -> [WireResponse] {
+        let answers = try await RawHTTP.exchange(port: port, writes: [pair.fast + pair.routed], responses: 2)
+        if answers[0] != answers[1] { return try await RawHTTP.exchange(port: port, writes: [pair.fast + pair.routed], responses: 2) }
+        return answers
     }
 
     static func withDevServer(
@@ -133,10 +173,7 @@ struct TokenFastPathTests {
         arguments: ["/get-token", "/get-token?roomId=abcd-efgh-ijkl&peerId=p1", "/get-token?peerId=a%20b", "/get-token?roomId="])
     func sameAnswers(_ target: String) async throws {
         try await Self.withDevServer { port, _, secret in
-            let (fast, routed) = Self.pair(target)
-            // Both in the same second give the same token; retry once across a second boundary.
-            var answers = try await RawHTTP.exchange(port: port, writes: [fast + routed], responses: 2)
-            if answers[0] != answers[1] { answers = try await RawHTTP.exchange(port: port, writes: [fast + routed], responses: 2) }
+            let answers = try await Self.both(port: port, Self.pair(target))
             #expect(answers[0] == answers[1])
             #expect(answers[0].header("Server") == "Admit")
             #expect(answers[0].header("Content-Type") == "application/json; charset=utf-8")
@@ -188,6 +225,63 @@ struct TokenFastPathTests {
         }
     }
 
+    @Test("validate answers match the router's, found in memory or in the store")
+    func validateAnswers() async throws {
+        try await Self.withDevServer({ $0.refreshInterval = .milliseconds(200) }) { port, server, secret in
+            let key = (apiKey: try #require(try await server.call(.get, "/get-token").json["token"]?.stringValue).claimsAPIKey, secret: secret)
+            let token = AdmitServerTests.token(key, roles: .crawler)
+            let room = try #require(try await server.createRoom(token, #"{"customRoomId":"team_42"}"#).json["roomId"]?.stringValue)
+            let disabled = try #require(try await server.createRoom(token).json["roomId"]?.stringValue)
+            #expect(try await server.deactivateRoom(token, disabled).status == 200)
+            let expired = AdmitServerTests.token(key, now: Date().timeIntervalSince1970 - 7200, roles: .crawler)
+            let cases: [(target: String, authorization: String?, status: String, code: String?)] = [
+                ("/v2/rooms/validate/\(room)", token, "200 OK", nil),
+                ("/v2/rooms/validate/team_42", "Bearer \(token)", "200 OK", nil),
+                ("/v2/rooms/validate/nope-nope-nope", token, "400 Bad Request", "4003"),
+                ("/v2/rooms/validate/\(disabled)", token, "400 Bad Request", "4052"),
+                ("/v2/rooms/validate/\(room)", nil, "401 Unauthorized", "4002"),
+                ("/v2/rooms/validate/\(room)", expired, "401 Unauthorized", "4002"),
+                ("/v2/rooms/validate/\(room)", AdmitServerTests.token(key, roles: .rtc), "403 Forbidden", "4024"),
+                ("/v2/rooms/validate/\(room)", AdmitServerTests.token(key, roomId: "zzzz-zzzz-zzzz", roles: .crawler), "403 Forbidden", "4022"),
+            ]
+            for (target, authorization, status, code) in cases {
+                // Once with the room in memory, once after the cache expired (the store answers).
+                for _ in 0..<2 {
+                    let answers = try await Self.both(port: port, Self.pair(target, authorization: authorization))
+                    #expect(answers[0] == answers[1], "\(target)")
+                    #expect(answers[0].statusLine == "HTTP/1.1 \(status)", "\(target)")
+                    if let code { #expect(try JSONValue(parsing: answers[0].body)["code"] == .number(code), "\(target)") }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            // A validate that waits for the store keeps the answers after it in order.
+            try await Task.sleep(for: .milliseconds(250))
+            let validate = Self.pair("/v2/rooms/validate/\(room)", authorization: token).fast
+            let ordered = try await RawHTTP.exchange(
+                port: port, writes: [validate + Self.pair("/get-token").fast + validate + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"], responses: 4)
+            #expect(ordered[0].body.contains("\"roomId\":\"\(room)\""))
+            #expect(ordered[1].body.hasPrefix(#"{"token":""#))
+            #expect(ordered[2].body.contains("\"roomId\":\"\(room)\""))
+            #expect(ordered[3].statusLine == "HTTP/1.1 200 OK" && !ordered[3].body.contains("roomId"))
+            let metrics = try await server.call(.get, "/metrics").text
+            #expect(metrics.contains(#"admit_http_requests_total{method="GET",route="/v2/rooms/validate/{roomId}",status="200"}"#))
+        }
+    }
+
+    @Test("a graceful shutdown closes connections the fast path holds, without waiting for the client")
+    func shutdown() async throws {
+        let started = ContinuousClock.now
+        let socket = try await withServer(testConfiguration(dev: true), mode: .live) { server in
+            let socket = try RawHTTP.Connection(port: try #require(server.client.port))
+            let answers = try await socket.exchange(Self.pair("/get-token").fast, responses: 1)
+            #expect(answers[0].statusLine == "HTTP/1.1 200 OK")
+            return socket
+        }
+        // The server has stopped: the connection was closed by it, not left for the client.
+        #expect(try socket.readsEndOfStream())
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
     @Test("the rate limit, the metrics and an endpoint that is off hold on the fast path")
     func limitsAndMetrics() async throws {
         try await Self.withDevServer({ $0.devTokenRatePerMinute = 2 }) { port, server, _ in
@@ -204,5 +298,16 @@ struct TokenFastPathTests {
             #expect(answers[0].statusLine == "HTTP/1.1 404 Not Found")
             #expect(answers[0].body.contains("/get-token is off"))
         }
+    }
+}
+
+extension String {
+    /// The `apikey` claim of a token, read without checking it.
+    fileprivate var claimsAPIKey: String {
+        let payload = split(separator: ".")[1]
+        var text = payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        let json = Data(base64Encoded: text).flatMap { try? JSONValue(parsing: String(decoding: $0, as: UTF8.self)) }
+        return json?["apikey"]?.stringValue ?? ""
     }
 }

@@ -1,0 +1,397 @@
+import AdmitStore
+import AdmitToken
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Answers the two hot requests at the front of a connection's pipeline, before the HTTP
+/// codec and the router: `GET /get-token` (the official examples' token endpoint) and
+/// `GET /v2/rooms/validate/:roomId` (checked before every join).
+///
+/// Their own work is a signature or a verification of under a microsecond and, for validate,
+/// a room usually in memory; the router's per-request path (HTTP parts decoded, converted to
+/// HTTP types, handed to an async task, middlewares, a response writer, the same back) costs
+/// many times that. This handler reads a request's bytes itself, and answers only a request
+/// it fully understands: a complete `GET <path> HTTP/1.1` head in the bytes at hand, header
+/// names of token characters and values without control characters, no folded lines, and
+/// none of `Origin` (CORS and the whitelist), `Connection` (connection management),
+/// `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`. Answers come from the
+/// same code as the routes (`TokenEndpoint`, `Services.verify`, `RoomsController.validated`)
+/// with the routes' headers, metrics and log lines.
+///
+/// The first request it does not take goes to the HTTP codec with every byte after it, and
+/// the handler then leaves the connection to the codec (it removes itself): the codec always
+/// starts at a request boundary, and pipelined answers keep their order. A validate whose
+/// room is not in memory is answered when the store replies; bytes that arrive meanwhile
+/// wait their turn.
+final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Dependencies: Sendable {
+        let tokens: TokenEndpoint
+        let services: Services
+        let logger: Logger
+        let serverName: String
+    }
+
+    /// A request the fast path answers.
+    enum Request: Equatable {
+        case token(target: String)
+        case validate(roomId: String, authorization: String?)
+    }
+
+    private let dependencies: Dependencies
+    private var date = HTTPDate()
+    private var needsFlush = false
+    /// Set while a validate waits for the store; reads meanwhile go to `waiting`.
+    private var busy = false
+    private var waiting: ByteBuffer?
+    /// Set when a graceful shutdown came while a validate waited for the store.
+    private var closeWhenIdle = false
+    /// The metric handles of a successful `/get-token`, looked up once per connection.
+    private lazy var tokenMetrics = dependencies.services.metrics.requestHandles(method: "GET", route: "/get-token", status: 200)
+
+    /// Bytes that may wait behind a validate in progress before the connection is closed.
+    private static let maxWaiting = 64 * 1024
+
+    init(_ dependencies: Dependencies) {
+        self.dependencies = dependencies
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if busy {
+            var pending = waiting ?? context.channel.allocator.buffer(capacity: buffer.readableBytes)
+            var incoming = buffer
+            pending.writeBuffer(&incoming)
+            guard pending.readableBytes <= Self.maxWaiting else { return context.close(promise: nil) }
+            waiting = pending
+            return
+        }
+        process(buffer, context: context)
+    }
+
+    /// A graceful shutdown closes the connection between requests: while the fast path has
+    /// it, no handler of the codec's pipeline is there yet to do so.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        if busy {
+            closeWhenIdle = true
+        } else {
+            flushIfNeeded(context)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context)
+        context.fireChannelReadComplete()
+    }
+
+    private func flushIfNeeded(_ context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+    }
+
+    /// Answers the requests at the start of `buffer` one by one; stops at the first it does
+    /// not take (handing the rest to the codec) or at a validate that waits for the store.
+    private func process(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            let start = ContinuousClock.now
+            guard let (request, length) = buffer.withUnsafeReadableBytes(Self.recognize) else {
+                context.fireChannelRead(wrapInboundOut(buffer))
+                flushIfNeeded(context)
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                return
+            }
+            buffer.moveReaderIndex(forwardBy: length)
+            switch request {
+            case .token(let target):
+                answerToken(target: target, start: start, context: context)
+            case .validate(let roomId, let authorization):
+                guard validate(roomId: roomId, authorization: authorization, start: start, context: context) else {
+                    // Waiting for the store: the rest waits too.
+                    if buffer.readableBytes > 0 { waiting = buffer }
+                    return
+                }
+            }
+        }
+    }
+
+    // MARK: - Recognizing requests
+
+    /// The request and the length of its head when `bytes` begin with a complete head this
+    /// handler answers; nil otherwise.
+    static func recognize(_ bytes: UnsafeRawBufferPointer) -> (Request, Int)? {
+        guard bytes.starts(with: "GET /".utf8), let targetEnd = bytes[4...].firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        let target = UnsafeRawBufferPointer(rebasing: bytes[4..<targetEnd])
+        guard bytes[targetEnd...].starts(with: " HTTP/1.1\r\n".utf8),
+            let (authorization, headEnd) = headers(bytes, from: targetEnd + 11)
+        else { return nil }
+        let tokenPath = "/get-token".utf8
+        if target.starts(with: tokenPath), target.count == tokenPath.count || target[tokenPath.count] == UInt8(ascii: "?") {
+            return (.token(target: String(decoding: target, as: UTF8.self)), headEnd)
+        }
+        let validatePath = "/v2/rooms/validate/".utf8
+        if target.starts(with: validatePath) {
+            let id = UnsafeRawBufferPointer(rebasing: target[validatePath.count...])
+            // Room ids and custom ids of letters, digits, '-' and '_' (others, which the router
+            // would percent-decode, go to the router).
+            guard (1...128).contains(id.count), id.allSatisfy(isIdentifierCharacter) else { return nil }
+            return (.validate(roomId: String(decoding: id, as: UTF8.self), authorization: authorization), headEnd)
+        }
+        return nil
+    }
+
+    /// Checks the header lines from `start` to the blank line: the `Authorization` value
+    /// (nil when absent) and the head's end; nil when a line is malformed, a refused header
+    /// is present, or `Authorization` is given twice.
+    private static func headers(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (String?, Int)? {
+        var authorization: String?
+        var line = start
+        while true {
+            guard line + 1 < bytes.count else { return nil }
+            if bytes[line] == UInt8(ascii: "\r") {
+                guard bytes[line + 1] == UInt8(ascii: "\n") else { return nil }
+                return (authorization, line + 2)
+            }
+            var index = line
+            while index < bytes.count, isTokenCharacter(bytes[index]) { index += 1 }
+            guard index > line, index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[line..<index])
+            if refused.contains(where: { equalsIgnoringCase(name, $0) }) { return nil }
+            index += 1
+            let valueStart = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\r") {
+                let byte = bytes[index]
+                guard byte >= 0x20 || byte == 0x09, byte != 0x7F else { return nil }
+                index += 1
+            }
+            guard index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") else { return nil }
+            if equalsIgnoringCase(name, authorizationName) {
+                guard authorization == nil else { return nil }
+                authorization = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]), as: UTF8.self)
+            }
+            line = index + 2
+        }
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+
+    private static func isIdentifierCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default: false
+        }
+    }
+
+    /// Header names that need the codec or the router.
+    private static let refused: [[UInt8]] = ["origin", "connection", "content-length", "transfer-encoding", "expect", "upgrade"].map {
+        Array($0.utf8)
+    }
+    private static let authorizationName = Array("authorization".utf8)
+
+    /// Whether a header name equals a lowercase name, ignoring ASCII case.
+    private static func equalsIgnoringCase(_ name: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
+        lowercase.count == name.count && zip(lowercase, name).allSatisfy { $0 == $1 | 0x20 }
+    }
+
+    // MARK: - Answers
+
+    private func answerToken(target: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        var roomId: String?
+        var peerId: String?
+        if target.utf8.count > 10 {
+            let query = URI(target).queryParameters
+            roomId = query["roomId"].map(String.init)
+            peerId = query["peerId"].map(String.init)
+        }
+        do throws(APIError) {
+            let token = try dependencies.tokens.token(
+                roomId: roomId, peerId: peerId, origin: nil, client: context.channel.remoteAddress?.ipAddress)
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+            buffer.writeString(String(token.utf8.count + 12))
+            writeDateAndServer(&buffer)
+            buffer.writeStaticString(#"{"token":""#)
+            buffer.writeString(token)
+            buffer.writeStaticString(#""}"#)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            needsFlush = true
+            let duration = ContinuousClock.now - start
+            tokenMetrics.0.increment()
+            tokenMetrics.1.record(duration)
+            log(route: "/get-token", path: "/get-token", status: .ok, duration: duration)
+        } catch {
+            write(error: error, route: "/get-token", path: "/get-token", start: start, context: context)
+        }
+    }
+
+    /// Answers a validate now and returns true, or starts the store lookup and returns false.
+    private func validate(roomId: String, authorization: String?, start: ContinuousClock.Instant, context: ChannelHandlerContext) -> Bool {
+        let services = dependencies.services
+        let path = "/v2/rooms/validate/\(roomId)"
+        let claims: Claims
+        do throws(APIError) {
+            claims = try services.verify(Services.accessToken(authorization: authorization), for: .serverAPI(roomId: nil))
+        } catch {
+            write(error: error, route: Self.validateRoute, path: path, start: start, context: context)
+            return true
+        }
+        if let room = services.rooms.cached(apiKey: claims.apiKey, id: roomId) {
+            answerValidate(claims, room, path: path, start: start, context: context)
+            return true
+        }
+        busy = true
+        let lookup = context.eventLoop.makeFutureWithTask { try await services.rooms.room(apiKey: claims.apiKey, id: roomId) }
+        lookup.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let room):
+                self.answerValidate(claims, room, path: path, start: start, context: context)
+            case .failure:
+                self.dependencies.logger.error("room lookup failed", metadata: ["path": "\(path)"])
+                self.write(
+                    error: APIError(.internalServerError, "Internal error."), route: Self.validateRoute, path: path, start: start, context: context)
+            }
+            self.flushIfNeeded(context)
+            self.busy = false
+            if self.closeWhenIdle { return context.close(promise: nil) }
+            if let waiting = self.waiting {
+                self.waiting = nil
+                self.process(waiting, context: context)
+                self.flushIfNeeded(context)
+            }
+        }
+        return false
+    }
+
+    /// The router's route template for validate, as metrics label it.
+    static let validateRoute = "/v2/rooms/validate/{roomId}"
+
+    private func answerValidate(_ claims: Claims, _ room: RoomRecord?, path: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        let body: Data
+        do throws(APIError) {
+            let response = try RoomsController.validated(claims, room, origin: nil, services: dependencies.services)
+            guard let encoded = try? AppContext.encoder.encode(response) else {
+                throw APIError(.internalServerError, "Internal error.")
+            }
+            body = encoded
+        } catch {
+            return write(error: error, route: Self.validateRoute, path: path, start: start, context: context)
+        }
+        var buffer = context.channel.allocator.buffer(capacity: body.count + 200)
+        buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        buffer.writeString(String(body.count))
+        writeDateAndServer(&buffer)
+        buffer.writeBytes(body)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+        finish(route: Self.validateRoute, path: path, status: .ok, start: start)
+    }
+
+    /// An error in the contract's JSON shape, as `ErrorMiddleware` and `APIError` answer it.
+    private func write(error: APIError, route: String, path: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        let body = error.body.jsonText
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count + 200)
+        // The reason phrase as the HTTP/1 encoder writes it: NIO's, for every known code.
+        let status = HTTPResponseStatus(statusCode: Int(error.status.code), reasonPhrase: error.status.reasonPhrase)
+        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        buffer.writeString(String(body.utf8.count))
+        writeDateAndServer(&buffer)
+        buffer.writeString(body)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+        finish(route: route, path: path, status: error.status, start: start)
+    }
+
+    /// The rest of the head after `Content-Length`'s value: `Date`, `Server`, the blank line.
+    private func writeDateAndServer(_ buffer: inout ByteBuffer) {
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date.now())
+        buffer.writeStaticString("\r\nServer: ")
+        buffer.writeString(dependencies.serverName)
+        buffer.writeStaticString("\r\n\r\n")
+    }
+
+    /// Metrics and the log line, as `ObservationMiddleware` records them.
+    private func finish(route: String, path: String, status: HTTPResponse.Status, start: ContinuousClock.Instant) {
+        let duration = ContinuousClock.now - start
+        dependencies.services.metrics.request(method: "GET", route: route, status: Int(status.code), duration: duration)
+        log(route: route, path: path, status: status, duration: duration)
+    }
+
+    private func log(route: String, path: String, status: HTTPResponse.Status, duration: Duration) {
+        dependencies.logger.info(
+            "request",
+            metadata: [
+                "method": "GET", "path": "\(path)", "status": "\(status.code)",
+                "ms": "\(Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)",
+            ])
+    }
+}
+
+/// Puts `FastPath` at the front of each connection's pipeline, then sets the connection up
+/// as `inner` does.
+struct FastPathChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+
+    let inner: Inner
+    let dependencies: FastPath.Dependencies
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        do {
+            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// The `Date` header's text (RFC 9110 IMF-fixdate), made once per second.
+struct HTTPDate {
+    private var second = 0
+    private var text = ""
+
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    mutating func now() -> String {
+        var seconds = time(nil)
+        if seconds != second {
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+            text =
+                "\(Self.days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(Self.months[Int(parts.tm_mon)]) \(1900 + parts.tm_year) "
+                + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+            second = seconds
+        }
+        return text
+    }
+}
