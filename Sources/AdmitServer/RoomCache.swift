@@ -15,7 +15,14 @@ final class RoomCache: Sendable {
 
     private let repositories: any Repositories
     private let lifetime: Duration
-    private let entries = Mutex<[Key: (room: RoomRecord, until: ContinuousClock.Instant)]>([:])
+    private struct Entry {
+        var room: RoomRecord
+        var until: ContinuousClock.Instant
+        /// The room as the API shows it, encoded once: validate answers with these bytes.
+        var json: [UInt8]
+    }
+
+    private let entries = Mutex<[Key: Entry]>([:])
 
     init(repositories: any Repositories, lifetime: Duration) {
         self.repositories = repositories
@@ -33,8 +40,13 @@ final class RoomCache: Sendable {
 
     /// The room when the cache holds it, still fresh; nil means "ask `room(apiKey:id:)`".
     func cached(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> RoomRecord? {
+        cachedWithJSON(apiKey: apiKey, id: id, now: now)?.room
+    }
+
+    /// The room with its API JSON, when the cache holds it, still fresh.
+    func cachedWithJSON(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> (room: RoomRecord, json: [UInt8])? {
         guard let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now else { return nil }
-        return hit.room
+        return (hit.room, hit.json)
     }
 
     func insert(_ room: RoomRecord) async throws -> RoomRecord {
@@ -49,11 +61,16 @@ final class RoomCache: Sendable {
     }
 
     private func remember(_ room: RoomRecord, now: ContinuousClock.Instant) {
-        let until = now + lifetime
+        let entry = Entry(room: room, until: now + lifetime, json: Self.json(room))
         entries.withLock { entries in
             if entries.count > 100_000 { entries.removeAll() }  // bounded
-            entries[Key(apiKey: room.apiKey, id: room.roomId)] = (room, until)
-            if let custom = room.customRoomId { entries[Key(apiKey: room.apiKey, id: custom)] = (room, until) }
+            entries[Key(apiKey: room.apiKey, id: room.roomId)] = entry
+            if let custom = room.customRoomId { entries[Key(apiKey: room.apiKey, id: custom)] = entry }
         }
+    }
+
+    /// The room as a response body, by the encoder every JSON response uses.
+    static func json(_ room: RoomRecord) -> [UInt8] {
+        Array((try? AppContext.encoder.encode(RoomResponse(room))) ?? Data())
     }
 }

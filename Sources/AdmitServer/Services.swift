@@ -38,9 +38,30 @@ extension Services {
 
     /// The access token in an `Authorization` value (raw or `Bearer`).
     static func accessToken(authorization: String?) -> String? {
-        guard let value = authorization?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        if value.lowercased().hasPrefix("bearer ") { return String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
-        return value
+        guard let authorization else { return nil }
+        // Tokens are ASCII: trim spaces and tabs on the bytes. Other text keeps Foundation's
+        // trimming of every Unicode space, as before (a slow path through NSString).
+        guard authorization.utf8.allSatisfy({ $0 < 0x80 }) else {
+            let value = authorization.trimmingCharacters(in: .whitespaces)
+            guard !value.isEmpty else { return nil }
+            if value.lowercased().hasPrefix("bearer ") { return String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            return value
+        }
+        let value = trimmedASCII(Substring(authorization))
+        guard !value.isEmpty else { return nil }
+        if value.utf8.count >= 7, zip(value.utf8.prefix(7), "bearer ".utf8).allSatisfy({ (0x41...0x5A ~= $0 ? $0 | 0x20 : $0) == $1 }) {
+            return String(trimmedASCII(value.dropFirst(7)))
+        }
+        return String(value)
+    }
+
+    /// `text` without leading and trailing spaces and tabs.
+    private static func trimmedASCII(_ text: Substring) -> Substring {
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        guard let first = text.utf8.firstIndex(where: { !isBlank($0) }), let last = text.utf8.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return text[first...last]
     }
 
     /// Verifies `token` for `use`, counting the outcome; failures become the contract's error.

@@ -237,6 +237,10 @@ struct FastPathTests {
             let cases: [(target: String, authorization: String?, status: String, code: String?)] = [
                 ("/v2/rooms/validate/\(room)", token, "200 OK", nil),
                 ("/v2/rooms/validate/team_42", "Bearer \(token)", "200 OK", nil),
+                ("/v2/rooms/validate/\(room)", "bearer   \(token)\t ", "200 OK", nil),
+                ("/v2/rooms/validate/\(room)", "\tBEARER \(token)", "200 OK", nil),
+                ("/v2/rooms/validate/\(room)", "Bearer", "401 Unauthorized", "4002"),
+                ("/v2/rooms/validate/\(room)", "Bearerx\(token)", "401 Unauthorized", "4002"),
                 ("/v2/rooms/validate/nope-nope-nope", token, "400 Bad Request", "4003"),
                 ("/v2/rooms/validate/\(disabled)", token, "400 Bad Request", "4052"),
                 ("/v2/rooms/validate/\(room)", nil, "401 Unauthorized", "4002"),

@@ -91,9 +91,15 @@ struct RoomsController {
 
     /// Validate's answer once the room is looked up (nil: no such room): shared with the fast path.
     static func validated(_ claims: Claims, _ room: RoomRecord?, origin: String?, services: Services) throws(APIError) -> RoomResponse {
+        RoomResponse(try validRoom(claims, room, origin: origin, services: services))
+    }
+
+    /// The room that validate answers with, or its refusal: unknown (4003), another room
+    /// than the token's (4022), a refused origin (4025), disabled (4052).
+    static func validRoom(_ claims: Claims, _ room: RoomRecord?, origin: String?, services: Services) throws(APIError) -> RoomRecord {
         guard let room else { throw APIError.code(.invalidMeetingID, .badRequest) }
         try services.requireRoom(claims, room, origin: origin)
         guard !room.disabled else { throw APIError.code(.meetingIDDisabled, .badRequest) }
-        return RoomResponse(room)
+        return room
     }
 }

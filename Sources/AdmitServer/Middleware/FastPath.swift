@@ -20,7 +20,7 @@ import NIOHTTP1
 /// names of token characters and values without control characters, no folded lines, and
 /// none of `Origin` (CORS and the whitelist), `Connection` (connection management),
 /// `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`. Answers come from the
-/// same code as the routes (`TokenEndpoint`, `Services.verify`, `RoomsController.validated`)
+/// same code as the routes (`TokenEndpoint`, `Services.verify`, `RoomsController.validRoom`)
 /// with the routes' headers, metrics and log lines.
 ///
 /// The first request it does not take goes to the HTTP codec with every byte after it, and
@@ -259,8 +259,8 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             write(error: error, route: Self.validateRoute, path: path, start: start, context: context)
             return true
         }
-        if let room = services.rooms.cached(apiKey: claims.apiKey, id: roomId) {
-            answerValidate(claims, room, path: path, start: start, context: context)
+        if let (room, json) = services.rooms.cachedWithJSON(apiKey: claims.apiKey, id: roomId) {
+            answerValidate(claims, room, json: json, path: path, start: start, context: context)
             return true
         }
         busy = true
@@ -268,7 +268,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         lookup.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let room):
-                self.answerValidate(claims, room, path: path, start: start, context: context)
+                self.answerValidate(claims, room, json: room.map(RoomCache.json), path: path, start: start, context: context)
             case .failure:
                 self.dependencies.logger.error("room lookup failed", metadata: ["path": "\(path)"])
                 self.write(
@@ -289,14 +289,15 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// The router's route template for validate, as metrics label it.
     static let validateRoute = "/v2/rooms/validate/{roomId}"
 
-    private func answerValidate(_ claims: Claims, _ room: RoomRecord?, path: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
-        let body: Data
+    /// `json` is the room's response body (`RoomCache.json`), encoded once per room.
+    private func answerValidate(
+        _ claims: Claims, _ room: RoomRecord?, json: [UInt8]?, path: String, start: ContinuousClock.Instant, context: ChannelHandlerContext
+    ) {
+        let body: [UInt8]
         do throws(APIError) {
-            let response = try RoomsController.validated(claims, room, origin: nil, services: dependencies.services)
-            guard let encoded = try? AppContext.encoder.encode(response) else {
-                throw APIError(.internalServerError, "Internal error.")
-            }
-            body = encoded
+            _ = try RoomsController.validRoom(claims, room, origin: nil, services: dependencies.services)
+            guard let json, !json.isEmpty else { throw APIError(.internalServerError, "Internal error.") }
+            body = json
         } catch {
             return write(error: error, route: Self.validateRoute, path: path, start: start, context: context)
         }
