@@ -2,7 +2,7 @@ import AdmitToken
 import Foundation
 
 /// `/get-token`'s answer, decided in one place for the router and for the fast path
-/// (`TokenFastPath`), so both give the same token or the same refusal.
+/// (`FastPath`), so both give the same token or the same refusal.
 struct TokenEndpoint: Sendable {
     let services: Services
 
