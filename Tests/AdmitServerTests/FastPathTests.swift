@@ -272,6 +272,26 @@ struct FastPathTests {
         }
     }
 
+    @Test("a client that pipelines thousands of requests before reading gets every answer, in order")
+    func backpressure() async throws {
+        try await Self.withDevServer { port, _, _ in
+            // About 370 KB of requests and 1.3 MB of answers: far past the write buffer's high
+            // watermark, so the fast path stops reading until the client reads.
+            let count = 5000
+            var requests = ""
+            for index in 0..<count { requests += Self.pair("/get-token?roomId=room-\(index)").fast }
+            let answers = try await RawHTTP.exchange(port: port, writes: [requests], responses: count)
+            #expect(answers.count == count)
+            #expect(answers.allSatisfy { $0.statusLine == "HTTP/1.1 200 OK" })
+            // In order: each token is for its request's room.
+            for index in [0, 1, 2499, 4999] {
+                let token = try #require(try JSONValue(parsing: answers[index].body)["token"]?.stringValue)
+                let claims = try #require(Explanation(token: token).json["claims"])
+                #expect(claims["roomId"] == .string("room-\(index)"))
+            }
+        }
+    }
+
     @Test("a graceful shutdown closes connections the fast path holds, without waiting for the client")
     func shutdown() async throws {
         let started = ContinuousClock.now

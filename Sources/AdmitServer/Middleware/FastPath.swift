@@ -27,7 +27,7 @@ import NIOHTTP1
 /// the handler then leaves the connection to the codec (it removes itself): the codec always
 /// starts at a request boundary, and pipelined answers keep their order. A validate whose
 /// room is not in memory is answered when the store replies; bytes that arrive meanwhile
-/// wait their turn.
+/// wait their turn. A client that does not read its answers is not read from either.
 final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -49,15 +49,21 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     private let dependencies: Dependencies
     private var date = HTTPDate()
     private var needsFlush = false
-    /// Set while a validate waits for the store; reads meanwhile go to `waiting`.
-    private var busy = false
+    /// Set while a validate waits for the store.
+    private var awaitingStore = false
+    /// Set while the client does not read its answers (the channel is not writable): reading
+    /// stops, so a client that pipelines without reading cannot make the server buffer
+    /// answers without bound.
+    private var awaitingWritability = false
+    /// Whether requests must wait; bytes read meanwhile go to `waiting`.
+    private var held: Bool { awaitingStore || awaitingWritability }
     private var waiting: ByteBuffer?
     /// Set when a graceful shutdown came while a validate waited for the store.
     private var closeWhenIdle = false
     /// The metric handles of a successful `/get-token`, looked up once per connection.
     private lazy var tokenMetrics = dependencies.services.metrics.requestHandles(method: "GET", route: "/get-token", status: 200)
 
-    /// Bytes that may wait behind a validate in progress before the connection is closed.
+    /// Bytes that may wait while requests are held before the connection is closed.
     private static let maxWaiting = 64 * 1024
 
     init(_ dependencies: Dependencies) {
@@ -66,7 +72,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if busy {
+        if held {
             var pending = waiting ?? context.channel.allocator.buffer(capacity: buffer.readableBytes)
             var incoming = buffer
             pending.writeBuffer(&incoming)
@@ -77,11 +83,31 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         process(buffer, context: context)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if awaitingWritability, context.channel.isWritable {
+            awaitingWritability = false
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            resume(context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Goes on with the requests that waited, once nothing holds them.
+    private func resume(_ context: ChannelHandlerContext) {
+        guard !held else { return }
+        if closeWhenIdle { return context.close(promise: nil) }
+        if let waiting {
+            self.waiting = nil
+            process(waiting, context: context)
+        }
+        flushIfNeeded(context)
+    }
+
     /// A graceful shutdown closes the connection between requests: while the fast path has
     /// it, no handler of the codec's pipeline is there yet to do so.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        if busy {
+        if held {
             closeWhenIdle = true
         } else {
             flushIfNeeded(context)
@@ -106,6 +132,14 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     private func process(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         var buffer = buffer
         while buffer.readableBytes > 0 {
+            guard context.channel.isWritable else {
+                // The client is not reading: hold the rest, and stop reading, until it does.
+                flushIfNeeded(context)
+                awaitingWritability = true
+                waiting = buffer
+                try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+                return
+            }
             let start = ContinuousClock.now
             guard let (request, length) = buffer.withUnsafeReadableBytes(Self.recognize) else {
                 context.fireChannelRead(wrapInboundOut(buffer))
@@ -263,7 +297,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             answerValidate(claims, room, json: json, path: path, start: start, context: context)
             return true
         }
-        busy = true
+        awaitingStore = true
         let lookup = context.eventLoop.makeFutureWithTask { try await services.rooms.room(apiKey: claims.apiKey, id: roomId) }
         lookup.assumeIsolated().whenComplete { result in
             switch result {
@@ -275,13 +309,8 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
                     error: APIError(.internalServerError, "Internal error."), route: Self.validateRoute, path: path, start: start, context: context)
             }
             self.flushIfNeeded(context)
-            self.busy = false
-            if self.closeWhenIdle { return context.close(promise: nil) }
-            if let waiting = self.waiting {
-                self.waiting = nil
-                self.process(waiting, context: context)
-                self.flushIfNeeded(context)
-            }
+            self.awaitingStore = false
+            self.resume(context)
         }
         return false
     }
