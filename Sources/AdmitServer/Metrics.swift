@@ -10,6 +10,31 @@ final class Metrics: Sendable {
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
     ]
 
+    // The metric names, each with the help line the exposition shows.
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "http_requests", unitName: "total",
+            helpText: "HTTP requests answered, by method, route template and status.")
+    }
+    private static var requestDuration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "http_request_duration", unitName: "seconds",
+            helpText: "Time to answer an HTTP request, by method and route template.")
+    }
+    private static var verifications: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "token_verifications", unitName: "total",
+            helpText: "Token verifications, by outcome: valid, missing, or the refusal's reason.")
+    }
+    private static var webhooks: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "webhooks", unitName: "total", helpText: "Webhook deliveries, by outcome: delivered or failed.")
+    }
+    private static var jobTransitions: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "job_transitions", unitName: "total", helpText: "Job state changes, by kind and new status.")
+    }
+
     private struct RequestKey: Hashable {
         var method: String
         var route: String
@@ -36,9 +61,10 @@ final class Metrics: Sendable {
         return requestMetrics.withLock { metrics in
             if let found = metrics[key] { return found }
             let made = (
-                registry.makeCounter(name: "admit_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))]),
+                registry.makeCounter(
+                    descriptor: Self.requests, labels: [("method", method), ("route", route), ("status", String(status))]),
                 registry.makeDurationHistogram(
-                    name: "admit_http_request_duration_seconds", labels: [("method", method), ("route", route)], buckets: Self.buckets)
+                    descriptor: Self.requestDuration, labels: [("method", method), ("route", route)], buckets: Self.buckets)
             )
             metrics[key] = made
             return made
@@ -47,18 +73,18 @@ final class Metrics: Sendable {
 
     /// One token verification, by outcome: `valid`, `missing`, or the refusal's reason.
     func verification(_ outcome: String) {
-        count(verificationCounters, outcome) { registry.makeCounter(name: "admit_token_verifications_total", labels: [("outcome", outcome)]) }
+        count(verificationCounters, outcome) { registry.makeCounter(descriptor: Self.verifications, labels: [("outcome", outcome)]) }
     }
 
     /// One webhook delivery, by outcome: `delivered` or `failed` (after every attempt).
     func webhook(_ outcome: String) {
-        count(webhookCounters, outcome) { registry.makeCounter(name: "admit_webhooks_total", labels: [("outcome", outcome)]) }
+        count(webhookCounters, outcome) { registry.makeCounter(descriptor: Self.webhooks, labels: [("outcome", outcome)]) }
     }
 
     /// One job state change, by kind and new status (`starting` counts the starts).
     func job(kind: String, status: String) {
         count(jobCounters, "\(kind)|\(status)") {
-            registry.makeCounter(name: "admit_job_transitions_total", labels: [("kind", kind), ("status", status)])
+            registry.makeCounter(descriptor: Self.jobTransitions, labels: [("kind", kind), ("status", status)])
         }
     }
 
