@@ -269,6 +269,12 @@ struct FastPathTests {
             #expect(ordered[3].statusLine == "HTTP/1.1 200 OK" && !ordered[3].body.contains("roomId"))
             let metrics = try await server.call(.get, "/metrics").text
             #expect(metrics.contains(#"admit_http_requests_total{method="GET",route="/v2/rooms/validate/{roomId}",status="200"}"#))
+            // A client that leaves while its validate waits for the store: the late reply goes nowhere, the server carries on.
+            try await Task.sleep(for: .milliseconds(250))
+            _ = try await RawHTTP.exchange(port: port, writes: [validate + validate], responses: 0)
+            try await Task.sleep(for: .milliseconds(100))
+            let after = try await RawHTTP.exchange(port: port, writes: [validate], responses: 1)
+            #expect(after[0].statusLine == "HTTP/1.1 200 OK")
         }
     }
 

@@ -60,6 +60,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     private var waiting: ByteBuffer?
     /// Set when a graceful shutdown came while a validate waited for the store.
     private var closeWhenIdle = false
+    /// Set once the handler has left the pipeline (handed over, or the channel closed): a
+    /// store reply that comes later has nowhere to go.
+    private var removed = false
     /// The metric handles of a successful `/get-token`, looked up once per connection.
     private lazy var tokenMetrics = dependencies.services.metrics.requestHandles(method: "GET", route: "/get-token", status: 200)
 
@@ -81,6 +84,10 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         process(buffer, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -300,6 +307,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         awaitingStore = true
         let lookup = context.eventLoop.makeFutureWithTask { try await services.rooms.room(apiKey: claims.apiKey, id: roomId) }
         lookup.assumeIsolated().whenComplete { result in
+            guard !self.removed else { return }
             switch result {
             case .success(let room):
                 self.answerValidate(claims, room, json: room.map(RoomCache.json), path: path, start: start, context: context)
