@@ -32,18 +32,14 @@ final class RoomCache: Sendable {
     /// The key's room named `id` (room id or custom room id).
     func room(apiKey: String, id: String) async throws -> RoomRecord? {
         let now = ContinuousClock.now
-        if let hit = cached(apiKey: apiKey, id: id, now: now) { return hit }
+        if let hit = cachedWithJSON(apiKey: apiKey, id: id, now: now) { return hit.room }
         guard let room = try await repositories.room(apiKey: apiKey, id: id) else { return nil }
         remember(room, now: now)
         return room
     }
 
-    /// The room when the cache holds it, still fresh; nil means "ask `room(apiKey:id:)`".
-    func cached(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> RoomRecord? {
-        cachedWithJSON(apiKey: apiKey, id: id, now: now)?.room
-    }
-
-    /// The room with its API JSON, when the cache holds it, still fresh.
+    /// The room with its API JSON, when the cache holds it, still fresh; nil means "ask
+    /// `room(apiKey:id:)`".
     func cachedWithJSON(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> (room: RoomRecord, json: [UInt8])? {
         guard let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now else { return nil }
         return (hit.room, hit.json)

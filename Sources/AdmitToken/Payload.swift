@@ -14,6 +14,14 @@ enum Field<Value: Sendable>: Sendable {
         if case .absent = self { return false }
         return true
     }
+
+    func map<Other>(_ transform: (Value) -> Other) -> Field<Other> {
+        switch self {
+        case .absent: .absent
+        case .invalid: .invalid
+        case .value(let value): .value(transform(value))
+        }
+    }
 }
 
 /// The payload's claims exactly as found, including wrong types and unknown names,
@@ -76,18 +84,12 @@ struct Payload: Sendable {
         }
     }
 
+    /// `record` for a claim that `Claims` keeps as an optional.
     @inline(__always)
     private static func record<Value>(
         _ field: Field<Value>, _ name: Name, into target: inout Value?, _ present: inout UInt16, _ invalid: inout UInt16
     ) {
-        let bit: UInt16 = 1 << name.rawValue
-        switch field {
-        case .absent: break
-        case .invalid: invalid |= bit
-        case .value(let value):
-            present |= bit
-            target = value
-        }
+        record(field.map(Optional.some), name, into: &target, &present, &invalid)
     }
 
     private enum Name: Int {
@@ -143,18 +145,19 @@ struct Payload: Sendable {
         return nil
     }
 
-    /// Reads a payload; throws only when it is not a JSON object or names a claim twice
-    /// (two values for one claim would let two parsers disagree on what was signed).
-    ///
-    /// With `deferringAPIKey`, an `apikey` written without escapes is not made into a string:
-    /// `apiKeyBytes` locates it in `bytes`, and `claims.apiKey` stays empty until the
-    /// verifier has looked the key up by those bytes.
+    /// The payload in `bytes` (see `decode`).
     static func decoded(_ bytes: UnsafeRawBufferPointer, deferringAPIKey: Bool = false) throws(JSONError) -> Payload {
         var payload = Payload()
         try decode(bytes, into: &payload, deferringAPIKey: deferringAPIKey)
         return payload
     }
 
+    /// Reads a payload; throws only when it is not a JSON object or names a claim twice
+    /// (two values for one claim would let two parsers disagree on what was signed).
+    ///
+    /// With `deferringAPIKey`, an `apikey` written without escapes is not made into a string:
+    /// `apiKeyBytes` locates it in `bytes`, and `claims.apiKey` stays empty until the
+    /// verifier has looked the key up by those bytes.
     static func decode(_ bytes: UnsafeRawBufferPointer, into payload: inout Payload, deferringAPIKey: Bool = false) throws(JSONError) {
         var seen: UInt16 = 0
         var scanner = JSONScanner(bytes)
@@ -239,14 +242,6 @@ struct Payload: Sendable {
         } else {
             try scanner.skipValue(depth: 1)
             invalid |= bit
-        }
-    }
-
-    private static func readString(_ scanner: inout JSONScanner) throws(JSONError) -> Field<String> {
-        switch scanner.peek() {
-        case UInt8(ascii: "\""): return .value(try scanner.readString())
-        case UInt8(ascii: "n"): try scanner.readLiteral("null"); return .absent
-        default: try scanner.skipValue(depth: 1); return .invalid
         }
     }
 

@@ -45,35 +45,18 @@ struct TokenParts {
         }
     }
 
-    /// Decodes the payload segment; the JSON is decoded from a stack buffer.
+    /// Decodes the payload segment, for `inspect` (the claims as strings).
     static func payload(_ token: UnsafeRawBufferPointer, _ range: Range<Int>) throws(TokenError) -> Payload {
-        var payload = Payload()
-        let segment = UnsafeRawBufferPointer(rebasing: token[range])
-        guard let count = Base64URL.decodedCount(segment.count) else {
-            throw TokenError(.invalidToken, .malformed, "the payload is not base64url")
-        }
-        // Four spare bytes let the decoder store whole words.
-        let failure: TokenError? = withUnsafeTemporaryAllocation(byteCount: count + 4, alignment: 1) { buffer in
-            guard Base64URL.decode(segment, into: buffer) else {
-                return TokenError(.invalidToken, .malformed, "the payload is not base64url")
-            }
-            do throws(JSONError) {
-                try Payload.decode(UnsafeRawBufferPointer(rebasing: buffer[..<count]), into: &payload)
-                return nil
-            } catch {
-                return TokenError(.invalidToken, .malformed, "payload: \(error)")
-            }
-        }
-        if let failure { throw failure }
-        return payload
+        try withPayload(token, range, deferringAPIKey: false) { payload, _ in copy payload }
     }
 
     /// Decodes the payload segment and calls `body` with it and its JSON text, which lives
-    /// in temporary memory only for the call: for the verifier, whose payload keeps the API
-    /// key as a range of that text (`Payload.decode(deferringAPIKey:)`).
+    /// in temporary memory only for the call: the verifier's payload keeps the API key as a
+    /// range of that text (`Payload.decode(deferringAPIKey:)`).
     @inline(__always)
     static func withPayload<R>(
-        _ token: UnsafeRawBufferPointer, _ range: Range<Int>, _ body: (borrowing Payload, UnsafeRawBufferPointer) throws(TokenError) -> R
+        _ token: UnsafeRawBufferPointer, _ range: Range<Int>, deferringAPIKey: Bool = true,
+        _ body: (borrowing Payload, UnsafeRawBufferPointer) throws(TokenError) -> R
     ) throws(TokenError) -> R {
         let segment = UnsafeRawBufferPointer(rebasing: token[range])
         guard let count = Base64URL.decodedCount(segment.count) else {
@@ -87,7 +70,7 @@ struct TokenParts {
             let json = UnsafeRawBufferPointer(rebasing: buffer[..<count])
             let payload: Payload
             do throws(JSONError) {
-                payload = try Payload.decoded(json, deferringAPIKey: true)
+                payload = try Payload.decoded(json, deferringAPIKey: deferringAPIKey)
             } catch {
                 throw TokenError(.invalidToken, .malformed, "payload: \(error)")
             }
