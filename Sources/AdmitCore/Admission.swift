@@ -24,13 +24,18 @@ public struct RoomFacts: Sendable, Equatable {
     /// Participants in the meeting now (not those waiting in the lobby).
     public var participantCount: Int
     public var maxParticipants: Int
+    /// Participants waiting in the room's lobby now, and how many may.
+    public var lobbyCount: Int
+    public var maxLobby: Int
     /// The API key's domain whitelist (`https://host[:port]`); empty allows any origin.
     public var whitelist: [String]
 
     public init(
         roomId: String, customRoomId: String? = nil, disabled: Bool = false, participantCount: Int = 0, maxParticipants: Int = 100,
-        whitelist: [String] = []
+        lobbyCount: Int = 0, maxLobby: Int = 200, whitelist: [String] = []
     ) {
+        self.lobbyCount = lobbyCount
+        self.maxLobby = maxLobby
         self.roomId = roomId
         self.customRoomId = customRoomId
         self.disabled = disabled
@@ -78,6 +83,9 @@ public enum Admission {
         let direct = claims.permissions.contains(.allowJoin)
         if direct, room.participantCount >= room.maxParticipants {
             return .refused(TokenError(.maxParticipantReached, .room, "room \(room.roomId) has \(room.maxParticipants) participants"), status: 403)
+        }
+        if !direct, room.lobbyCount >= room.maxLobby {
+            return .refused(TokenError(.lobbyFull, .room, "the lobby of room \(room.roomId) holds \(room.maxLobby) waiting participants"), status: 403)
         }
         return direct ? .join(participantId: participantId) : .lobby(participantId: participantId)
     }

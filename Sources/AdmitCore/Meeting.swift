@@ -23,14 +23,17 @@ public struct Meeting: Sendable {
 
     public let roomId: String
     public let lobbyTimeout: TimeInterval
+    /// Participants that may wait in the lobby at once; one more is refused with 4093.
+    public let maxLobby: Int
     var joined: [Member] = []
     var waiting: [Member] = []
     public internal(set) var session: Session?
     private let newSessionId: @Sendable () -> String
 
-    public init(roomId: String, lobbyTimeout: TimeInterval = 300, newSessionId: @escaping @Sendable () -> String) {
+    public init(roomId: String, lobbyTimeout: TimeInterval = 300, maxLobby: Int = 200, newSessionId: @escaping @Sendable () -> String) {
         self.roomId = roomId
         self.lobbyTimeout = lobbyTimeout
+        self.maxLobby = maxLobby
         self.newSessionId = newSessionId
     }
 
@@ -40,6 +43,8 @@ public struct Meeting: Sendable {
     public var isEmpty: Bool { joined.isEmpty && waiting.isEmpty }
     public var participantIds: [String] { joined.map(\.participantId) }
     public var waitingIds: [String] { waiting.map(\.participantId) }
+    /// Participants waiting in the lobby.
+    public var lobbyCount: Int { waiting.count }
 
     /// The connections of everyone in the meeting (not waiting): who hears room-wide state events.
     public var joinedConnections: [ConnectionID] { joined.map(\.connection) }
@@ -75,10 +80,16 @@ public struct Meeting: Sendable {
     }
 
     /// A connection that must wait (`ask_join`, or `allow_mod` without `allow_join`).
-    /// Everyone holding `allow_join` is told; a reconnect keeps the original deadline.
+    /// Everyone holding `allow_join` is told; a reconnect keeps the original deadline. A
+    /// newcomer to a full lobby (`maxLobby`) gets `error` 4093 and is closed; admission refuses
+    /// it before the upgrade, and this keeps the bound when joins race that check.
     public mutating func wait(_ connection: ConnectionID, participantId: String, name: String, claims: Claims, now: Date) -> [MeetingAction] {
         var deadline = now.addingTimeInterval(lobbyTimeout)
         var actions: [MeetingAction] = []
+        let reconnect = waiting.contains { $0.participantId == participantId }
+        guard reconnect || waiting.count < maxLobby else {
+            return [.send(connection, .error(.lobbyFull)), .close(connection)]
+        }
         if let index = waiting.firstIndex(where: { $0.participantId == participantId }) {
             deadline = min(deadline, waiting[index].deadline ?? deadline)
             let old = waiting.remove(at: index)

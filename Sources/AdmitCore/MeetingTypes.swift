@@ -51,6 +51,8 @@ public enum MeetingEvent: Sendable, Hashable {
     case micChanged(participantId: String, enabled: Bool)
     case webcamChanged(participantId: String, enabled: Bool)
     case meetingLeft(reason: LeaveReason)
+    /// `error` to one participant: a refusal that is no reply to a request (a full lobby).
+    case error(ErrorCode)
 }
 
 /// What the server must do after an event, in order.

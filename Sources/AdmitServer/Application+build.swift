@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Builds the Admit server: opens the store, loads keys into memory, wires the routes.
@@ -34,7 +35,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         router.add(middleware: CORSMiddleware(services: services, tokenEndpointKey: configuration.tokenEndpoint?.apiKey ?? services.devKey))
         router.add(middleware: ErrorMiddleware())
         let hub = MeetingHub(
-            lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, repositories: services.repositories,
+            lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, maxLobby: configuration.maxLobby,
+            repositories: services.repositories,
             logger: logger)
         let webSockets = Router(context: AppContext.self)
         let rooms = RoomsController(services: services)
@@ -54,12 +56,16 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         let webSocketResponder = webSockets.buildResponder()
         let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
+        let limits = ConnectionDeadlines.Limits(
+            head: TimeAmount(configuration.headTimeout), idle: TimeAmount(configuration.idleTimeout), ping: TimeAmount(configuration.pingInterval))
         let server = HTTPServerBuilder { responder in
             FastPathChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
                     responder: responder, webSocketResponder: webSocketResponder,
-                    configuration: .init(http1: .init(additionalChannelHandlers: [RefusedUpgradeWriter()]))),
-                dependencies: fastPath)
+                    // Pings come from `ConnectionDeadlines` (two unanswered close the connection).
+                    configuration: .init(
+                        http1: .init(additionalChannelHandlers: [RequestTracker(), RefusedUpgradeWriter()]), ws: .init(autoPing: .disabled))),
+                dependencies: fastPath, limits: limits)
         }
         return Application(
             router: router,
@@ -105,7 +111,9 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         rooms: RoomCache(repositories: repositories, lifetime: configuration.refreshInterval), keyRing: keyRing, revocations: revocations, keys: keys,
         verifier: Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations), metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
-        tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map(RateLimiter.init))
+        tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) },
+        jobStartLimiter: RateLimiter(perMinute: configuration.jobStartsPerMinute),
+        clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)))
     try await services.reload()
     return services
 }

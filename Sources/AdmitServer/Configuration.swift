@@ -20,7 +20,7 @@ public struct AppConfiguration: Sendable {
         /// Requests per minute per client address.
         public var ratePerMinute: Int
 
-        public init(apiKey: String, maxLifetime: Int = 7200, permissions: Permissions = [.allowJoin, .allowMod], ratePerMinute: Int = 60) {
+        public init(apiKey: String, maxLifetime: Int = 7200, permissions: Permissions = .allowJoin, ratePerMinute: Int = 60) {
             self.apiKey = apiKey
             self.maxLifetime = maxLifetime
             self.permissions = permissions
@@ -48,6 +48,27 @@ public struct AppConfiguration: Sendable {
     public var lobbyTimeout: TimeInterval = 300
     /// Participants per meeting (4009 beyond).
     public var maxParticipants = 100
+    /// Participants waiting in one room's lobby (4093 beyond).
+    public var maxLobby = 200
+    /// A request head must arrive whole within this long of its first byte.
+    public var headTimeout: Duration = .seconds(10)
+    /// An HTTP connection with no traffic for this long is closed (upgraded `/rtc` connections
+    /// are kept alive by pings instead).
+    public var idleTimeout: Duration = .seconds(60)
+    /// `/rtc` connections get a WebSocket ping this often and are closed after two go unanswered.
+    public var pingInterval: Duration = .seconds(30)
+    /// `/rtc` requests a second per connection (`trickle` not counted), and the burst allowed.
+    public var rtcRequestsPerSecond = 50
+    public var rtcRequestBurst = 100
+    /// Recording, HLS, livestream and transcription starts a minute per API key.
+    public var jobStartsPerMinute = 20
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (rate limits,
+    /// logs). Empty: the connection's own address is the client, whatever the header says.
+    public var trustedProxies: [String] = []
+    /// Let webhooks reach loopback, private and link-local addresses: local development only.
+    public var webhookAllowPrivate = false
+    /// Refuse tokens whose `exp` is further than this many seconds ahead (nil: no limit).
+    public var maxTokenLifetime: Double?
     /// Benchmarks only: `/bench/ws` accepts any WebSocket and waits for it to close, the
     /// baseline that admission is compared with. Off unless `ADMIT_BENCH_ENDPOINTS=1`.
     public var benchEndpoints = false

@@ -30,6 +30,16 @@ final class Metrics: Sendable {
         MetricNameDescriptor(
             namespace: "admit", metricName: "webhooks", unitName: "total", helpText: "Webhook deliveries, by outcome: delivered or failed.")
     }
+    private static var connectionsExpired: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "connections_expired", unitName: "total",
+            helpText: "Connections closed by a time limit, by limit: head-timeout, idle-timeout, ping-timeout.")
+    }
+    private static var rtcRateLimited: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "rtc_requests_refused", unitName: "total",
+            helpText: "/rtc requests refused for going over the per-connection rate (4029).")
+    }
     private static var jobTransitions: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "admit", metricName: "job_transitions", unitName: "total", helpText: "Job state changes, by kind and new status.")
@@ -46,6 +56,19 @@ final class Metrics: Sendable {
     private let verificationCounters = Mutex<[String: Counter]>([:])
     private let webhookCounters = Mutex<[String: Counter]>([:])
     private let jobCounters = Mutex<[String: Counter]>([:])
+    private let expiryCounters = Mutex<[String: Counter]>([:])
+
+    private let rtcCounters = Mutex<[String: Counter]>([:])
+
+    /// A connection closed by a time limit (`ConnectionDeadlines.Expiry`).
+    func connectionExpired(_ reason: String) {
+        count(expiryCounters, reason) { registry.makeCounter(descriptor: Self.connectionsExpired, labels: [("reason", reason)]) }
+    }
+
+    /// An `/rtc` request refused by the per-connection rate limit.
+    func rtcRequestRefused() {
+        count(rtcCounters, "") { registry.makeCounter(descriptor: Self.rtcRateLimited) }
+    }
 
     /// One request answered: counted by method, route template and status; timed by route template.
     func request(method: String, route: String, status: Int, duration: Duration) {

@@ -2,32 +2,106 @@ import Foundation
 import Synchronization
 
 /// A token bucket per client: `perMinute` requests a minute, refilled continuously.
+///
+/// At most `capacity` clients are tracked; past that the one seen least recently is
+/// forgotten (LRU), one at a time. A forgotten client starts again with a full bucket,
+/// which is what an idle one would have anyway, while every busy client keeps its state:
+/// an attacker cycling through addresses cannot reset the others' buckets.
 final class RateLimiter: Sendable {
-    private struct Bucket {
+    private struct Entry {
+        var key: String
         var tokens: Double
         var updated: ContinuousClock.Instant
+        /// Neighbours in recency order (indices into `entries`; -1 for none).
+        var newer: Int
+        var older: Int
+    }
+
+    private struct State {
+        var index: [String: Int] = [:]
+        var entries: [Entry] = []
+        var newest = -1
+        var oldest = -1
     }
 
     private let perMinute: Int
-    private let buckets = Mutex<[String: Bucket]>([:])
+    let capacity: Int
+    private let state = Mutex(State())
 
-    init(perMinute: Int) {
+    init(perMinute: Int, capacity: Int = 10_000) {
         self.perMinute = perMinute
+        self.capacity = max(1, capacity)
     }
+
+    /// Clients tracked now.
+    var count: Int { state.withLock { $0.index.count } }
 
     /// Whether `client` may make one more request now.
     func allow(_ client: String, now: ContinuousClock.Instant = .now) -> Bool {
         let capacity = Double(perMinute)
-        return buckets.withLock { buckets in
-            if buckets.count > 10_000 { buckets.removeAll() }  // bounded memory under address churn
-            var bucket = buckets[client] ?? Bucket(tokens: capacity, updated: now)
-            let elapsed = Double((now - bucket.updated).components.seconds) + Double((now - bucket.updated).components.attoseconds) / 1e18
-            bucket.tokens = min(capacity, bucket.tokens + elapsed * capacity / 60)
-            bucket.updated = now
-            let allowed = bucket.tokens >= 1
-            if allowed { bucket.tokens -= 1 }
-            buckets[client] = bucket
+        return state.withLock { state in
+            let slot: Int
+            if let found = state.index[client] {
+                slot = found
+                Self.unlink(&state, slot)
+            } else if state.entries.count < self.capacity {
+                slot = state.entries.count
+                state.entries.append(Entry(key: client, tokens: capacity, updated: now, newer: -1, older: -1))
+                state.index[client] = slot
+            } else {
+                // Reuse the least recently seen client's slot.
+                slot = state.oldest
+                Self.unlink(&state, slot)
+                state.index.removeValue(forKey: state.entries[slot].key)
+                state.entries[slot] = Entry(key: client, tokens: capacity, updated: now, newer: -1, older: -1)
+                state.index[client] = slot
+            }
+            var entry = state.entries[slot]
+            let elapsed = now - entry.updated
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            entry.tokens = min(capacity, entry.tokens + max(0, seconds) * capacity / 60)
+            entry.updated = now
+            let allowed = entry.tokens >= 1
+            if allowed { entry.tokens -= 1 }
+            state.entries[slot] = entry
+            Self.pushNewest(&state, slot)
             return allowed
         }
+    }
+
+    private static func unlink(_ state: inout State, _ slot: Int) {
+        let entry = state.entries[slot]
+        if entry.newer >= 0 { state.entries[entry.newer].older = entry.older } else { state.newest = entry.older }
+        if entry.older >= 0 { state.entries[entry.older].newer = entry.newer } else { state.oldest = entry.newer }
+        state.entries[slot].newer = -1
+        state.entries[slot].older = -1
+    }
+
+    private static func pushNewest(_ state: inout State, _ slot: Int) {
+        state.entries[slot].older = state.newest
+        state.entries[slot].newer = -1
+        if state.newest >= 0 { state.entries[state.newest].newer = slot }
+        state.newest = slot
+        if state.oldest < 0 { state.oldest = slot }
+    }
+}
+
+/// Who the client is, for rate limits and logs: the connection's address, or, when that
+/// address is a trusted reverse proxy (`--trusted-proxy`), the nearest address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. Without trusted proxies the header
+/// is ignored: anyone can write it.
+struct ClientAddress: Sendable {
+    let trustedProxies: Set<String>
+
+    func resolve(remote: String?, forwardedFor: String?) -> String {
+        guard let remote else { return "unknown" }
+        guard !trustedProxies.isEmpty, trustedProxies.contains(remote), let forwardedFor else { return remote }
+        // Rightmost first: each proxy appends the address it received from.
+        for hop in forwardedFor.split(separator: ",").reversed() {
+            let address = hop.trimmingCharacters(in: .whitespaces)
+            guard !address.isEmpty, address.utf8.count <= 64 else { return remote }
+            if !trustedProxies.contains(address) { return address }
+        }
+        return remote
     }
 }

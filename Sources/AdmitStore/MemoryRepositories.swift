@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// In-memory repositories with the same behaviour as the SQL ones (one shared test suite checks both).
@@ -29,13 +30,20 @@ public final class MemoryRepositories: Repositories {
         state.withLock { $0.keys }
     }
 
-    public func updateKey(_ key: APIKeyRecord) async throws {
+    public func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord? {
+        try state.withLock { state in
+            guard let index = state.keys.firstIndex(where: { $0.apiKey == apiKey }) else { return nil }
+            state.keys[index] = try state.keys[index].rotated(to: sealedSecret, previousValidUntil: previousValidUntil, now: now)
+            return state.keys[index]
+        }
+    }
+
+    public func deactivateKey(apiKey: String, now: Date) async throws -> APIKeyRecord? {
         state.withLock { state in
-            if let index = state.keys.firstIndex(where: { $0.apiKey == key.apiKey }) {
-                let settings = state.keys[index].settings
-                state.keys[index] = key
-                state.keys[index].settings = settings
-            }
+            guard let index = state.keys.firstIndex(where: { $0.apiKey == apiKey }) else { return nil }
+            state.keys[index].isDeactivated = true
+            state.keys[index].updatedAt = now
+            return state.keys[index]
         }
     }
 

@@ -59,6 +59,14 @@ enum Migrations {
                     "CREATE INDEX jobs_pending ON jobs (pending_action, created_at)",
                 ]
             ),
+            (
+                4,
+                [
+                    // Every secret a rotation replaced, each with its own grace (JSON); the two
+                    // previous_* columns of step 1 are read only for keys rotated before this step.
+                    "ALTER TABLE api_keys ADD COLUMN previous_secrets TEXT"
+                ]
+            ),
         ]
     }
 

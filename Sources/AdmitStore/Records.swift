@@ -2,33 +2,73 @@ import Foundation
 
 /// An API key as stored: its secrets sealed (see `SecretBox`), never in clear.
 public struct APIKeyRecord: Sendable, Equatable {
+    /// A secret that a rotation replaced, sealed, still valid until `validUntil`.
+    public struct PreviousSecret: Sendable, Equatable, Codable {
+        public var sealed: Data
+        public var validUntil: Date
+        public init(sealed: Data, validUntil: Date) {
+            self.sealed = sealed
+            self.validUntil = validUntil
+        }
+    }
+
+    /// The most secrets a key keeps valid at once, the current one excepted: rotations within
+    /// one another's grace accumulate up to this, and one more is refused (`TooManyLiveSecrets`)
+    /// rather than cutting a promised grace short.
+    public static let maxPreviousSecrets = 16
+
     /// The public identifier that tokens name in `apikey`.
     public var apiKey: String
     public var name: String
     /// The current secret, sealed.
     public var sealedSecret: Data
-    /// The secret before the last rotation, sealed, valid until `previousSecretValidUntil`.
-    public var previousSealedSecret: Data?
-    public var previousSecretValidUntil: Date?
+    /// Secrets replaced by rotations whose grace has not run out, newest first. Every secret a
+    /// rotation returned stays here for the grace that rotation promised, whatever came after.
+    public var previousSecrets: [PreviousSecret]
     public var isDeactivated: Bool
     /// The key's API settings (the dashboard's), as JSON text; nil when none were ever set.
     public var settings: String?
     public var createdAt: Date
     public var updatedAt: Date
 
+    /// Until when the secret replaced by the last rotation stays valid.
+    public var previousSecretValidUntil: Date? { previousSecrets.first?.validUntil }
+
     public init(
-        apiKey: String, name: String, sealedSecret: Data, previousSealedSecret: Data? = nil,
-        previousSecretValidUntil: Date? = nil, isDeactivated: Bool = false, settings: String? = nil, createdAt: Date, updatedAt: Date
+        apiKey: String, name: String, sealedSecret: Data, previousSecrets: [PreviousSecret] = [], isDeactivated: Bool = false,
+        settings: String? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.settings = settings
         self.apiKey = apiKey
         self.name = name
         self.sealedSecret = sealedSecret
-        self.previousSealedSecret = previousSealedSecret
-        self.previousSecretValidUntil = previousSecretValidUntil
+        self.previousSecrets = previousSecrets
         self.isDeactivated = isDeactivated
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+
+    /// The key after a rotation to `sealedSecret` at `now`: the replaced secret stays valid
+    /// until `validUntil`, earlier ones keep theirs, expired ones are dropped. Every store
+    /// applies this inside one atomic step.
+    public func rotated(to sealedSecret: Data, previousValidUntil validUntil: Date, now: Date) throws(TooManyLiveSecrets) -> APIKeyRecord {
+        var next = self
+        var previous = previousSecrets.filter { $0.validUntil > now }
+        if validUntil > now { previous.insert(PreviousSecret(sealed: self.sealedSecret, validUntil: validUntil), at: 0) }
+        guard previous.count <= Self.maxPreviousSecrets else { throw TooManyLiveSecrets() }
+        next.previousSecrets = previous
+        next.sealedSecret = sealedSecret
+        next.updatedAt = now
+        return next
+    }
+}
+
+/// A rotation refused because the key already keeps `APIKeyRecord.maxPreviousSecrets`
+/// replaced secrets within their grace.
+public struct TooManyLiveSecrets: Error, Sendable, Equatable, CustomStringConvertible {
+    public init() {}
+    public var description: String {
+        "the key already keeps \(APIKeyRecord.maxPreviousSecrets) replaced secrets within their grace; rotate again when one has expired, or with a shorter grace"
     }
 }
 

@@ -1,11 +1,17 @@
+import Foundation
+
 /// API keys. Secrets arrive sealed; the repository never sees them in clear.
 public protocol APIKeyRepository: Sendable {
     func insertKey(_ key: APIKeyRecord) async throws
     func key(_ apiKey: String) async throws -> APIKeyRecord?
     /// All keys, oldest first.
     func keys() async throws -> [APIKeyRecord]
-    /// Replaces the stored key with the same `apiKey` (its settings excepted).
-    func updateKey(_ key: APIKeyRecord) async throws
+    /// Makes `sealedSecret` the key's secret in one atomic step (`APIKeyRecord.rotated`): the
+    /// replaced secret stays valid until `previousValidUntil`, and concurrent rotations and
+    /// deactivations are never lost. Nil when there is no such key; throws `TooManyLiveSecrets`.
+    func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord?
+    /// Deactivates the key (that column alone, so no concurrent change is undone). Nil when there is no such key.
+    func deactivateKey(apiKey: String, now: Date) async throws -> APIKeyRecord?
     /// Replaces the key's settings (JSON text; nil clears them).
     func updateSettings(apiKey: String, settings: String?) async throws
 }

@@ -15,10 +15,9 @@ public final class SQLRepositories: Repositories {
     public func insertKey(_ key: APIKeyRecord) async throws {
         try await database.raw(
             """
-            INSERT INTO api_keys (api_key, name, sealed_secret, previous_sealed_secret, previous_valid_until, deactivated, settings, created_at, updated_at)
-            VALUES (\(bind: key.apiKey), \(bind: key.name), \(bind: key.sealedSecret), \(bind: key.previousSealedSecret),
-                    \(bind: key.previousSecretValidUntil.map(Self.millis)), \(bind: key.isDeactivated ? 1 : 0), \(bind: key.settings),
-                    \(bind: Self.millis(key.createdAt)), \(bind: Self.millis(key.updatedAt)))
+            INSERT INTO api_keys (api_key, name, sealed_secret, previous_secrets, deactivated, settings, created_at, updated_at)
+            VALUES (\(bind: key.apiKey), \(bind: key.name), \(bind: key.sealedSecret), \(bind: try Self.previousText(key.previousSecrets)),
+                    \(bind: key.isDeactivated ? 1 : 0), \(bind: key.settings), \(bind: Self.millis(key.createdAt)), \(bind: Self.millis(key.updatedAt)))
             """
         ).run()
     }
@@ -31,16 +30,34 @@ public final class SQLRepositories: Repositories {
         try await database.raw("SELECT * FROM api_keys ORDER BY created_at, api_key").all().map(Self.key)
     }
 
-    public func updateKey(_ key: APIKeyRecord) async throws {
-        try await database.raw(
+    /// Compare and swap on the current secret: the update applies only while the secret it
+    /// replaces is still the current one, so of two rotations at once the second is computed
+    /// again from the first's result (and keeps its secret within the grace). It writes only
+    /// the secret columns, so a deactivation at the same time is never undone.
+    public func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord? {
+        for _ in 0..<64 {
+            guard let current = try await key(apiKey) else { return nil }
+            let next = try current.rotated(to: sealedSecret, previousValidUntil: previousValidUntil, now: now)
+            let rows = try await database.raw(
+                """
+                UPDATE api_keys SET sealed_secret = \(bind: next.sealedSecret), previous_secrets = \(bind: try Self.previousText(next.previousSecrets)),
+                    previous_sealed_secret = NULL, previous_valid_until = NULL, updated_at = \(bind: Self.millis(now))
+                WHERE api_key = \(bind: apiKey) AND sealed_secret = \(bind: current.sealedSecret)
+                RETURNING api_key
+                """
+            ).all()
+            if !rows.isEmpty { return next }
+        }
+        throw StoreError("API key \(apiKey) kept changing during its rotation; try again")
+    }
+
+    public func deactivateKey(apiKey: String, now: Date) async throws -> APIKeyRecord? {
+        let rows = try await database.raw(
             """
-            UPDATE api_keys SET name = \(bind: key.name), sealed_secret = \(bind: key.sealedSecret),
-                previous_sealed_secret = \(bind: key.previousSealedSecret),
-                previous_valid_until = \(bind: key.previousSecretValidUntil.map(Self.millis)),
-                deactivated = \(bind: key.isDeactivated ? 1 : 0), updated_at = \(bind: Self.millis(key.updatedAt))
-            WHERE api_key = \(bind: key.apiKey)
+            UPDATE api_keys SET deactivated = 1, updated_at = \(bind: Self.millis(now)) WHERE api_key = \(bind: apiKey) RETURNING api_key
             """
-        ).run()
+        ).all()
+        return rows.isEmpty ? nil : try await key(apiKey)
     }
 
     public func updateSettings(apiKey: String, settings: String?) async throws {
@@ -48,16 +65,30 @@ public final class SQLRepositories: Repositories {
     }
 
     private static func key(_ row: any SQLRow) throws -> APIKeyRecord {
-        APIKeyRecord(
-            apiKey: try row.decode(column: "api_key", as: String.self),
+        let apiKey = try row.decode(column: "api_key", as: String.self)
+        var previous: [APIKeyRecord.PreviousSecret] = []
+        if let text = try row.decode(column: "previous_secrets", as: String?.self) {
+            previous = try decoder.decode([APIKeyRecord.PreviousSecret].self, from: Data(text.utf8))
+        } else if let sealed = try row.decode(column: "previous_sealed_secret", as: Data?.self),
+            let until = try row.decode(column: "previous_valid_until", as: Int64?.self)
+        {
+            // Written before migration 4: one previous secret in its own columns.
+            previous = [APIKeyRecord.PreviousSecret(sealed: sealed, validUntil: date(until))]
+        }
+        return APIKeyRecord(
+            apiKey: apiKey,
             name: try row.decode(column: "name", as: String.self),
             sealedSecret: try row.decode(column: "sealed_secret", as: Data.self),
-            previousSealedSecret: try row.decode(column: "previous_sealed_secret", as: Data?.self),
-            previousSecretValidUntil: try row.decode(column: "previous_valid_until", as: Int64?.self).map(date),
+            previousSecrets: previous,
             isDeactivated: try row.decode(column: "deactivated", as: Int.self) != 0,
             settings: try row.decode(column: "settings", as: String?.self),
             createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
             updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
+    }
+
+    /// Previous secrets as JSON text (sealed bytes in base64, times in milliseconds); nil for none.
+    private static func previousText(_ secrets: [APIKeyRecord.PreviousSecret]) throws -> String? {
+        secrets.isEmpty ? nil : String(decoding: try encoder.encode(secrets), as: UTF8.self)
     }
 
     // MARK: Rooms
@@ -321,6 +352,10 @@ public final class SQLRepositories: Repositories {
     // MARK: Helpers
 
     /// Milliseconds, to the nearest: times are stamped in whole milliseconds (`Date.stamp`), so they read back exactly.
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    /// Saturating: the API range-checks every time a client sends, and the store never traps on one it missed.
+    static func millis(_ date: Date) -> Int64 {
+        let value = (date.timeIntervalSince1970 * 1000).rounded()
+        return Int64(exactly: value) ?? (value > 0 ? .max : .min)
+    }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 }

@@ -9,6 +9,16 @@ import SQLiteKit
 extension Store {
     /// An SQLite store in the file at `path` (created with its schema when missing).
     public static func sqlite(path: String, logger: Logger) async throws -> Store {
+        // Owner only: the file holds sealed secrets, rooms and who attended what. SQLite gives
+        // its -wal and -shm files the database file's permissions.
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw StoreError("Cannot create the database file \(path).")
+            }
+        }
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        }
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let database = connection.sql(queryLogLevel: .trace)
         do {

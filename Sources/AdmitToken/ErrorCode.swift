@@ -57,6 +57,12 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let disableParticipantWebcamFailed = ErrorCode(
         4070, "DISABLE_PARTICIPANT_WEBCAM_FAILED", "Disable participant webcam request failed.")
     public static let endMeetingFailed = ErrorCode(3057, "ERROR_END_MEETING_FAILED", "Unable to end the meeting.")
+    /// Admit's own: the room's lobby holds `--max-lobby` waiting participants already.
+    public static let lobbyFull = ErrorCode(4093, "LOBBY_FULL", "The waiting room is full.")
+    /// Admit's own: a `/rtc` connection sent requests faster than its limit (about 50 a second,
+    /// bursts of 100). The request is refused; a connection that keeps it up is closed with
+    /// WebSocket close code 4029.
+    public static let tooManyRequests = ErrorCode(4029, "TOO_MANY_REQUESTS", "Too many requests on this connection; slow down.")
 
     /// Every code of the contract's table.
     public static let all: [ErrorCode] = [
@@ -67,6 +73,6 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         .unauthorizedRequest, .startTranscriptionFailed, .stopTranscriptionFailed, .meetingIDDisabled,
         .apiKeyDeactivated, .respondEntryFailed, .removeParticipantFailed, .enableParticipantMicFailed,
         .disableParticipantMicFailed, .enableParticipantWebcamFailed, .disableParticipantWebcamFailed,
-        .endMeetingFailed,
+        .endMeetingFailed, .lobbyFull, .tooManyRequests,
     ]
 }

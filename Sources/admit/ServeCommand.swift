@@ -38,8 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest lifetime /get-token hands out (120m, 24h, or seconds).")
     var tokenEndpointMaxTtl = "2h"
 
-    @Option(help: "Permissions /get-token grants (comma-separated).")
-    var tokenEndpointPermissions = "allow_join,allow_mod"
+    @Option(help: "Permissions /get-token grants outside dev mode (comma-separated); anyone who reaches it gets them.")
+    var tokenEndpointPermissions = "allow_join"
 
     @Option(help: "/get-token requests per minute per client address (default 60; none in dev mode).")
     var tokenEndpointRate: Int?
@@ -69,7 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.leeway = leeway
         configuration.database = store.location
         if case .sqlite = store.location {
-            try FileManager.default.createDirectory(atPath: store.dataDir, withIntermediateDirectories: true)
+            try makePrivateDirectory(store.dataDir)
         }
         configuration.masterKey = try store.masterKey(create: dev)
         configuration.adminToken = try adminToken()

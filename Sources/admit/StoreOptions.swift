@@ -70,10 +70,16 @@ func readSecretFile(_ path: String, what: String) throws -> String {
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// Writes `text` to a new file readable by its owner only.
+/// Creates `path` (and its parents) if missing, and makes it accessible to its owner only (0700).
+func makePrivateDirectory(_ path: String) throws {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+}
+
+/// Writes `text` to a new file readable by its owner only, in a directory only its owner can enter.
 func writePrivateFile(_ path: String, _ text: String) throws {
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try makePrivateDirectory(directory)
     guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
         throw ValidationError("Cannot write \(path).")
     }

@@ -66,13 +66,17 @@ struct StoreTests {
             try await store.insertKey(key)
             #expect(try await store.key(id) == key)
             await #expect(throws: (any Error).self) { try await store.insertKey(key) }
-            key.previousSealedSecret = Data([9, 9])
-            key.previousSecretValidUntil = instant(1_795_003_600)
-            key.sealedSecret = Data([4, 5, 6])
-            key.isDeactivated = true
-            key.updatedAt = instant(1_795_000_100)
-            try await store.updateKey(key)
+            key = try #require(
+                try await store.rotateKey(
+                    apiKey: id, sealedSecret: Data([4, 5, 6]), previousValidUntil: instant(1_795_003_600), now: instant(1_795_000_100)))
+            #expect(key.previousSecrets == [.init(sealed: Data([1, 2, 3]), validUntil: instant(1_795_003_600))])
+            #expect(key.sealedSecret == Data([4, 5, 6]))
             #expect(try await store.key(id) == key)
+            key = try #require(try await store.deactivateKey(apiKey: id, now: instant(1_795_000_200)))
+            #expect(key.isDeactivated)
+            #expect(try await store.key(id) == key)
+            #expect(try await store.rotateKey(apiKey: "missing", sealedSecret: Data([1]), previousValidUntil: instant(0), now: instant(0)) == nil)
+            #expect(try await store.deactivateKey(apiKey: "missing", now: instant(0)) == nil)
             #expect(try await store.keys().contains(key))
             #expect(try await store.key("missing-\(UUID().uuidString)") == nil)
         }
@@ -220,15 +224,15 @@ struct JobStoreTests {
     func settings(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = "key-\(UUID().uuidString)"
-            var key = APIKeyRecord(
+            let key = APIKeyRecord(
                 apiKey: id, name: "k", sealedSecret: Data([1]), createdAt: instant(1_795_000_000), updatedAt: instant(1_795_000_000))
             try await store.insertKey(key)
             #expect(try await store.key(id)?.settings == nil)
             try await store.updateSettings(apiKey: id, settings: #"{"maxSendBitrate":"hd"}"#)
-            key.name = "renamed"
-            try await store.updateKey(key)
+            _ = try await store.rotateKey(apiKey: id, sealedSecret: Data([2]), previousValidUntil: instant(1_795_000_060), now: instant(1_795_000_000))
+            _ = try await store.deactivateKey(apiKey: id, now: instant(1_795_000_001))
             #expect(try await store.key(id)?.settings == #"{"maxSendBitrate":"hd"}"#)
-            #expect(try await store.key(id)?.name == "renamed")
+            #expect(try await store.key(id)?.sealedSecret == Data([2]))
             try await store.updateSettings(apiKey: id, settings: nil)
             #expect(try await store.key(id)?.settings == nil)
         }

@@ -99,6 +99,9 @@ struct AdminController {
 
         private enum CodingKeys: String, CodingKey { case apiKey, jti, participantId, roomId, issuedBefore }
 
+        /// 9999-12-31T23:59:59Z.
+        static let latestCutOff: Double = 253_402_300_799
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             apiKey = try container.decode(String.self, forKey: .apiKey)
@@ -106,9 +109,16 @@ struct AdminController {
             participantId = try container.decodeIfPresent(String.self, forKey: .participantId)
             roomId = try container.decodeIfPresent(String.self, forKey: .roomId)
             if let seconds = try? container.decodeIfPresent(Double.self, forKey: .issuedBefore) {
+                // A cut-off is a time a token could carry: 1970 to the end of year 9999. Anything
+                // else is a client mistake (and 1e18 seconds cannot even be stored in milliseconds).
+                guard seconds.isFinite, (0...Self.latestCutOff).contains(seconds) else {
+                    throw decoder.invalid("`issuedBefore` must be seconds since 1970, from 0 to \(Int(Self.latestCutOff)) (the year 9999).")
+                }
                 issuedBefore = Date(timeIntervalSince1970: seconds)
             } else if let text = try container.decodeIfPresent(String.self, forKey: .issuedBefore) {
-                guard let date = try? Date(text, strategy: .iso8601) else {
+                guard let date = try? Date(text, strategy: .iso8601),
+                    (0...Self.latestCutOff).contains(date.timeIntervalSince1970)
+                else {
                     throw decoder.invalid("`issuedBefore` must be an ISO 8601 time or seconds since 1970.")
                 }
                 issuedBefore = date
@@ -149,9 +159,15 @@ struct AdminController {
         }
         admin.post("/api-keys/:apiKey/rotate") { request, context in
             let body = try await decodeBody(Rotate.self, request, context)
-            guard let issued = try await services.keys.rotate(apiKey: try context.parameters.require("apiKey"), grace: body.graceSeconds) else {
-                throw APIError.notFound("No API key \(context.parameters.get("apiKey") ?? "").")
+            let apiKey = try context.parameters.require("apiKey")
+            let rotated: KeyService.Issued?
+            do {
+                rotated = try await services.keys.rotate(apiKey: apiKey, grace: body.graceSeconds)
+            } catch is TooManyLiveSecrets {
+                throw APIError.conflict(
+                    "API key \(apiKey) already keeps \(APIKeyRecord.maxPreviousSecrets) replaced secrets within their grace; rotate again when one has expired, or with a shorter graceSeconds.")
             }
+            guard let issued = rotated else { throw APIError.notFound("No API key \(apiKey).") }
             return Rotated(apiKey: issued.record.apiKey, secret: issued.secret, previousSecretValidUntil: issued.record.previousSecretValidUntil)
         }
         admin.post("/api-keys/:apiKey/deactivate") { _, context in
@@ -173,9 +189,17 @@ struct AdminController {
         admin.post("/revocations") { request, context in
             let body = try await decodeBody(RevocationRequest.self, request, context)
             guard try await services.repositories.key(body.apiKey) != nil else { throw APIError.notFound("No API key \(body.apiKey).") }
+            // A room named by its customRoomId means the same room as by its roomId: store the roomId.
+            var roomId = body.roomId
+            if let named = body.roomId {
+                guard let room = try await services.repositories.room(apiKey: body.apiKey, id: named) else {
+                    throw APIError.notFound("No room \(named) for API key \(body.apiKey).")
+                }
+                roomId = room.roomId
+            }
             let record = RevocationRecord(
                 id: Identifiers.recordId(), apiKey: body.apiKey, jwtID: body.jti, participantId: body.participantId,
-                roomId: body.roomId, issuedBefore: body.issuedBefore, createdAt: .stamp())
+                roomId: roomId, issuedBefore: body.issuedBefore, createdAt: .stamp())
             try await services.repositories.insertRevocation(record)
             try await services.revocations.reload()
             // Live meetings too: matching participants are removed (1010) and cannot come back.

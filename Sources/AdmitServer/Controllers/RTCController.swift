@@ -38,6 +38,20 @@ struct RTCController {
     let hub: MeetingHub
     let jobs: JobService
 
+    /// The per-connection request rate (`RequestBudget`), and what counts a refusal.
+    struct RequestLimits: Sendable {
+        var perSecond: Int
+        var burst: Int
+        var refused: @Sendable () -> Void
+    }
+
+    private var limits: RequestLimits {
+        let metrics = services.metrics
+        return RequestLimits(
+            perSecond: services.configuration.rtcRequestsPerSecond, burst: services.configuration.rtcRequestBurst,
+            refused: { metrics.rtcRequestRefused() })
+    }
+
     func register(on router: Router<AppContext>, webSockets: Router<AppContext>) {
         router.get("/rtc/validate") { request, context in
             let join = try await admit(request, context)
@@ -58,7 +72,7 @@ struct RTCController {
             } catch {
                 return .dontUpgrade
             }
-        } onUpgrade: { [hub, jobs] inbound, outbound, context in
+        } onUpgrade: { [hub, jobs, limits] inbound, outbound, context in
             // Only the two references are captured: every connection's tasks hold them, not a copy of the controller.
             guard let join = context.requestContext.join.take() else { return }
             let (connection, stream) = hub.open(room: join.room, config: join.config, participantHooks: join.participantHooks)
@@ -78,10 +92,27 @@ struct RTCController {
                     await hub.arrive(
                         connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
                         webcam: join.webcam)
+                    var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
+                    let clock = ContinuousClock()
+                    let started = clock.now
                     do {
                         for try await message in inbound.messages(maxSize: 64 * 1024) {
                             guard case .text(let text) = message else { continue }
-                            switch Wire.request(text) {
+                            let parsed = Wire.request(text)
+                            let elapsed = (clock.now - started).components
+                            switch budget.take(now: Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18) {
+                            case .allowed:
+                                break
+                            case .refused:
+                                limits.refused()
+                                if case .success(let (id, _)) = parsed { try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests))) }
+                                continue
+                            case .close:
+                                limits.refused()
+                                try? await outbound.close(.unknown(4029), reason: "Too many requests")
+                                return
+                            }
+                            switch parsed {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
                             case .success(let (id, .startJob(kind, body))): await jobs.handle(kind, start: body, id: id, from: connection)
                             case .success(let (id, .stopJob(kind))): await jobs.handle(kind, start: nil, id: id, from: connection)
@@ -123,10 +154,11 @@ struct RTCController {
         let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId)
         let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
         let facts = record.map { room in
-            RoomFacts(
+            let counts = hub.counts(MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId))
+            return RoomFacts(
                 roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
-                participantCount: hub.participantCount(key!), maxParticipants: hub.maxParticipants,
-                whitelist: dashboard.whitelist)
+                participantCount: counts.participants, maxParticipants: hub.maxParticipants,
+                lobbyCount: counts.lobby, maxLobby: hub.maxLobby, whitelist: dashboard.whitelist)
         }
         let requested = query["participantId"].map(String.init)
         let verdict = Admission.decide(

@@ -10,19 +10,21 @@ struct TokenEndpoint: Sendable {
     /// the examples' policy; nil when `/get-token` is off.
     var signingKey: (apiKey: String, policy: AppConfiguration.TokenEndpoint)? {
         if let policy = services.configuration.tokenEndpoint { return (policy.apiKey, policy) }
-        if let dev = services.devKey { return (dev, AppConfiguration.TokenEndpoint(apiKey: dev)) }
+        // Dev mode keeps the official examples' permissions; a configured endpoint defaults to allow_join.
+        if let dev = services.devKey { return (dev, AppConfiguration.TokenEndpoint(apiKey: dev, permissions: [.allowJoin, .allowMod])) }
         return nil
     }
 
     /// A token for the query's `roomId` and `peerId` (empty values count as absent), or the
     /// refusal: off (404), a refused origin (4025), the client's rate limit (429), the key
-    /// missing (503), a malformed `peerId` (4004).
-    func token(roomId: String?, peerId: String?, origin: String?, client: String?) throws(APIError) -> String {
+    /// missing (503), a malformed `peerId` (4004). The client is the connection's address, or
+    /// behind a trusted proxy the address it forwarded for.
+    func token(roomId: String?, peerId: String?, origin: String?, remote: String?, forwardedFor: String?) throws(APIError) -> String {
         guard let (apiKey, policy) = signingKey else {
             throw APIError.notFound("/get-token is off: start with --dev or --token-endpoint-key KEY.")
         }
         try services.requireOrigin(origin, apiKey: apiKey)
-        guard services.tokenLimiter?.allow(client ?? "unknown") ?? true else {
+        guard services.tokenLimiter?.allow(services.clientAddress.resolve(remote: remote, forwardedFor: forwardedFor)) ?? true else {
             throw APIError(.tooManyRequests, "Too many token requests; try again in a minute.")
         }
         guard let secret = services.keyRing.signingSecret(for: apiKey) else {

@@ -37,8 +37,14 @@ final class KeyRing: KeyProvider {
         settingsByKey.withLock { $0[apiKey] } ?? APISettings()
     }
 
-    /// Reads every key from the store and opens its live secrets.
+    /// Orders reloads: one that started earlier never replaces what a later one installed.
+    private let reloads = ReloadOrder()
+
+    /// Reads every key from the store and opens its live secrets. Reloads may run at once
+    /// (each change reloads, and so does the periodic refresh): a read that started before
+    /// another's is not installed over it, so a change a reload has seen is never undone.
     func reload() async throws {
+        let ticket = reloads.begin()
         var loaded: [String: VerificationKey] = [:]
         var settings: [String: APISettings] = [:]
         for record in try await repositories.keys() {
@@ -46,14 +52,21 @@ final class KeyRing: KeyProvider {
             if let text = record.settings { settings[record.apiKey] = APISettings(stored: text) }
         }
         let table = KeyTable(loaded)
-        keys.withLock { $0 = table }
-        settingsByKey.withLock { $0 = settings }
+        reloads.install(ticket) {
+            keys.withLock { $0 = table }
+            settingsByKey.withLock { $0 = settings }
+        }
     }
 
     func verificationKey(_ record: APIKeyRecord) throws -> VerificationKey {
-        var secrets = [LiveSecret(Secret(try box.open(record.sealedSecret, apiKey: record.apiKey))!)]
-        if let previous = record.previousSealedSecret, let until = record.previousSecretValidUntil, until > Date() {
-            secrets.append(LiveSecret(Secret(try box.open(previous, apiKey: record.apiKey))!, validUntil: until.timeIntervalSince1970))
+        func opened(_ sealed: Data) throws -> Secret {
+            guard let secret = Secret(try box.open(sealed, apiKey: record.apiKey)) else { throw StoreError("API key \(record.apiKey) has an empty secret") }
+            return secret
+        }
+        var secrets = [LiveSecret(try opened(record.sealedSecret))]
+        let now = Date()
+        for previous in record.previousSecrets where previous.validUntil > now {
+            secrets.append(LiveSecret(try opened(previous.sealed), validUntil: previous.validUntil.timeIntervalSince1970))
         }
         return VerificationKey(secrets: secrets, isDeactivated: record.isDeactivated)
     }
@@ -68,9 +81,13 @@ final class RevocationList: RevocationChecking {
         self.repositories = repositories
     }
 
+    private let reloads = ReloadOrder()
+
     func reload() async throws {
+        let ticket = reloads.begin()
         let all = try await repositories.revocations()
-        byKey.withLock { $0 = Dictionary(grouping: all, by: \.apiKey) }
+        let grouped = Dictionary(grouping: all, by: \.apiKey)
+        reloads.install(ticket) { byKey.withLock { $0 = grouped } }
     }
 
     func isRevoked(_ claims: Claims) -> Bool {
@@ -95,5 +112,26 @@ extension APISettings {
     /// Settings as the store keeps them (validated when they were written; read leniently).
     init(stored text: String) {
         self.init(stored: (try? JSONValue(parsing: text)) ?? .object([]))
+    }
+}
+
+/// Tickets for reloads that run at once: a reload takes one before it reads the store and
+/// installs what it read only if no reload with a later ticket installed first.
+final class ReloadOrder: Sendable {
+    private let state = Mutex<(issued: UInt64, installed: UInt64)>((0, 0))
+
+    func begin() -> UInt64 {
+        state.withLock { state in
+            state.issued &+= 1
+            return state.issued
+        }
+    }
+
+    func install(_ ticket: UInt64, _ apply: () -> Void) {
+        state.withLock { state in
+            guard ticket > state.installed else { return }
+            state.installed = ticket
+            apply()
+        }
     }
 }

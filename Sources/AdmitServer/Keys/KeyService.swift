@@ -32,25 +32,23 @@ public struct KeyService: Sendable {
         return Issued(record: record, secret: secret)
     }
 
-    /// A new secret; the old one keeps verifying for `grace` seconds.
+    /// A new secret; the one it replaces keeps verifying for `grace` seconds, and secrets
+    /// replaced earlier keep the grace their own rotations promised. Atomic in the store, so
+    /// concurrent rotations and deactivations all take effect.
     public func rotate(apiKey: String, grace: Int = 3600, now: Date = .stamp()) async throws -> Issued? {
-        guard var record = try await repositories.key(apiKey) else { return nil }
         let secret = Identifiers.secret()
-        record.previousSealedSecret = record.sealedSecret
-        record.previousSecretValidUntil = now.addingTimeInterval(TimeInterval(grace))
-        record.sealedSecret = try box.seal(secret, apiKey: apiKey)
-        record.updatedAt = now
-        try await repositories.updateKey(record)
+        let sealed = try box.seal(secret, apiKey: apiKey)
+        guard
+            let record = try await repositories.rotateKey(
+                apiKey: apiKey, sealedSecret: sealed, previousValidUntil: now.addingTimeInterval(TimeInterval(grace)), now: now)
+        else { return nil }
         try await changed()
         return Issued(record: record, secret: secret)
     }
 
     /// Deactivates the key: its tokens are refused with 4053 from now on.
     public func deactivate(apiKey: String, now: Date = .stamp()) async throws -> APIKeyRecord? {
-        guard var record = try await repositories.key(apiKey) else { return nil }
-        record.isDeactivated = true
-        record.updatedAt = now
-        try await repositories.updateKey(record)
+        guard let record = try await repositories.deactivateKey(apiKey: apiKey, now: now) else { return nil }
         try await changed()
         return record
     }

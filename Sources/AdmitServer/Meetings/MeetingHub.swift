@@ -35,6 +35,8 @@ final class MeetingHub: Sendable {
         var sessionVersion: UInt64 = 0
         /// Rooms whose webhook wants participant events, as their latest join found them.
         var participantHooks: Set<RoomKey> = []
+        /// Each waiting connection's lobby timer, cancelled when the connection goes.
+        var lobbyTimers: [ConnectionID: Task<Void, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -46,12 +48,15 @@ final class MeetingHub: Sendable {
     private let observer = Mutex<SessionObserver?>(nil)
     let lobbyTimeout: TimeInterval
     let maxParticipants: Int
+    let maxLobby: Int
     private let sessions: SessionWriter
     private let logger: Logger
 
-    init(lobbyTimeout: TimeInterval, maxParticipants: Int, repositories: any Repositories, logger: Logger) {
-        self.lobbyTimeout = lobbyTimeout
+    init(lobbyTimeout: TimeInterval, maxParticipants: Int, maxLobby: Int = 200, repositories: any Repositories, logger: Logger) {
+        // A timeout no clock can reach would trap in `Duration`; the CLI checks it, embedders may not.
+        self.lobbyTimeout = lobbyTimeout.isFinite ? min(max(lobbyTimeout, 0), 86_400) : 86_400
         self.maxParticipants = maxParticipants
+        self.maxLobby = maxLobby
         self.sessions = SessionWriter(repositories: repositories, logger: logger)
         self.logger = logger
     }
@@ -60,6 +65,14 @@ final class MeetingHub: Sendable {
 
     func participantCount(_ room: RoomKey) -> Int {
         state.withLock { $0.meetings[room]?.participantCount ?? 0 }
+    }
+
+    /// Participants in the meeting and waiting in its lobby now.
+    func counts(_ room: RoomKey) -> (participants: Int, lobby: Int) {
+        state.withLock { state in
+            guard let meeting = state.meetings[room] else { return (0, 0) }
+            return (meeting.participantCount, meeting.lobbyCount)
+        }
     }
 
     func lobbyMayUse(_ room: RoomKey, participantId: String) -> Bool {
@@ -136,12 +149,15 @@ final class MeetingHub: Sendable {
     /// The connection is gone (closed by the client, or by us after `meeting-left`).
     func disconnected(_ connection: ConnectionID) async {
         await mutate(connection) { meeting, now in meeting.disconnected(connection, now: now) }
-        state.withLock { state in
+        let timer = state.withLock { state in
             state.connections.removeValue(forKey: connection)?.outbound.finish()
+            return state.lobbyTimers.removeValue(forKey: connection)
         }
+        timer?.cancel()
     }
 
     private func lobbyExpired(_ connection: ConnectionID) async {
+        state.withLock { _ = $0.lobbyTimers.removeValue(forKey: connection) }
         await mutate(connection) { meeting, now in meeting.lobbyTimeout(connection, now: now) }
     }
 
@@ -181,13 +197,16 @@ final class MeetingHub: Sendable {
     private func mutate(room: RoomKey, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
         let now = Date.stamp()
         let timeout = lobbyTimeout
+        let maxLobby = maxLobby
         let result:
             (
                 actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64],
                 live: (before: String?, after: String?), people: ParticipantChanges?
             )? =
                 state.withLock { state in
-                    var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout) { Identifiers.recordId() }
+                    var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout, maxLobby: maxLobby) {
+                        Identifiers.recordId()
+                    }
                     let before = meeting.session?.id
                     // Who is in the meeting before the change, only for rooms whose webhook wants to know.
                     let hooked = state.participantHooks.contains(room)
@@ -249,10 +268,16 @@ final class MeetingHub: Sendable {
             case .close(let id):
                 result.targets[id]?.0.yield(.close)
             case .startLobbyTimer(let id, let deadline):
-                Task { [weak self] in
-                    try? await Task.sleep(for: .seconds(max(0, deadline.timeIntervalSinceNow)))
+                let timer = Task { [weak self] in
+                    guard (try? await Task.sleep(for: .seconds(max(0, deadline.timeIntervalSinceNow)))) != nil else { return }
                     await self?.lobbyExpired(id)
                 }
+                // Kept while the connection lives (one timer each), cancelled when it goes.
+                let stale = state.withLock { state -> Task<Void, Never>? in
+                    guard state.connections[id] != nil else { return timer }
+                    return state.lobbyTimers.updateValue(timer, forKey: id)
+                }
+                stale?.cancel()
             case .sessionChanged:
                 break
             }
@@ -283,10 +308,21 @@ struct ParticipantChanges: Sendable {
 
 /// Writes sessions in the order their changes happened: a save older than one already
 /// written is skipped, so concurrent events cannot leave a stale state in the store.
+///
+/// Bounded: a live session's last written version is kept while it is live; once its end is
+/// written it moves to a ring of the most recently ended sessions, so a stale save that
+/// arrives late is still skipped, and the map does not grow with every session ever held.
 actor SessionWriter {
     private let repositories: any Repositories
     private let logger: Logger
     private var written: [String: UInt64] = [:]
+    private var ended: [String] = []
+    private var endedNext = 0
+    /// Ended sessions remembered for late saves.
+    static let endedMemory = 4096
+
+    /// Sessions whose last written version is remembered (live ones and recently ended ones).
+    var remembered: Int { written.count }
 
     init(repositories: any Repositories, logger: Logger) {
         self.repositories = repositories
@@ -296,6 +332,15 @@ actor SessionWriter {
     func save(_ session: SessionRecord, version: UInt64) async {
         guard version > written[session.id] ?? 0 else { return }
         written[session.id] = version
+        if session.end != nil, !ended.contains(session.id) {
+            if ended.count < Self.endedMemory {
+                ended.append(session.id)
+            } else {
+                written.removeValue(forKey: ended[endedNext])
+                ended[endedNext] = session.id
+                endedNext = (endedNext + 1) % Self.endedMemory
+            }
+        }
         do {
             try await repositories.saveSession(session)
         } catch {

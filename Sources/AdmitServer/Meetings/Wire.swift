@@ -54,6 +54,13 @@ enum Wire {
             return object("webcam-changed", [JSONMember("participantId", .string(participantId)), JSONMember("enabled", .bool(enabled))])
         case .meetingLeft(let leave):
             return object("meeting-left", [JSONMember("reason", reason(leave, message: true))])
+        case .error(let code):
+            return object(
+                "error",
+                [
+                    JSONMember("code", .number(String(code.value))), JSONMember("name", .string(code.name)),
+                    JSONMember("message", .string(code.message)),
+                ])
         }
     }
 

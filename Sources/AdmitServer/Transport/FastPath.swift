@@ -42,11 +42,13 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
 
     /// A request the fast path answers.
     enum Request: Equatable {
-        case token(target: String)
+        case token(target: String, forwardedFor: String?)
         case validate(roomId: String, authorization: String?)
     }
 
     private let dependencies: Dependencies
+    /// The connection's time limits, told when a head is complete and when it is answered.
+    private let deadlines: ConnectionDeadlines?
     private var date = HTTPDate()
     private var needsFlush = false
     /// Set while a validate waits for the store.
@@ -66,11 +68,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// The metric handles of a successful `/get-token`, looked up once per connection.
     private lazy var tokenMetrics = dependencies.services.metrics.requestHandles(method: "GET", route: "/get-token", status: 200)
 
-    /// Bytes that may wait while requests are held before the connection is closed.
-    private static let maxWaiting = 64 * 1024
-
-    init(_ dependencies: Dependencies) {
+    init(_ dependencies: Dependencies, deadlines: ConnectionDeadlines? = nil) {
         self.dependencies = dependencies
+        self.deadlines = deadlines
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -79,8 +79,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             var pending = waiting ?? context.channel.allocator.buffer(capacity: buffer.readableBytes)
             var incoming = buffer
             pending.writeBuffer(&incoming)
-            guard pending.readableBytes <= Self.maxWaiting else { return context.close(promise: nil) }
             waiting = pending
+            // Reading already stopped when the hold began; a read in flight then may still
+            // arrive, and is kept. Nothing more is read until the hold ends.
             return
         }
         process(buffer, context: context)
@@ -103,6 +104,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     private func resume(_ context: ChannelHandlerContext) {
         guard !held else { return }
         if closeWhenIdle { return context.close(promise: nil) }
+        try? context.channel.syncOptions?.setOption(.autoRead, value: true)
         if let waiting {
             self.waiting = nil
             process(waiting, context: context)
@@ -155,9 +157,10 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             buffer.moveReaderIndex(forwardBy: length)
+            deadlines?.headComplete()
             switch request {
-            case .token(let target):
-                answerToken(target: target, start: start, context: context)
+            case .token(let target, let forwardedFor):
+                answerToken(target: target, forwardedFor: forwardedFor, start: start, context: context)
             case .validate(let roomId, let authorization):
                 guard validate(roomId: roomId, authorization: authorization, start: start, context: context) else {
                     // Waiting for the store: the rest waits too.
@@ -165,6 +168,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
                     return
                 }
             }
+            deadlines?.answered(pending: buffer.readableBytes > 0)
         }
     }
 
@@ -175,12 +179,14 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     static func recognize(_ bytes: UnsafeRawBufferPointer) -> (Request, Int)? {
         guard bytes.starts(with: "GET /".utf8), let targetEnd = bytes[4...].firstIndex(of: UInt8(ascii: " ")) else { return nil }
         let target = UnsafeRawBufferPointer(rebasing: bytes[4..<targetEnd])
-        guard bytes[targetEnd...].starts(with: " HTTP/1.1\r\n".utf8),
-            let (authorization, headEnd) = headers(bytes, from: targetEnd + 11)
+        // Visible ASCII only, as the codec accepts: a target with control bytes, NUL, CR, LF or
+        // bytes over 0x7E goes to the codec, which refuses it.
+        guard target.allSatisfy({ (0x21...0x7E).contains($0) }), bytes[targetEnd...].starts(with: " HTTP/1.1\r\n".utf8),
+            let (authorization, forwardedFor, headEnd) = headers(bytes, from: targetEnd + 11)
         else { return nil }
         let tokenPath = "/get-token".utf8
         if target.starts(with: tokenPath), target.count == tokenPath.count || target[tokenPath.count] == UInt8(ascii: "?") {
-            return (.token(target: String(decoding: target, as: UTF8.self)), headEnd)
+            return (.token(target: String(decoding: target, as: UTF8.self), forwardedFor: forwardedFor), headEnd)
         }
         let validatePath = "/v2/rooms/validate/".utf8
         if target.starts(with: validatePath) {
@@ -193,17 +199,18 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         return nil
     }
 
-    /// Checks the header lines from `start` to the blank line: the `Authorization` value
-    /// (nil when absent) and the head's end; nil when a line is malformed, a refused header
-    /// is present, or `Authorization` is given twice.
-    private static func headers(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (String?, Int)? {
+    /// Checks the header lines from `start` to the blank line: the `Authorization` and
+    /// `X-Forwarded-For` values (nil when absent) and the head's end; nil when a line is
+    /// malformed, a refused header is present, or either of the two is given twice.
+    private static func headers(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (String?, String?, Int)? {
         var authorization: String?
+        var forwardedFor: String?
         var line = start
         while true {
             guard line + 1 < bytes.count else { return nil }
             if bytes[line] == UInt8(ascii: "\r") {
                 guard bytes[line + 1] == UInt8(ascii: "\n") else { return nil }
-                return (authorization, line + 2)
+                return (authorization, forwardedFor, line + 2)
             }
             var index = line
             while index < bytes.count, isTokenCharacter(bytes[index]) { index += 1 }
@@ -221,6 +228,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             if equalsIgnoringCase(name, authorizationName) {
                 guard authorization == nil else { return nil }
                 authorization = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]), as: UTF8.self)
+            } else if equalsIgnoringCase(name, forwardedForName) {
+                guard forwardedFor == nil else { return nil }
+                forwardedFor = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index]), as: UTF8.self)
             }
             line = index + 2
         }
@@ -252,6 +262,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         Array($0.utf8)
     }
     private static let authorizationName = Array("authorization".utf8)
+    private static let forwardedForName = Array("x-forwarded-for".utf8)
 
     /// Whether a header name equals a lowercase name, ignoring ASCII case.
     private static func equalsIgnoringCase(_ name: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
@@ -260,7 +271,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: - Answers
 
-    private func answerToken(target: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
+    private func answerToken(target: String, forwardedFor: String?, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
         var roomId: String?
         var peerId: String?
         if target.utf8.count > 10 {
@@ -270,7 +281,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         }
         do throws(APIError) {
             let token = try dependencies.tokens.token(
-                roomId: roomId, peerId: peerId, origin: nil, client: context.channel.remoteAddress?.ipAddress)
+                roomId: roomId, peerId: peerId, origin: nil, remote: context.channel.remoteAddress?.ipAddress, forwardedFor: forwardedFor)
             var buffer = context.channel.allocator.buffer(capacity: 512)
             buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
             buffer.writeString(String(token.utf8.count + 12))
@@ -305,6 +316,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             return true
         }
         awaitingStore = true
+        // A client that keeps pipelining while the store answers is not read from meanwhile
+        // (its bytes wait in the socket), rather than buffered or dropped.
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
         let lookup = context.eventLoop.makeFutureWithTask { try await services.rooms.room(apiKey: claims.apiKey, id: roomId) }
         lookup.assumeIsolated().whenComplete { result in
             guard !self.removed else { return }
@@ -318,6 +332,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             }
             self.flushIfNeeded(context)
             self.awaitingStore = false
+            self.deadlines?.answered(pending: (self.waiting?.readableBytes ?? 0) > 0)
             self.resume(context)
         }
         return false
@@ -396,10 +411,15 @@ struct FastPathChannel<Inner: ServerChildChannel>: ServerChildChannel {
 
     let inner: Inner
     let dependencies: FastPath.Dependencies
+    /// The connection's time limits; nil leaves connections without them.
+    var limits: ConnectionDeadlines.Limits?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         do {
-            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies), position: .first)
+            let metrics = dependencies.services.metrics
+            let deadlines = limits.map { ConnectionDeadlines(limits: $0) { metrics.connectionExpired($0.rawValue) } }
+            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies, deadlines: deadlines), position: .first)
+            if let deadlines { try channel.pipeline.syncOperations.addHandler(deadlines, position: .first) }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
