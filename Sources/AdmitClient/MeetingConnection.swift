@@ -14,7 +14,7 @@ public final class MeetingConnection: Sendable {
         public let body: JSONValue
         public var participantId: String? { body["participantId"]?.stringValue }
         /// `reason.code` of `meeting-left` and `participant-left`.
-        public var reasonCode: Int? { body["reason"]?["code"]?.doubleValue.map { Int($0) } }
+        public var reasonCode: Int? { body["reason"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } }
         public var description: String { body.jsonText }
     }
 
@@ -72,7 +72,7 @@ public final class MeetingConnection: Sendable {
 
     private func receive(_ text: String) {
         guard let json = try? JSONValue(parsing: text) else { return }
-        if let id = json["id"]?.doubleValue.map({ Int($0) }), let waiter = pending.withLock({ $0.removeValue(forKey: id) }) {
+        if let id = json["id"]?.doubleValue.flatMap({ Int(exactly: $0) }), let waiter = pending.withLock({ $0.removeValue(forKey: id) }) {
             waiter.resume(returning: json)
         } else if let name = json["event"]?.stringValue {
             eventSink.yield(Event(name: name, body: json))
@@ -123,7 +123,7 @@ public final class MeetingConnection: Sendable {
             outbound.yield(text)
         }
         guard reply["ok"] == .bool(true) else {
-            throw RequestFailed(code: Int(reply["error"]?["code"]?.doubleValue ?? 0), name: reply["error"]?["name"]?.stringValue ?? "")
+            throw RequestFailed(code: reply["error"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0, name: reply["error"]?["name"]?.stringValue ?? "")
         }
         return reply
     }

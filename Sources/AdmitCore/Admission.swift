@@ -27,13 +27,16 @@ public struct RoomFacts: Sendable, Equatable {
     /// Participants waiting in the room's lobby now, and how many may.
     public var lobbyCount: Int
     public var maxLobby: Int
+    /// The joining participant id already waits in the lobby (a reconnect takes its own place).
+    public var alreadyWaiting: Bool
     /// The API key's domain whitelist (`https://host[:port]`); empty allows any origin.
     public var whitelist: [String]
 
     public init(
         roomId: String, customRoomId: String? = nil, disabled: Bool = false, participantCount: Int = 0, maxParticipants: Int = 100,
-        lobbyCount: Int = 0, maxLobby: Int = 200, whitelist: [String] = []
+        lobbyCount: Int = 0, maxLobby: Int = 200, alreadyWaiting: Bool = false, whitelist: [String] = []
     ) {
+        self.alreadyWaiting = alreadyWaiting
         self.lobbyCount = lobbyCount
         self.maxLobby = maxLobby
         self.roomId = roomId
@@ -84,7 +87,7 @@ public enum Admission {
         if direct, room.participantCount >= room.maxParticipants {
             return .refused(TokenError(.maxParticipantReached, .room, "room \(room.roomId) has \(room.maxParticipants) participants"), status: 403)
         }
-        if !direct, room.lobbyCount >= room.maxLobby {
+        if !direct, !room.alreadyWaiting, room.lobbyCount >= room.maxLobby {
             return .refused(TokenError(.lobbyFull, .room, "the lobby of room \(room.roomId) holds \(room.maxLobby) waiting participants"), status: 403)
         }
         return direct ? .join(participantId: participantId) : .lobby(participantId: participantId)

@@ -45,6 +45,7 @@ public struct Meeting: Sendable {
     public var waitingIds: [String] { waiting.map(\.participantId) }
     /// Participants waiting in the lobby.
     public var lobbyCount: Int { waiting.count }
+    public func isWaiting(_ participantId: String) -> Bool { waiting.contains { $0.participantId == participantId } }
 
     /// The connections of everyone in the meeting (not waiting): who hears room-wide state events.
     public var joinedConnections: [ConnectionID] { joined.map(\.connection) }

@@ -4,7 +4,7 @@
 /// it (refusals piling up faster than they leak away, past a burst's worth) is closed.
 /// A value type with time passed in, so tests drive it without clocks.
 public struct RequestBudget: Sendable, Equatable {
-    public enum Decision: Sendable, Equatable {
+    public enum Decision: Sendable, Hashable {
         /// Carry the request out.
         case allowed
         /// Refuse this request (4029), keep the connection.

@@ -43,7 +43,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
         let jobs = JobService(
-            services: services, hub: hub, webhooks: Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger), logger: logger)
+            services: services, hub: hub, webhooks: Webhooks(
+                keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate),
+            logger: logger)
         hub.observeSessions(jobs)
         let rtc = RTCController(services: services, hub: hub, jobs: jobs)
         rtc.register(on: router, webSockets: webSockets)
@@ -106,10 +108,12 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         configuration.announce("Dev API key: \(record.apiKey)")
         configuration.announce("Dev API secret: \(try keys.secret(of: record))")
     }
+    var verifier = Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations)
+    verifier.maxLifetime = configuration.maxTokenLifetime ?? .infinity
     let services = Services(
         configuration: configuration, repositories: repositories,
         rooms: RoomCache(repositories: repositories, lifetime: configuration.refreshInterval), keyRing: keyRing, revocations: revocations, keys: keys,
-        verifier: Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations), metrics: Metrics(), devKey: devKey,
+        verifier: verifier, metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
         tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) },
         jobStartLimiter: RateLimiter(perMinute: configuration.jobStartsPerMinute),

@@ -90,6 +90,15 @@ enum Steps {
         }
     }
 
+    /// Step 5, when the operator sets a maximum lifetime: `exp` is not further ahead than it.
+    @inline(__always)
+    static func lifetime(_ payload: Payload, now: Double, leeway: Double, maximum: Double) -> TokenError? {
+        guard let exp = payload.expiresAt.value, exp - now > maximum + leeway else { return nil }
+        return TokenError(
+            .invalidToken, .lifetime,
+            "exp is \(RelativeTime.describe(exp - now)) ahead; this server accepts tokens that expire within \(RelativeTime.describe(maximum))")
+    }
+
     /// Step 5: `nbf` is not in the future.
     static func notBefore(_ payload: Payload, now: Double, leeway: Double) -> TokenError? {
         guard let nbf = payload.notBefore.value, nbf > now + leeway else { return nil }

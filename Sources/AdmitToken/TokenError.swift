@@ -66,6 +66,8 @@ public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let version = Reason(rawValue: "version")
         public static let roles = Reason(rawValue: "roles")
         public static let revoked = Reason(rawValue: "revoked")
+        /// Admit's own, only when the operator sets a maximum lifetime: `exp` is further ahead than it allows.
+        public static let lifetime = Reason(rawValue: "lifetime")
         /// Step 9: the token is valid but not for this use.
         public static let role = Reason(rawValue: "role")
         public static let room = Reason(rawValue: "room")

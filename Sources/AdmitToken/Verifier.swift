@@ -9,6 +9,10 @@ public struct Verifier: Sendable {
     /// Seconds of clock skew tolerated for `exp`, `nbf` and `iat`.
     public var leeway: Double
     public var clock: TokenClock
+    /// The furthest ahead `exp` may be, in seconds from now (beyond the leeway); infinity, the
+    /// default, allows any. Off by default, as in the contract; an operator may refuse tokens
+    /// minted to live for years (`--max-token-lifetime`).
+    public var maxLifetime: Double = .infinity
     /// Step 8's list; nil checks nothing.
     public var revocations: (any RevocationChecking)? {
         get { revocationList is NoRevocations ? nil : revocationList }
@@ -65,6 +69,7 @@ public struct Verifier: Sendable {
             let input = UnsafeRawBufferPointer(rebasing: token[parts.signingInput])
             if let error = Steps.signature(signature, input: input, key: key, now: now)
                 ?? Steps.expiry(payload, now: now, leeway: leeway)
+                ?? Steps.lifetime(payload, now: now, leeway: leeway, maximum: maxLifetime)
                 ?? Steps.notBefore(payload, now: now, leeway: leeway)
                 ?? Steps.issuedAt(payload, now: now, leeway: leeway)
                 ?? Steps.permissions(payload)

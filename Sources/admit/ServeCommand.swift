@@ -50,9 +50,50 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Participants per meeting (4009 beyond).")
     var maxParticipants = 100
 
+    @Option(help: "Participants waiting in one room's lobby (4093 beyond).")
+    var maxLobby = 200
+
+    @Option(help: "Seconds a request head may take to arrive whole.")
+    var headTimeout: Double = 10
+
+    @Option(help: "Seconds an HTTP connection may stay silent before it is closed.")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds between WebSocket pings on /rtc; two unanswered close the connection.")
+    var pingInterval: Double = 30
+
+    @Option(help: "/rtc requests a second per connection (trickle not counted).")
+    var rtcRate = 50
+
+    @Option(help: "/rtc request burst per connection.")
+    var rtcBurst = 100
+
+    @Option(help: "Recording, HLS, livestream and transcription starts a minute per API key (at least 10).")
+    var jobStartsPerMinute = 20
+
+    @Option(help: "A reverse proxy's address whose X-Forwarded-For names the client (repeat for several).")
+    var trustedProxy: [String] = []
+
+    @Flag(help: "Let webhooks reach loopback, private and link-local addresses (local development only).")
+    var webhookAllowPrivate = false
+
+    @Option(help: "Refuse tokens whose exp is further ahead than this (120m, 24h, 30d, or seconds); no limit by default.")
+    var maxTokenLifetime: String?
+
     func validate() throws {
         guard lobbyTimeout > 0, lobbyTimeout <= 86_400 else { throw ValidationError("--lobby-timeout must be from 1 to 86400 seconds.") }
         guard (1...100_000).contains(maxParticipants) else { throw ValidationError("--max-participants must be from 1 to 100000.") }
+        guard (1...100_000).contains(maxLobby) else { throw ValidationError("--max-lobby must be from 1 to 100000.") }
+        for (flag, value) in [("--head-timeout", headTimeout), ("--idle-timeout", idleTimeout), ("--ping-interval", pingInterval)] {
+            guard value >= 0.1, value <= 86_400 else { throw ValidationError("\(flag) must be from 0.1 to 86400 seconds.") }
+        }
+        guard (1...100_000).contains(rtcRate), (1...100_000).contains(rtcBurst) else {
+            throw ValidationError("--rtc-rate and --rtc-burst must be from 1 to 100000.")
+        }
+        guard (10...100_000).contains(jobStartsPerMinute) else { throw ValidationError("--job-starts-per-minute must be from 10 to 100000.") }
+        if let maxTokenLifetime, Lifetime.seconds(maxTokenLifetime) == nil {
+            throw ValidationError("--max-token-lifetime is not a lifetime (120m, 24h, 30d, or seconds; at most 10 years).")
+        }
         if dev, let host, !["127.0.0.1", "localhost", "::1"].contains(host) {
             throw ValidationError("--dev binds to loopback only; drop --host or --dev.")
         }
@@ -84,6 +125,16 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.devTokenRatePerMinute = tokenEndpointRate
         configuration.lobbyTimeout = lobbyTimeout
         configuration.maxParticipants = maxParticipants
+        configuration.maxLobby = maxLobby
+        configuration.headTimeout = .milliseconds(Int64(headTimeout * 1000))
+        configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
+        configuration.rtcRequestsPerSecond = rtcRate
+        configuration.rtcRequestBurst = rtcBurst
+        configuration.jobStartsPerMinute = jobStartsPerMinute
+        configuration.trustedProxies = trustedProxy
+        configuration.webhookAllowPrivate = webhookAllowPrivate
+        configuration.maxTokenLifetime = maxTokenLifetime.flatMap(Lifetime.seconds).map(Double.init)
         configuration.benchEndpoints = ProcessInfo.processInfo.environment["ADMIT_BENCH_ENDPOINTS"] == "1"
         configuration.announce = { say($0) }
         var logger = Logger(label: "admit")

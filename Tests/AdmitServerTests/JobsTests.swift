@@ -302,7 +302,7 @@ struct WebhookTests {
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { hookClient in
             let hooks = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
-            try await withMeeting { m in
+            try await withMeeting({ $0.webhookAllowPrivate = true }) { m in
                 let room = try await m.api.call(
                     "POST", "/v2/rooms",
                     body: .object([
@@ -370,7 +370,7 @@ struct WebhookTests {
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { hookClient in
             let hooks = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
-            try await withMeeting { m in
+            try await withMeeting({ $0.webhookAllowPrivate = true }) { m in
                 let host = try await m.join("host")
                 try await host.next("meeting-joined")
                 _ = try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("webhookUrl", .string("\(hooks)/redirect"))])
@@ -397,7 +397,7 @@ struct WebhookTests {
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { hookClient in
             let hook = "http://127.0.0.1:\(try #require(hookClient.port))/hook"
-            try await withMeeting { m in
+            try await withMeeting({ $0.webhookAllowPrivate = true }) { m in
                 let events = ["participant-joined", "participant-left", "session-ended"].map(JSONValue.string)
                 let room = try await m.api.call(
                     "POST", "/v2/rooms",

@@ -56,8 +56,10 @@ struct MeetingLiveTests {
     @Test("two hosts both see the request; only the first answer counts (4059 for the second)")
     func twoHosts() async throws {
         try await withMeeting { m in
-            let h1 = try await m.join("h1"), h2 = try await m.join("h2")
+            // `join` returns once the socket is open; the first host is in before the second comes.
+            let h1 = try await m.join("h1")
             try await h1.next("meeting-joined")
+            let h2 = try await m.join("h2")
             try await h2.next("meeting-joined")
             try await h1.next("participant-joined")
             _ = try await m.join("guest", .askJoin)

@@ -13,12 +13,12 @@ private final class RunningServer {
     let port: Int
     let dataDir: String
 
-    init(arguments: [String], port: Int, dataDir: String) throws {
+    init(arguments: [String], port: Int, dataDir: String, environment: [String: String] = [:]) throws {
         self.port = port
         self.dataDir = dataDir
         process.executableURL = CLI.binary
         process.arguments = ["serve", "--port", String(port), "--data-dir", dataDir] + arguments
-        process.environment = ["PATH": "/usr/bin:/bin", "ADMIT_LOG_LEVEL": "warning"]
+        process.environment = ["PATH": "/usr/bin:/bin", "ADMIT_LOG_LEVEL": "warning"].merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -67,6 +67,9 @@ struct ServeCommandTests {
         let adminFile = dataDir + "/admin-token"
         let permissions = try FileManager.default.attributesOfItem(atPath: adminFile)[.posixPermissions] as? Int
         #expect(permissions == 0o600)
+        // The data dir and the database are the owner's alone: they hold sealed secrets and attendance.
+        #expect(try FileManager.default.attributesOfItem(atPath: dataDir)[.posixPermissions] as? Int == 0o700)
+        #expect(try FileManager.default.attributesOfItem(atPath: dataDir + "/admit.sqlite")[.posixPermissions] as? Int == 0o600)
 
         // keys against the same store; then a restart keeps the same dev key.
         let created = try CLI.run(["keys", "create", "--name", "backend", "--data-dir", dataDir])
@@ -89,11 +92,39 @@ struct ServeCommandTests {
         #expect(try CLI.run(["keys", "deactivate", apiKey, "--data-dir", dataDir]).status == 0)
         #expect(try CLI.run(["keys", "list", "--data-dir", dataDir]).stdout.contains("deactivated  backend"))
 
+        // A data dir made readable by others before (an older Admit, a careless copy) is closed again at start.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dataDir)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: dataDir + "/admit.sqlite")
         let again = try RunningServer(arguments: ["--dev"], port: 18_472, dataDir: dataDir)
         try await again.waitUntilUp()
         let second = again.stop().printed
         #expect(second.contains("Dev API secret: \(secret)"))
         #expect(second.contains("Admin credential (dev mode, from"))
+        #expect(try FileManager.default.attributesOfItem(atPath: dataDir)[.posixPermissions] as? Int == 0o700)
+        #expect(try FileManager.default.attributesOfItem(atPath: dataDir + "/admit.sqlite")[.posixPermissions] as? Int == 0o600)
+    }
+
+    @Test("outside dev mode /get-token grants allow_join only, unless the operator lists more")
+    func tokenEndpointPermissions() async throws {
+        let dataDir = temporaryDirectory()
+        // A dev server creates the store and its master key; then the same store outside dev mode.
+        let dev = try RunningServer(arguments: ["--dev"], port: 18_473, dataDir: dataDir)
+        try await dev.waitUntilUp()
+        _ = dev.stop()
+        let created = try CLI.run(["keys", "create", "--name", "public", "--data-dir", dataDir])
+        let apiKey = try #require(try JSONValue(parsing: created.stdout)["apiKey"]?.stringValue)
+        let secret = try #require(try JSONValue(parsing: created.stdout)["secret"]?.stringValue)
+        let environment = ["ADMIT_ADMIN_TOKEN": "admin-credential-for-cli-tests"]
+        let arguments = ["--master-key-file", dataDir + "/master.key", "--token-endpoint-key", apiKey]
+        for (extra, expected, port) in [([String](), Permissions.allowJoin, 18_474), (["--token-endpoint-permissions", "allow_join,allow_mod"], [.allowJoin, .allowMod], 18_475)] {
+            let server = try RunningServer(arguments: arguments + extra, port: port, dataDir: dataDir, environment: environment)
+            try await server.waitUntilUp()
+            let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/get-token")!)
+            _ = server.stop()
+            let token = try #require(try JSONValue(parsing: String(decoding: data, as: UTF8.self))["token"]?.stringValue)
+            let claims = try Verifier(keys: SingleSecret(try #require(Secret(secret)))).verify(token)
+            #expect(claims.permissions == expected)
+        }
     }
 
     @Test("outside dev mode serve refuses to start without an admin credential or a master key")

@@ -153,14 +153,15 @@ struct RTCController {
         let dashboard = services.keyRing.settings(for: claims.apiKey)
         let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId)
         let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
+        let requested = query["participantId"].map(String.init)
         let facts = record.map { room in
-            let counts = hub.counts(MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId))
+            let counts = hub.counts(
+                MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId), waiting: requested ?? claims.participantId)
             return RoomFacts(
                 roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
                 participantCount: counts.participants, maxParticipants: hub.maxParticipants,
-                lobbyCount: counts.lobby, maxLobby: hub.maxLobby, whitelist: dashboard.whitelist)
+                lobbyCount: counts.lobby, maxLobby: hub.maxLobby, alreadyWaiting: counts.waiting, whitelist: dashboard.whitelist)
         }
-        let requested = query["participantId"].map(String.init)
         let verdict = Admission.decide(
             claims: claims, request: JoinRequest(roomId: roomId, participantId: requested, origin: request.headers[.origin]), room: facts
         ) { Identifiers.hex(8) }

@@ -52,6 +52,11 @@ struct RoomsController {
             throw APIError.token(TokenError(.unauthorizedMeetingID, .room, "a token for room \(scoped) cannot create other rooms"))
         }
         try services.requireOrigin(origin, apiKey: claims.apiKey)
+        if let endPoint = body.webhook?.endPoint,
+            case .failure(let refusal) = WebhookTarget.check(endPoint, allowPrivate: services.configuration.webhookAllowPrivate)
+        {
+            throw APIError.badRequest("`webhook.endPoint` \(refusal.message).")
+        }
         let now = Date.stamp()
         let encoder = JSONEncoder()
         var roomId = Identifiers.roomId()

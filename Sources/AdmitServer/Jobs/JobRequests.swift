@@ -14,7 +14,8 @@ struct StartRequest {
     /// The start asks for transcription alongside (`transcription.enabled: true`).
     var transcription = false
 
-    init(_ kind: JobKind, _ body: JSONValue) throws(JobFailure) {
+    /// `allowPrivateWebhooks`: `--webhook-allow-private` (a `webhookUrl` may then name any host).
+    init(_ kind: JobKind, _ body: JSONValue, allowPrivateWebhooks: Bool = false) throws(JobFailure) {
         func bad(_ message: String, code: ErrorCode? = nil) -> JobFailure {
             JobFailure(status: .badRequest, code: code, rtcCode: code ?? kind.startCode, message: message)
         }
@@ -24,8 +25,9 @@ struct StartRequest {
             throw bad(error.message)
         }
         if let value = body["webhookUrl"], value != .null {
-            guard let url = value.stringValue, url.utf8.count <= 2048, url.hasPrefix("https://") || url.hasPrefix("http://") else {
-                throw bad("`webhookUrl` must be an http(s) URL of at most 2048 bytes.")
+            guard let url = value.stringValue else { throw bad("`webhookUrl` must be an http(s) URL of at most 2048 bytes.") }
+            if case .failure(let refusal) = WebhookTarget.check(url, allowPrivate: allowPrivateWebhooks) {
+                throw bad("`webhookUrl` \(refusal.message).")
             }
             extras.append(JSONMember("webhookUrl", value))
         }

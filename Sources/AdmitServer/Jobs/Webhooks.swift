@@ -3,31 +3,22 @@ import AdmitToken
 import Foundation
 import Logging
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Sends webhooks: `{"webhookType": "recording-started", "data": {...}}` by POST to a job's
 /// `webhookUrl` (every event of that job) and to the room's `webhook.endPoint` (the events its
 /// `events` list names). Each delivery is signed with the API key's current secret:
 /// `X-Admit-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. Deliveries run in
 /// the background with a 5 s timeout and up to 3 attempts; a failure is logged and counted, and
-/// never delays a meeting or a job.
+/// never delays a meeting or a job. Targets must be public (`WebhookTarget`), checked again on
+/// the resolved address at delivery, and redirects are never followed (`WebhookClient`).
 struct Webhooks: Sendable {
     let keyRing: KeyRing
     let metrics: Metrics
     let logger: Logger
+    /// `--webhook-allow-private`: deliveries may reach loopback and private addresses (local development).
+    var allowPrivate = false
     /// Seconds between attempts (tests shorten it).
     var retryDelays: [Double] = [1, 5]
-
-    private static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 5
-        configuration.timeoutIntervalForResource = 10
-        configuration.httpCookieStorage = nil
-        configuration.urlCache = nil
-        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
-    }()
 
     /// The URLs an event goes to: the job's own URL, and the room's endpoint when it subscribed.
     static func targets(event: String, jobURL: String?, room: RoomRecord?) -> [String] {
@@ -51,42 +42,38 @@ struct Webhooks: Sendable {
     func send(_ event: String, apiKey: String, data: JSONValue, to urls: [String]) {
         guard !urls.isEmpty, let secret = keyRing.signingSecret(for: apiKey) else { return }
         let body = Array(JSONValue.object([JSONMember("webhookType", .string(event)), JSONMember("data", data)]).jsonText.utf8)
-        let time = String(Int(Date().timeIntervalSince1970))
+        let time = String(Int64(Date().timeIntervalSince1970.rounded(.down)))
         let signature = secret.authenticationCode(for: Array("\(time).".utf8) + body).map { String(format: "%02x", $0) }.joined()
+        let headers = [("Content-Type", "application/json"), ("X-Admit-Signature", "t=\(time),v1=\(signature)")]
         for url in urls {
-            guard let target = URL(string: url) else { continue }
-            var request = URLRequest(url: target)
-            request.httpMethod = "POST"
-            request.httpBody = Data(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.setValue("t=\(time),v1=\(signature)", forHTTPHeaderField: "X-Admit-Signature")
-            Task { await deliver(request, event: event) }
+            // Checked again here: a URL stored before the rule, or by a server that allowed private targets.
+            guard case .success(let target) = WebhookTarget.check(url, allowPrivate: allowPrivate) else {
+                metrics.webhook("refused")
+                logger.warning("webhook target refused", metadata: ["event": "\(event)"])
+                continue
+            }
+            Task { await deliver(target, headers: headers, body: body, event: event) }
         }
     }
 
-    private func deliver(_ request: URLRequest, event: String) async {
+    private func deliver(_ target: WebhookTarget, headers: [(String, String)], body: [UInt8], event: String) async {
         for attempt in 0...retryDelays.count {
             if attempt > 0 { try? await Task.sleep(for: .seconds(retryDelays[attempt - 1])) }
-            if let (_, response) = try? await Self.session.data(for: request), let http = response as? HTTPURLResponse,
-                (200..<300).contains(http.statusCode)
-            {
-                metrics.webhook("delivered")
+            do {
+                let status = try await WebhookClient.post(target, headers: headers, body: body, allowPrivate: allowPrivate)
+                if (200..<300).contains(status) {
+                    metrics.webhook("delivered")
+                    return
+                }
+            } catch let failure as WebhookClient.Failure where failure.description.hasPrefix("webhook host must not") {
+                // The name resolves to an internal address: no retry changes that.
+                metrics.webhook("refused")
+                logger.warning("webhook target refused", metadata: ["event": "\(event)", "host": "\(target.host)"])
                 return
-            }
+            } catch {}
         }
         metrics.webhook("failed")
         // The URL's host only: paths and queries may carry the receiver's own tokens.
-        logger.warning("webhook not delivered", metadata: ["event": "\(event)", "host": "\(request.url?.host ?? "")"])
-    }
-}
-
-/// Webhooks never follow redirects: a receiver cannot bounce a signed delivery to another
-/// address (an internal one, say). A redirect counts as a failed attempt.
-private final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
-    func urlSession(
-        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
-        completionHandler: @escaping (URLRequest?) -> Void
-    ) {
-        completionHandler(nil)
+        logger.warning("webhook not delivered", metadata: ["event": "\(event)", "host": "\(target.host)"])
     }
 }

@@ -67,11 +67,14 @@ final class MeetingHub: Sendable {
         state.withLock { $0.meetings[room]?.participantCount ?? 0 }
     }
 
-    /// Participants in the meeting and waiting in its lobby now.
-    func counts(_ room: RoomKey) -> (participants: Int, lobby: Int) {
+    /// Lobby timers running now (one per waiting connection at most).
+    var lobbyTimerCount: Int { state.withLock { $0.lobbyTimers.count } }
+
+    /// Participants in the meeting and waiting in its lobby now, and whether `participantId` waits there.
+    func counts(_ room: RoomKey, waiting participantId: String?) -> (participants: Int, lobby: Int, waiting: Bool) {
         state.withLock { state in
-            guard let meeting = state.meetings[room] else { return (0, 0) }
-            return (meeting.participantCount, meeting.lobbyCount)
+            guard let meeting = state.meetings[room] else { return (0, 0, false) }
+            return (meeting.participantCount, meeting.lobbyCount, participantId.map(meeting.isWaiting) ?? false)
         }
     }
 

@@ -39,8 +39,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case idle
         /// Bytes of a head arrived since `since`; the head is not complete yet.
         case head(since: NIODeadline)
-        /// Heads complete, answers not all written yet.
-        case request(inFlight: Int)
+        /// A head is complete; its answer is not written yet.
+        case busy
         /// Upgraded: pings instead of HTTP deadlines.
         case webSocket
     }
@@ -48,6 +48,10 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private let limits: Limits
     private let expired: @Sendable (Expiry) -> Void
     private var phase = Phase.idle
+    /// Requests the handlers that answer have taken and not answered yet.
+    private var inFlight = 0
+    /// How much of "\r\n\r\n" the bytes of the current head ended with.
+    private var headEndMatched = 0
     private var lastActivity = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
@@ -83,13 +87,34 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         switch phase {
         case .idle:
             phase = .head(since: now)
+            headEndMatched = 0
             arm()
+            scanForHeadEnd(unwrapInboundIn(data))
+        case .head:
+            scanForHeadEnd(unwrapInboundIn(data))
         case .webSocket:
             readSincePing = true
-        case .head, .request:
+        case .busy:
             break
         }
         context.fireChannelRead(data)
+    }
+
+    /// Ends the head deadline at the head's blank line, whoever reads the request (the upgrade
+    /// handler of `/rtc` tells nobody when it has a head).
+    private func scanForHeadEnd(_ buffer: ByteBuffer) {
+        let pattern: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
+        for byte in buffer.readableBytesView {
+            if byte == pattern[headEndMatched] {
+                headEndMatched += 1
+                if headEndMatched == 4 {
+                    phase = .busy
+                    return
+                }
+            } else {
+                headEndMatched = byte == 0x0D ? 1 : 0
+            }
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -105,27 +130,22 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Told by the handlers that read requests
 
-    /// A request head is complete: no head deadline until the answer is written.
+    /// A handler took a complete request head: no head deadline until it is answered.
     func headComplete() {
-        switch phase {
-        case .request(let inFlight): phase = .request(inFlight: inFlight + 1)
-        case .idle, .head: phase = .request(inFlight: 1)
-        case .webSocket: break
-        }
+        if case .webSocket = phase { return }
+        inFlight += 1
+        phase = .busy
     }
 
     /// An answer is written whole; `pending` when bytes of a further request are already in.
     func answered(pending: Bool) {
+        if case .webSocket = phase { return }
         let now = NIODeadline.now()
         lastActivity = now
-        switch phase {
-        case .request(let inFlight) where inFlight > 1:
-            phase = .request(inFlight: inFlight - 1)
-        case .webSocket:
-            return
-        default:
-            phase = pending ? .head(since: now) : .idle
-        }
+        inFlight = max(0, inFlight - 1)
+        guard inFlight == 0 else { return }
+        headEndMatched = 0
+        phase = pending ? .head(since: now) : .idle
         arm()
     }
 
@@ -143,7 +163,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var deadline: NIODeadline {
         switch phase {
         case .head(let since): min(since + limits.head, lastActivity + limits.idle)
-        case .idle, .request: lastActivity + limits.idle
+        case .idle, .busy: lastActivity + limits.idle
         case .webSocket: lastActivity + limits.ping
         }
     }

@@ -1,0 +1,102 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Posts one webhook: resolves the host and checks every address (`WebhookTarget.resolve`),
+/// connects to the address it checked (TLS with the host's name verified for https), sends
+/// the request and reads only the response's status line. No redirect is followed (a 3xx
+/// is a failure), nothing of the response body is kept, and the whole exchange has one
+/// deadline.
+enum WebhookClient {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The system's trust roots, loaded once.
+    private static let tls: Result<NIOSSLContext, any Error> = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+
+    /// The response's status code.
+    static func post(
+        _ target: WebhookTarget, headers: [(String, String)], body: [UInt8], allowPrivate: Bool, timeout: TimeAmount = .seconds(5)
+    ) async throws -> Int {
+        // DNS blocks: on NIO's thread pool, not on an event loop or the cooperative pool.
+        let resolved = try await NIOThreadPool.singleton.runIfActive { target.resolve(allowPrivate: allowPrivate) }
+        let address: SocketAddress
+        switch resolved {
+        case .success(let found): address = found
+        case .failure(let refusal): throw Failure(description: "webhook host \(refusal.message)")
+        }
+        let context = target.isHTTPS ? try tls.get() : nil
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let status = loop.makePromise(of: Int.self)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: context, serverHostname: target.isLiteral ? nil : target.host))
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(StatusReader(status: status))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(to: address).get()
+        } catch {
+            // Every path completes the promise (NIO treats a dropped one as a leak).
+            status.fail(error)
+            throw error
+        }
+        let deadline = loop.scheduleTask(in: timeout) {
+            status.fail(Failure(description: "webhook timed out"))
+            channel.close(promise: nil)
+        }
+        defer {
+            deadline.cancel()
+            channel.close(promise: nil)
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target.target)
+        let defaultPort = target.isHTTPS ? 443 : 80
+        let hostName = target.host.contains(":") ? "[\(target.host)]" : target.host
+        head.headers.add(name: "Host", value: target.port == defaultPort ? hostName : "\(hostName):\(target.port)")
+        head.headers.add(name: "User-Agent", value: "Admit-Webhooks")
+        head.headers.add(name: "Content-Length", value: String(body.count))
+        head.headers.add(name: "Connection", value: "close")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        return try await status.futureResult.get()
+    }
+
+    /// Completes the promise with the response's status code, or fails it when the
+    /// connection ends or errs first.
+    private final class StatusReader: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPClientResponsePart
+        let status: EventLoopPromise<Int>
+
+        init(status: EventLoopPromise<Int>) {
+            self.status = status
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .head(let head) = unwrapInboundIn(data) {
+                status.succeed(Int(head.status.code))
+                context.close(promise: nil)
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            status.fail(error)
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            status.fail(Failure(description: "webhook connection closed before a response"))
+            context.fireChannelInactive()
+        }
+    }
+}
