@@ -95,6 +95,11 @@ let package = Package(
             dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/AdmitBench"
         ),
+        // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer); a plain build makes
+        // them print how to run them.
+        .executableTarget(name: "FuzzVerifier", dependencies: ["AdmitToken"], path: "Fuzz/Sources/FuzzVerifier"),
+        .executableTarget(name: "FuzzRTCMessage", dependencies: ["AdmitCore", "AdmitToken"], path: "Fuzz/Sources/FuzzRTCMessage"),
+        .executableTarget(name: "FuzzSettings", dependencies: ["AdmitCore", "AdmitToken"], path: "Fuzz/Sources/FuzzSettings"),
         .testTarget(
             name: "AdmitTokenTests",
             dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],

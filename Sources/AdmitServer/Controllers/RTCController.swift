@@ -98,7 +98,7 @@ struct RTCController {
                     do {
                         for try await message in inbound.messages(maxSize: 64 * 1024) {
                             guard case .text(let text) = message else { continue }
-                            let parsed = Wire.request(text)
+                            let parsed = RTCMessage.request(text)
                             let elapsed = (clock.now - started).components
                             switch budget.take(now: Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18) {
                             case .allowed:
