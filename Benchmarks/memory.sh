@@ -8,7 +8,7 @@ if [ $# -ge 1 ]; then admit=$1; else swift build -c release --product admit >&2;
 data=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true
-ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --port 18482 --data-dir "$data" --max-participants 5000 \
+ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --port 18482 --data-dir "$data" --max-participants 5000 --max-lobby 5000 \
   --token-endpoint-rate 100000000 > "$data/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:18482/health >/dev/null && break; sleep 0.2; done

@@ -26,6 +26,11 @@ public struct AdmitClient: Sendable {
         public var code: Int? { body["code"]?.doubleValue.flatMap { Int(exactly: $0) } }
         public var reason: String? { body["reason"]?.stringValue }
         public var description: String { "HTTP \(status): \(body.jsonText)" }
+
+        public init(status: Int, body: JSONValue) {
+            self.status = status
+            self.body = body
+        }
     }
 
     // MARK: Rooms

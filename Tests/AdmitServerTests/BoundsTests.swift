@@ -1,3 +1,4 @@
+import AdmitClient
 import AdmitCore
 import AdmitStore
 import AdmitToken
@@ -136,6 +137,26 @@ struct BoundsTests {
         for connection in connections { await hub.disconnected(connection) }
         #expect(hub.lobbyTimerCount == 0)
         #expect(hub.counts(room, waiting: nil).lobby == 0)
+    }
+
+    @Test("a lobby timeout no clock can reach is clamped, not trapped on, when an embedder sets it")
+    func lobbyTimeoutClamped() async {
+        for timeout in [Double.infinity, .nan, 1e300, -5] {
+            let hub = MeetingHub(lobbyTimeout: timeout, maxParticipants: 10, repositories: MemoryRepositories(), logger: Logger(label: "test"))
+            #expect(hub.lobbyTimeout >= 0 && hub.lobbyTimeout <= 86_400)
+            let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
+            let (connection, _) = hub.open(room: room, config: .object([]))
+            let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
+            await hub.arrive(connection, lobby: true, participantId: "g", name: "G", claims: guest, mic: false, webcam: false)
+            await hub.disconnected(connection)
+        }
+    }
+
+    @Test("the Swift client reads codes and ids as exact integers: 1e300 from a server is no code, not a trap")
+    func clientNumbers() {
+        let failure = AdmitClient.Failure(status: 400, body: .object([JSONMember("code", .number("1e300"))]))
+        #expect(failure.code == nil)
+        #expect(AdmitClient.Failure(status: 401, body: .object([JSONMember("code", .number("4002"))])).code == 4002)
     }
 
     @Test("reloads that overlap install in the order they started")

@@ -359,6 +359,12 @@ struct WebhookTests {
             redirected.withLock { $0 += 1 }
             return Response(status: .temporaryRedirect, headers: [.location: "/hook/landed"])
         }
+        // A Location that Foundation's URLSession could not turn back into a URL: it aborted
+        // the whole process before asking its delegate whether to follow.
+        router.post("/hook/bad-location") { _, _ -> Response in
+            redirected.withLock { $0 += 1 }
+            return Response(status: .found, headers: [.location: "//[::1]/"])
+        }
         router.post("/hook/landed") { _, _ -> HTTPResponse.Status in
             landed.withLock { $0 += 1 }
             return .ok
@@ -376,6 +382,12 @@ struct WebhookTests {
                 _ = try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("webhookUrl", .string("\(hooks)/redirect"))])
                 for _ in 0..<250 where redirected.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(redirected.withLock { $0 } >= 1)
+                _ = try await m.api.endJob("recordings", roomId: m.roomId)
+                _ = try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("webhookUrl", .string("\(hooks)/bad-location"))])
+                for _ in 0..<250 where redirected.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(redirected.withLock { $0 } >= 2)
+                // Still serving after the odd redirect.
+                #expect(try await m.api.sessions(roomId: m.roomId).count == 1)
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(landed.withLock { $0 } == 0)
             }

@@ -76,15 +76,15 @@ final class JobService: SessionObserver {
         // A switched-off service is refused whatever the request says.
         guard settings.isEnabled(kind.serviceSwitch) else { throw disabled(kind.serviceSwitch) }
         let request = try StartRequest(kind, body, allowPrivateWebhooks: services.configuration.webhookAllowPrivate)
-        // Starts cost workers and webhooks: a key gets `jobStartsPerMinute` (automatic starts are not counted).
+        if request.transcription, !settings.isEnabled("transcription.enabled") { throw disabled("transcription.enabled") }
+        guard let session = hub.liveSession(room) else {
+            throw JobFailure(status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) has no live session to \(kind.verb).")
+        }
+        // Starts cost workers and webhooks: a key gets `jobStartsPerMinute` of them (automatic starts are not counted).
         if source != .dashboard, !services.jobStartLimiter.allow(room.apiKey) {
             throw JobFailure(
                 status: .tooManyRequests, rtcCode: kind.startCode,
                 message: "Too many job starts for this API key: at most \(services.configuration.jobStartsPerMinute) a minute.")
-        }
-        if request.transcription, !settings.isEnabled("transcription.enabled") { throw disabled("transcription.enabled") }
-        guard let session = hub.liveSession(room) else {
-            throw JobFailure(status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) has no live session to \(kind.verb).")
         }
         let config: EffectiveConfig
         if kind == .transcription {
