@@ -57,7 +57,7 @@ public struct AppConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// `/rtc` connections get a WebSocket ping this often and are closed after two go unanswered.
     public var pingInterval: Duration = .seconds(30)
-    /// `/rtc` requests a second per connection (`trickle` not counted), and the burst allowed.
+    /// `/rtc` messages a second per connection, and the burst allowed.
     public var rtcRequestsPerSecond = 50
     public var rtcRequestBurst = 100
     /// Recording, HLS, livestream and transcription starts a minute per API key.

@@ -28,7 +28,7 @@ final class Metrics: Sendable {
     }
     private static var webhooks: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "admit", metricName: "webhooks", unitName: "total", helpText: "Webhook deliveries, by outcome: delivered or failed.")
+            namespace: "admit", metricName: "webhooks", unitName: "total", helpText: "Webhook deliveries, by outcome: delivered, failed (after every attempt), refused (internal target), dropped (too many in flight).")
     }
     private static var connectionsExpired: MetricNameDescriptor {
         MetricNameDescriptor(

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Synchronization
 
 /// A token bucket per client: `perMinute` requests a minute, refilled continuously.
@@ -69,6 +70,15 @@ final class RateLimiter: Sendable {
         }
     }
 
+    /// Returns one request to `client`'s bucket (a request that was counted but did not happen).
+    func giveBack(_ client: String) {
+        let capacity = Double(perMinute)
+        state.withLock { state in
+            guard let slot = state.index[client] else { return }
+            state.entries[slot].tokens = min(capacity, state.entries[slot].tokens + 1)
+        }
+    }
+
     private static func unlink(_ state: inout State, _ slot: Int) {
         let entry = state.entries[slot]
         if entry.newer >= 0 { state.entries[entry.newer].older = entry.older } else { state.newest = entry.older }
@@ -93,15 +103,28 @@ final class RateLimiter: Sendable {
 struct ClientAddress: Sendable {
     let trustedProxies: Set<String>
 
+    /// `forwardedFor`: every `X-Forwarded-For` value in the order the lines came, joined by
+    /// commas (a proxy may add its own line rather than extend the client's).
     func resolve(remote: String?, forwardedFor: String?) -> String {
-        guard let remote else { return "unknown" }
+        guard let remote = remote.map(Self.unmapped) else { return "unknown" }
         guard !trustedProxies.isEmpty, trustedProxies.contains(remote), let forwardedFor else { return remote }
         // Rightmost first: each proxy appends the address it received from.
         for hop in forwardedFor.split(separator: ",").reversed() {
-            let address = hop.trimmingCharacters(in: .whitespaces)
+            let address = Self.unmapped(hop.trimmingCharacters(in: .whitespaces))
             guard !address.isEmpty, address.utf8.count <= 64 else { return remote }
             if !trustedProxies.contains(address) { return address }
         }
         return remote
+    }
+
+    /// Every `X-Forwarded-For` line of a request, in order, joined by commas; nil when there is none.
+    static func forwardedFor(_ headers: HTTPFields) -> String? {
+        let values = headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value)
+        return values.isEmpty ? nil : values.joined(separator: ",")
+    }
+
+    /// `::ffff:10.0.0.2` (an IPv4 peer on a dual-stack socket) as `10.0.0.2`.
+    static func unmapped(_ address: String) -> String {
+        address.lowercased().hasPrefix("::ffff:") && address.contains(".") ? String(address.dropFirst(7)) : address
     }
 }

@@ -48,7 +48,7 @@ struct KeysCommand: AsyncParsableCommand {
             }
             printJSON([
                 "apiKey": issued.record.apiKey, "secret": issued.secret,
-                "previousSecretValidUntil": issued.record.previousSecretValidUntil.map { $0.ISO8601Format() } ?? "",
+                "previousSecretValidUntil": issued.previousSecretValidUntil.map { $0.ISO8601Format() } ?? "",
             ])
         }
     }

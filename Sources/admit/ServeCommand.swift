@@ -62,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between WebSocket pings on /rtc; two unanswered close the connection.")
     var pingInterval: Double = 30
 
-    @Option(help: "/rtc requests a second per connection (trickle not counted).")
+    @Option(help: "/rtc requests a second per connection.")
     var rtcRate = 50
 
     @Option(help: "/rtc request burst per connection.")
@@ -111,6 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.database = store.location
         if case .sqlite = store.location {
             try makePrivateDirectory(store.dataDir)
+            makeSecretFilesPrivate(in: store.dataDir)
         }
         configuration.masterKey = try store.masterKey(create: dev)
         configuration.adminToken = try adminToken()

@@ -70,10 +70,36 @@ func readSecretFile(_ path: String, what: String) throws -> String {
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// Creates `path` (and its parents) if missing, and makes it accessible to its owner only (0700).
+/// The files Admit keeps in its data directory.
+private let dataFiles: Set<String> = ["admit.sqlite", "admit.sqlite-wal", "admit.sqlite-shm", "master.key", "admin-token"]
+
+/// Creates `path` (and its parents) if missing, accessible to its owner only (0700). An
+/// existing directory is closed the same way when it holds nothing but Admit's files (made
+/// by an older Admit, or copied); one the operator shares with other things (`--data-dir .`)
+/// is left as it is, with a warning, and Admit's files in it are 0600 anyway.
 func makePrivateDirectory(_ path: String) throws {
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+    let manager = FileManager.default
+    guard manager.fileExists(atPath: path) else {
+        try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return
+    }
+    let mode = (try manager.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? 0
+    guard mode & 0o077 != 0 else { return }
+    if try manager.contentsOfDirectory(atPath: path).allSatisfy(dataFiles.contains) {
+        try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+    } else {
+        printError("admit: warning: the data directory \(path) is open to other users; Admit's files in it are private, but prefer a directory of their own.")
+    }
+}
+
+/// Makes Admit's secret files in the data directory readable by their owner only, as they are when created.
+func makeSecretFilesPrivate(in directory: String) {
+    for name in ["master.key", "admin-token"] {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        if FileManager.default.fileExists(atPath: path) {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        }
+    }
 }
 
 /// Writes `text` to a new file readable by its owner only, in a directory only its owner can enter.

@@ -3,6 +3,7 @@ import AdmitCore
 import AdmitStore
 import AdmitToken
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -38,7 +39,7 @@ struct BoundsTests {
     }
 
     @Test("behind trusted proxies the client is the nearest untrusted address in X-Forwarded-For; otherwise the header is ignored")
-    func clientAddress() {
+    func clientAddress() throws {
         let none = ClientAddress(trustedProxies: [])
         #expect(none.resolve(remote: "203.0.113.9", forwardedFor: "1.2.3.4") == "203.0.113.9")
         let proxied = ClientAddress(trustedProxies: ["10.0.0.2", "10.0.0.3"])
@@ -48,6 +49,26 @@ struct BoundsTests {
         #expect(proxied.resolve(remote: "10.0.0.2", forwardedFor: nil) == "10.0.0.2")
         #expect(proxied.resolve(remote: "10.0.0.2", forwardedFor: " , ") == "10.0.0.2")
         #expect(proxied.resolve(remote: nil, forwardedFor: "1.1.1.1") == "unknown")
+        // An IPv4 proxy seen on a dual-stack socket.
+        #expect(proxied.resolve(remote: "::ffff:10.0.0.2", forwardedFor: "198.51.100.7") == "198.51.100.7")
+        // A proxy that adds a line of its own: the client's line comes first, the proxy's last.
+        var fields = HTTPFields()
+        let name = try #require(HTTPField.Name("X-Forwarded-For"))
+        fields.append(HTTPField(name: name, value: "6.6.6.6"))
+        fields.append(HTTPField(name: name, value: "198.51.100.7"))
+        let joined = ClientAddress.forwardedFor(fields)
+        #expect(joined == "6.6.6.6,198.51.100.7")
+        #expect(proxied.resolve(remote: "10.0.0.2", forwardedFor: joined) == "198.51.100.7")
+        #expect(ClientAddress.forwardedFor([:]) == nil)
+    }
+
+    @Test("webhook deliveries in flight are bounded: past the limit they are refused, and leaving makes room")
+    func deliveryGate() {
+        let gate = DeliveryGate()
+        #expect((0..<DeliveryGate.limit).allSatisfy { _ in gate.enter() })
+        #expect(!gate.enter())
+        gate.leave()
+        #expect(gate.enter())
     }
 
     @Test("addresses: loopback, private, link-local, CGNAT, multicast, documentation and embedded forms are not public")

@@ -50,6 +50,24 @@ struct HardeningTests {
         }
     }
 
+    @Test("a rotation answers until when the secret it replaced verifies: a grace of 0 ends it now, whatever earlier rotations promised")
+    func rotationAnswer() async throws {
+        try await withServer { server in
+            let key = try await server.createKey()
+            let before = Date()
+            let first = try await server.rotate(key.apiKey, grace: 3600)
+            let firstUntil = try #require(first.json["previousSecretValidUntil"]?.stringValue.flatMap { try? Date($0, strategy: .iso8601) })
+            #expect(firstUntil.timeIntervalSince(before) > 3590)
+            let second = try await server.rotate(key.apiKey, grace: 0)
+            let secondUntil = try #require(second.json["previousSecretValidUntil"]?.stringValue.flatMap { try? Date($0, strategy: .iso8601) })
+            #expect(abs(secondUntil.timeIntervalSinceNow) < 5)
+            // The first secret still verifies (its own promise); the second does not.
+            #expect(try await server.rooms(token(key)).status == 200)
+            let secondSecret = try #require(first.json["secret"]?.stringValue)
+            #expect(try await server.rooms(token((key.apiKey, secondSecret))).reason == "signature")
+        }
+    }
+
     @Test("concurrent rotations: every secret answered with 200 verifies, and so does the original within its grace")
     func concurrentRotations() async throws {
         try await withServer { server in
@@ -112,6 +130,8 @@ struct HardeningTests {
                 #expect(refused.status == 400, "\(url)")
             }
             _ = try await api.startJob("recordings", roomId: m.roomId)
+            // A start refused for another active job is not charged.
+            #expect(try await m.failure { try await api.startJob("recordings", roomId: m.roomId) }.status == 409)
             _ = try await api.endJob("recordings", roomId: m.roomId)
             _ = try await api.startJob("recordings", roomId: m.roomId)
             _ = try await api.endJob("recordings", roomId: m.roomId)

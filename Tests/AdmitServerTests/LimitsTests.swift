@@ -74,6 +74,33 @@ struct LimitsTests {
             }
             let after = try #require(closedAfter, "a trickled head kept the connection open")
             #expect(after < 1.5)
+            // A blank line first: the codec skips it and makes no head, so nothing ever takes one.
+            let blank = try RawHTTP.Connection(port: port)
+            Self.send(blank, "\r\n\r\n")
+            var blankClosed: Double?
+            let blankStart = Date()
+            for _ in 0..<15 {
+                try await Task.sleep(for: .milliseconds(200))
+                let sent = Glibc.send(blank.fd, [UInt8(ascii: "G")], 1, Int32(MSG_NOSIGNAL))
+                if try sent != 1 || blank.readsEndOfStreamSoon() {
+                    blankClosed = Date().timeIntervalSince(blankStart)
+                    break
+                }
+            }
+            #expect((blankClosed ?? 99) < 1.5, "a blank line turned the head deadline off")
+        }
+    }
+
+    @Test("a client that pipelines and does not read for longer than the head deadline keeps its connection and gets every answer")
+    func slowReader() async throws {
+        try await Self.withServer({ $0.idleTimeout = .seconds(5) }) { port, _ in
+            let count = 4000
+            let request = "GET /get-token?roomId=r HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            let connection = try RawHTTP.Connection(port: port)
+            Self.send(connection, String(repeating: request, count: count))
+            try await Task.sleep(for: .milliseconds(1500))
+            let answers = try await connection.exchange("", responses: count)
+            #expect(answers.count == count)
         }
     }
 
@@ -167,6 +194,20 @@ struct LimitsTests {
             #expect((closedAfter ?? 99) < 1.5)
             #expect(answered >= 4)
             #expect(alive)
+            // Bytes of a frame that never ends are no answer.
+            let trickler = try RawWebSocket(port: port, path: path.replacingOccurrences(of: "quiet", with: "trickler"))
+            let closedAt = try await blocking { () -> Double? in
+                trickler.timeout(seconds: 0, microseconds: 100_000)
+                let start = Date()
+                let frame = RawWebSocket.frame(opcode: 1, Array(String(repeating: "x", count: 100).utf8))
+                for byte in frame {
+                    if Date().timeIntervalSince(start) > 3 { break }
+                    if (try? trickler.write([byte])) == nil { return Date().timeIntervalSince(start) }
+                    while let received = try trickler.read() { if received.opcode == 8 { return Date().timeIntervalSince(start) } }
+                }
+                return nil
+            }
+            #expect((closedAt ?? 99) < 1.5, "a trickled frame kept the connection alive")
         }
     }
 
@@ -195,6 +236,14 @@ struct LimitsTests {
             #expect(ok >= 1 && ok <= 12)
             #expect(refused >= 1)
             #expect(closeCode == 4029)
+            // Binary frames count as much as requests.
+            let binary = try RawWebSocket(port: port, path: path.replacingOccurrences(of: "flood", with: "binary"))
+            let binaryClose = try await blocking { () -> Int? in
+                for _ in 1...60 { try binary.write(RawWebSocket.frame(opcode: 2, [1, 2, 3])) }
+                binary.timeout(seconds: 3)
+                return try binary.read { $0.opcode == 8 }?.closeCode
+            }
+            #expect(binaryClose == 4029)
             // A client within its rate is served for as long as it likes.
             let calm = try RawWebSocket(port: port, path: path.replacingOccurrences(of: "flood", with: "calm"))
             let answered = try await blocking { () -> Int in
@@ -238,6 +287,16 @@ struct LimitsTests {
                     port: port, writes: ["GET \(target) HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1, closeAllowed: true)
                 #expect(answers.allSatisfy { !$0.body.contains("token") }, "\(target.debugDescription): \(answers)")
             }
+            // A raw 0xFF byte (a String would send it as UTF-8).
+            let raw = try RawHTTP.Connection(port: port)
+            let bytes = Array("GET /get-token?roomId=".utf8) + [0xFF] + Array(" HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+            _ = Glibc.send(raw.fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+            let rawAnswer = try await blocking { () -> String in
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = recv(raw.fd, &buffer, buffer.count, 0)
+                return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+            }
+            #expect(!rawAnswer.contains("token"))
             let plain = try await RawHTTP.exchange(port: port, writes: ["GET /get-token?roomId=a~b HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1)
             #expect(plain.first?.body.contains("token") == true)
         }

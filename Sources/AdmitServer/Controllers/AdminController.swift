@@ -168,7 +168,7 @@ struct AdminController {
                     "API key \(apiKey) already keeps \(APIKeyRecord.maxPreviousSecrets) replaced secrets within their grace; rotate again when one has expired, or with a shorter graceSeconds.")
             }
             guard let issued = rotated else { throw APIError.notFound("No API key \(apiKey).") }
-            return Rotated(apiKey: issued.record.apiKey, secret: issued.secret, previousSecretValidUntil: issued.record.previousSecretValidUntil)
+            return Rotated(apiKey: issued.record.apiKey, secret: issued.secret, previousSecretValidUntil: issued.previousSecretValidUntil)
         }
         admin.post("/api-keys/:apiKey/deactivate") { _, context in
             guard let record = try await services.keys.deactivate(apiKey: try context.parameters.require("apiKey")) else {

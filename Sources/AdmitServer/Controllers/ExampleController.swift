@@ -30,7 +30,7 @@ struct ExampleController {
             let query = request.uri.queryParameters
             let token = try tokens.token(
                 roomId: query["roomId"].map(String.init), peerId: query["peerId"].map(String.init), origin: request.headers[.origin],
-                remote: context.remoteAddress, forwardedFor: request.headers.first { $0.name.canonicalName == "x-forwarded-for" }?.value)
+                remote: context.remoteAddress, forwardedFor: ClientAddress.forwardedFor(request.headers))
             return TokenResponse(token: token)
         }
         router.post("/create-meeting") { request, context in

@@ -97,21 +97,23 @@ struct RTCController {
                     let started = clock.now
                     do {
                         for try await message in inbound.messages(maxSize: 64 * 1024) {
-                            guard case .text(let text) = message else { continue }
-                            let parsed = RTCMessage.request(text)
+                            // Every message counts, binary ones (which carry no request) included.
+                            let parsed: Result<(id: Int, request: RTCMessage.Inbound), RTCMessage.ParseError>?
+                            if case .text(let text) = message { parsed = RTCMessage.request(text) } else { parsed = nil }
                             let elapsed = (clock.now - started).components
                             switch budget.take(now: Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18) {
                             case .allowed:
                                 break
                             case .refused:
                                 limits.refused()
-                                if case .success(let (id, _)) = parsed { try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests))) }
+                                if case .success(let (id, _))? = parsed { try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests))) }
                                 continue
                             case .close:
                                 limits.refused()
                                 try? await outbound.close(.unknown(4029), reason: "Too many requests")
                                 return
                             }
+                            guard let parsed else { continue }
                             switch parsed {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
                             case .success(let (id, .startJob(kind, body))): await jobs.handle(kind, start: body, id: id, from: connection)

@@ -80,12 +80,6 @@ final class JobService: SessionObserver {
         guard let session = hub.liveSession(room) else {
             throw JobFailure(status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) has no live session to \(kind.verb).")
         }
-        // Starts cost workers and webhooks: a key gets `jobStartsPerMinute` of them (automatic starts are not counted).
-        if source != .dashboard, !services.jobStartLimiter.allow(room.apiKey) {
-            throw JobFailure(
-                status: .tooManyRequests, rtcCode: kind.startCode,
-                message: "Too many job starts for this API key: at most \(services.configuration.jobStartsPerMinute) a minute.")
-        }
         let config: EffectiveConfig
         if kind == .transcription {
             config = EffectiveConfig()
@@ -96,6 +90,14 @@ final class JobService: SessionObserver {
                 throw JobFailure(status: .badRequest, rtcCode: kind.startCode, message: error.message)
             }
         }
+        // Starts cost workers and webhooks: a key gets `jobStartsPerMinute` of them. Only starts
+        // that run are charged (a refused one is given back below); automatic starts are not.
+        let charged = source != .dashboard
+        if charged, !services.jobStartLimiter.allow(room.apiKey) {
+            throw JobFailure(
+                status: .tooManyRequests, rtcCode: kind.startCode,
+                message: "Too many job starts for this API key: at most \(services.configuration.jobStartsPerMinute) a minute.")
+        }
         let now = Date.stamp()
         let job = JobRecord(
             id: Identifiers.recordId(), apiKey: room.apiKey, roomId: room.roomId, sessionId: session.id, kind: kind.rawValue, status: "starting",
@@ -104,9 +106,11 @@ final class JobService: SessionObserver {
         do {
             inserted = try await services.repositories.insertJob(job)
         } catch {
+            if charged { services.jobStartLimiter.giveBack(room.apiKey) }
             throw storeFailure(kind.startCode, error)
         }
         guard inserted else {
+            if charged { services.jobStartLimiter.giveBack(room.apiKey) }
             throw JobFailure(
                 status: .conflict, rtcCode: kind.startCode, message: "Room \(room.roomId) already has an active \(kind.displayName.lowercased()) job."
             )

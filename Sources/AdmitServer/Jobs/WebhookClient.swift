@@ -11,7 +11,17 @@ import NIOSSL
 enum WebhookClient {
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// Set when the target itself is refused (no attempt can succeed).
+        var refusal: WebhookTarget.Refusal?
     }
+
+    /// DNS lookups block a thread: they get threads of their own, so a name server that never
+    /// answers cannot hold up the pool SQLite runs on. `Webhooks` bounds deliveries in flight.
+    private static let resolver: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
 
     /// The system's trust roots, loaded once.
     private static let tls: Result<NIOSSLContext, any Error> = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
@@ -20,12 +30,12 @@ enum WebhookClient {
     static func post(
         _ target: WebhookTarget, headers: [(String, String)], body: [UInt8], allowPrivate: Bool, timeout: TimeAmount = .seconds(5)
     ) async throws -> Int {
-        // DNS blocks: on NIO's thread pool, not on an event loop or the cooperative pool.
-        let resolved = try await NIOThreadPool.singleton.runIfActive { target.resolve(allowPrivate: allowPrivate) }
+        // DNS blocks: on the resolver's threads, not on an event loop, the cooperative pool or SQLite's pool.
+        let resolved = try await resolver.runIfActive { target.resolve(allowPrivate: allowPrivate) }
         let address: SocketAddress
         switch resolved {
         case .success(let found): address = found
-        case .failure(let refusal): throw Failure(description: "webhook host \(refusal.message)")
+        case .failure(let refusal): throw Failure(description: "webhook host \(refusal.message)", refusal: refusal)
         }
         let context = target.isHTTPS ? try tls.get() : nil
         let loop = MultiThreadedEventLoopGroup.singleton.next()
@@ -51,7 +61,7 @@ enum WebhookClient {
             throw error
         }
         let deadline = loop.scheduleTask(in: timeout) {
-            status.fail(Failure(description: "webhook timed out"))
+            status.fail(Failure(description: "webhook timed out", refusal: nil))
             channel.close(promise: nil)
         }
         defer {
@@ -95,7 +105,7 @@ enum WebhookClient {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            status.fail(Failure(description: "webhook connection closed before a response"))
+            status.fail(Failure(description: "webhook connection closed before a response", refusal: nil))
             context.fireChannelInactive()
         }
     }

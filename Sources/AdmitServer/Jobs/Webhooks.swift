@@ -2,7 +2,7 @@ import AdmitStore
 import AdmitToken
 import Foundation
 import Logging
-
+import Synchronization
 
 /// Sends webhooks: `{"webhookType": "recording-started", "data": {...}}` by POST to a job's
 /// `webhookUrl` (every event of that job) and to the room's `webhook.endPoint` (the events its
@@ -52,9 +52,21 @@ struct Webhooks: Sendable {
                 logger.warning("webhook target refused", metadata: ["event": "\(event)"])
                 continue
             }
-            Task { await deliver(target, headers: headers, body: body, event: event) }
+            guard Self.inFlight.enter() else {
+                // A burst beyond what receivers answer: dropped and counted, never queued without bound.
+                metrics.webhook("dropped")
+                logger.warning("webhook dropped: too many deliveries in flight", metadata: ["event": "\(event)"])
+                continue
+            }
+            Task {
+                await deliver(target, headers: headers, body: body, event: event)
+                Self.inFlight.leave()
+            }
         }
     }
+
+    /// Deliveries under way, across keys: at most `DeliveryGate.limit`.
+    static let inFlight = DeliveryGate()
 
     private func deliver(_ target: WebhookTarget, headers: [(String, String)], body: [UInt8], event: String) async {
         for attempt in 0...retryDelays.count {
@@ -65,7 +77,7 @@ struct Webhooks: Sendable {
                     metrics.webhook("delivered")
                     return
                 }
-            } catch let failure as WebhookClient.Failure where failure.description.hasPrefix("webhook host must not") {
+            } catch let failure as WebhookClient.Failure where failure.refusal == .privateAddress {
                 // The name resolves to an internal address: no retry changes that.
                 metrics.webhook("refused")
                 logger.warning("webhook target refused", metadata: ["event": "\(event)", "host": "\(target.host)"])
@@ -75,5 +87,23 @@ struct Webhooks: Sendable {
         metrics.webhook("failed")
         // The URL's host only: paths and queries may carry the receiver's own tokens.
         logger.warning("webhook not delivered", metadata: ["event": "\(event)", "host": "\(target.host)"])
+    }
+}
+
+/// Counts deliveries in flight (each holds a task, and at times a resolver thread).
+final class DeliveryGate: Sendable {
+    static let limit = 256
+    private let count = Mutex(0)
+
+    func enter() -> Bool {
+        count.withLock { count in
+            guard count < Self.limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() {
+        count.withLock { $0 = max(0, $0 - 1) }
     }
 }

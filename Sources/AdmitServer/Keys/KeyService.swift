@@ -20,6 +20,8 @@ public struct KeyService: Sendable {
     public struct Issued: Sendable {
         public var record: APIKeyRecord
         public var secret: String
+        /// After a rotation: until when the secret it replaced verifies (now, for a grace of 0).
+        public var previousSecretValidUntil: Date? = nil
     }
 
     public func create(name: String, now: Date = .stamp()) async throws -> Issued {
@@ -38,12 +40,12 @@ public struct KeyService: Sendable {
     public func rotate(apiKey: String, grace: Int = 3600, now: Date = .stamp()) async throws -> Issued? {
         let secret = Identifiers.secret()
         let sealed = try box.seal(secret, apiKey: apiKey)
-        guard
-            let record = try await repositories.rotateKey(
-                apiKey: apiKey, sealedSecret: sealed, previousValidUntil: now.addingTimeInterval(TimeInterval(grace)), now: now)
-        else { return nil }
+        let until = now.addingTimeInterval(TimeInterval(grace))
+        guard let record = try await repositories.rotateKey(apiKey: apiKey, sealedSecret: sealed, previousValidUntil: until, now: now) else {
+            return nil
+        }
         try await changed()
-        return Issued(record: record, secret: secret)
+        return Issued(record: record, secret: secret, previousSecretValidUntil: until)
     }
 
     /// Deactivates the key: its tokens are refused with 4053 from now on.

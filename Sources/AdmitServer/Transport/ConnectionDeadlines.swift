@@ -4,17 +4,16 @@ import NIOHTTPTypes
 
 /// Time limits for one connection (the contract's limits, section 4), first in its pipeline
 /// so that it sees every byte, whichever handler answers the request:
-/// - a request head must arrive whole within `head` of its first byte (a client that
-///   trickles a head, slowloris style, is closed);
+/// - a request head must be taken by a handler within `head` of its first byte: the fast
+///   path, the HTTP codec (`RequestTracker` reports its heads) or, for `/rtc`, the upgrade
+///   (its `101` answer). A client that trickles a head (slowloris), or sends bytes the codec
+///   never turns into a head, is closed;
 /// - a connection with no traffic either way for `idle` is closed, between requests or
 ///   during one (the fast path's answers count as traffic: they pass through here);
 /// - once upgraded to a WebSocket (`/rtc`), neither applies: a ping goes out every `ping`,
-///   and a connection that sent nothing at all during two ping intervals in a row (two pings
-///   unanswered) is closed.
-///
-/// It does not parse HTTP itself: the fast path and `RequestTracker` (after the codec) tell
-/// it when a head is complete and when an answer is done; it notices an upgrade by the
-/// `101` status line going out.
+///   and a connection that completed no frame during two ping intervals in a row (two pings
+///   unanswered) is closed. It follows the client's frame boundaries itself, so a frame
+///   trickled a byte at a time is no answer.
 final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -37,9 +36,10 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Phase {
         /// Between requests.
         case idle
-        /// Bytes of a head arrived since `since`; the head is not complete yet.
+        /// Bytes of a head arrived since `since`; no handler has taken it yet.
         case head(since: NIODeadline)
-        /// A head is complete; its answer is not written yet.
+        /// A handler has the request (or holds requests until the client reads); its answer
+        /// is not written yet.
         case busy
         /// Upgraded: pings instead of HTTP deadlines.
         case webSocket
@@ -50,15 +50,14 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var phase = Phase.idle
     /// Requests the handlers that answer have taken and not answered yet.
     private var inFlight = 0
-    /// How much of "\r\n\r\n" the bytes of the current head ended with.
-    private var headEndMatched = 0
     private var lastActivity = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private weak var context: ChannelHandlerContext?
-    /// WebSocket: whether the client sent anything since the last ping, and pings in a row without.
-    private var readSincePing = true
+    /// WebSocket: whether the client completed a frame since the last ping, and pings in a row without.
+    private var frameSincePing = true
     private var unansweredPings = 0
+    private var frames = FrameBoundaries()
 
     init(limits: Limits, expired: @escaping @Sendable (Expiry) -> Void = { _ in }) {
         self.limits = limits
@@ -87,34 +86,13 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         switch phase {
         case .idle:
             phase = .head(since: now)
-            headEndMatched = 0
             arm()
-            scanForHeadEnd(unwrapInboundIn(data))
-        case .head:
-            scanForHeadEnd(unwrapInboundIn(data))
         case .webSocket:
-            readSincePing = true
-        case .busy:
+            if frames.consume(unwrapInboundIn(data)) { frameSincePing = true }
+        case .head, .busy:
             break
         }
         context.fireChannelRead(data)
-    }
-
-    /// Ends the head deadline at the head's blank line, whoever reads the request (the upgrade
-    /// handler of `/rtc` tells nobody when it has a head).
-    private func scanForHeadEnd(_ buffer: ByteBuffer) {
-        let pattern: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
-        for byte in buffer.readableBytesView {
-            if byte == pattern[headEndMatched] {
-                headEndMatched += 1
-                if headEndMatched == 4 {
-                    phase = .busy
-                    return
-                }
-            } else {
-                headEndMatched = byte == 0x0D ? 1 : 0
-            }
-        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -137,6 +115,13 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .busy
     }
 
+    /// The fast path holds requests already read (the client does not read its answers, or
+    /// the store has not answered): no head deadline meanwhile, the idle timeout still applies.
+    func holding() {
+        if case .webSocket = phase { return }
+        phase = .busy
+    }
+
     /// An answer is written whole; `pending` when bytes of a further request are already in.
     func answered(pending: Bool) {
         if case .webSocket = phase { return }
@@ -144,7 +129,6 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         lastActivity = now
         inFlight = max(0, inFlight - 1)
         guard inFlight == 0 else { return }
-        headEndMatched = 0
         phase = pending ? .head(since: now) : .idle
         arm()
     }
@@ -152,7 +136,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// The connection is a WebSocket now.
     func upgraded() {
         phase = .webSocket
-        readSincePing = true
+        frameSincePing = true
         unansweredPings = 0
         cancelTimer()
         schedule(at: .now() + limits.ping)
@@ -198,9 +182,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         let now = NIODeadline.now()
         switch phase {
         case .webSocket:
-            unansweredPings = readSincePing ? 0 : unansweredPings + 1
+            unansweredPings = frameSincePing ? 0 : unansweredPings + 1
             guard unansweredPings < 2 else { return close(context, .ping) }
-            readSincePing = false
+            frameSincePing = false
             // A server ping frame without payload: FIN, opcode 9, length 0, unmasked. Written
             // from a timer task, so it never falls between the two writes of another frame.
             var ping = context.channel.allocator.buffer(capacity: 2)
@@ -218,6 +202,43 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private func close(_ context: ChannelHandlerContext, _ expiry: Expiry) {
         expired(expiry)
         context.close(promise: nil)
+    }
+}
+
+/// Where a client's WebSocket frames end (RFC 6455 section 5.2), read from the raw bytes:
+/// a 2-byte header, 2 or 8 more for a long length, 4 for the mask, then the payload.
+/// Only the lengths are read; the frames themselves are the WebSocket handler's business.
+struct FrameBoundaries {
+    private var header: [UInt8] = []
+    private var payloadLeft: UInt64 = 0
+
+    /// Reads `buffer`; true when at least one frame ended in it.
+    mutating func consume(_ buffer: ByteBuffer) -> Bool {
+        var completed = false
+        let bytes = buffer.readableBytesView
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if payloadLeft > 0 {
+                let available = UInt64(bytes.endIndex - index)
+                let taken = min(payloadLeft, available)
+                payloadLeft -= taken
+                index += Int(taken)
+                if payloadLeft == 0 { completed = true }
+                continue
+            }
+            header.append(bytes[index])
+            index += 1
+            guard header.count >= 2 else { continue }
+            let shortLength = header[1] & 0x7F
+            let lengthBytes = shortLength == 126 ? 2 : shortLength == 127 ? 8 : 0
+            let needed = 2 + lengthBytes + (header[1] & 0x80 != 0 ? 4 : 0)
+            guard header.count == needed else { continue }
+            var length = UInt64(shortLength)
+            if lengthBytes > 0 { length = header[2..<(2 + lengthBytes)].reduce(0) { $0 << 8 | UInt64($1) } }
+            header.removeAll(keepingCapacity: true)
+            if length == 0 { completed = true } else { payloadLeft = length }
+        }
+        return completed
     }
 }
 

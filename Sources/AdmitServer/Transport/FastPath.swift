@@ -143,6 +143,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         while buffer.readableBytes > 0 {
             guard context.channel.isWritable else {
                 // The client is not reading: hold the rest, and stop reading, until it does.
+                deadlines?.holding()
                 flushIfNeeded(context)
                 awaitingWritability = true
                 waiting = buffer
