@@ -57,14 +57,13 @@ final class RateLimiter: Sendable {
                 state.entries[slot] = Entry(key: client, tokens: capacity, updated: now, newer: -1, older: -1)
                 state.index[client] = slot
             }
-            var entry = state.entries[slot]
-            let elapsed = now - entry.updated
+            // In place: copying the entry out would copy (and retain) its key.
+            let elapsed = now - state.entries[slot].updated
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            entry.tokens = min(capacity, entry.tokens + max(0, seconds) * capacity / 60)
-            entry.updated = now
-            let allowed = entry.tokens >= 1
-            if allowed { entry.tokens -= 1 }
-            state.entries[slot] = entry
+            let tokens = min(capacity, state.entries[slot].tokens + max(0, seconds) * capacity / 60)
+            let allowed = tokens >= 1
+            state.entries[slot].tokens = allowed ? tokens - 1 : tokens
+            state.entries[slot].updated = now
             Self.pushNewest(&state, slot)
             return allowed
         }
@@ -125,6 +124,7 @@ struct ClientAddress: Sendable {
 
     /// `::ffff:10.0.0.2` (an IPv4 peer on a dual-stack socket) as `10.0.0.2`.
     static func unmapped(_ address: String) -> String {
-        address.lowercased().hasPrefix("::ffff:") && address.contains(".") ? String(address.dropFirst(7)) : address
+        // NIO writes addresses in lower case; no allocation for the usual, unmapped address.
+        address.utf8.starts(with: "::ffff:".utf8) && address.utf8.contains(UInt8(ascii: ".")) ? String(address.dropFirst(7)) : address
     }
 }

@@ -2,6 +2,12 @@ import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Time limits for one connection (the contract's limits, section 4), first in its pipeline
 /// so that it sees every byte, whichever handler answers the request:
 /// - a request head must be taken by a handler within `head` of its first byte: the fast
@@ -50,7 +56,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var phase = Phase.idle
     /// Requests the handlers that answer have taken and not answered yet.
     private var inFlight = 0
-    private var lastActivity = NIODeadline.now()
+    private var lastActivity = ConnectionDeadlines.coarseNow()
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private weak var context: ChannelHandlerContext?
@@ -66,7 +72,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        lastActivity = .now()
+        lastActivity = Self.coarseNow()
         arm()
     }
 
@@ -81,7 +87,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let now = NIODeadline.now()
+        let now = Self.coarseNow()
         lastActivity = now
         switch phase {
         case .idle:
@@ -96,12 +102,24 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        lastActivity = .now()
-        if case .webSocket = phase {
-        } else if case .byteBuffer(let buffer) = unwrapOutboundIn(data), buffer.readableBytesView.starts(with: Self.switchingProtocols) {
+        lastActivity = Self.coarseNow()
+        // An upgrade is answered while its head is still untaken (the upgrade handler takes it).
+        if case .head = phase, case .byteBuffer(let buffer) = unwrapOutboundIn(data), buffer.readableBytesView.starts(with: Self.switchingProtocols) {
             upgraded()
         }
         context.write(data, promise: promise)
+    }
+
+    /// The monotonic clock at the kernel's tick (a few milliseconds): enough for deadlines of
+    /// seconds, and cheaper than the precise clock on every read and write.
+    static func coarseNow() -> NIODeadline {
+        #if os(Linux)
+            var time = timespec()
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+            return .uptimeNanoseconds(UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec))
+        #else
+            return .now()
+        #endif
     }
 
     private static let switchingProtocols = Array("HTTP/1.1 101 ".utf8)
@@ -125,7 +143,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// An answer is written whole; `pending` when bytes of a further request are already in.
     func answered(pending: Bool) {
         if case .webSocket = phase { return }
-        let now = NIODeadline.now()
+        let now = Self.coarseNow()
         lastActivity = now
         inFlight = max(0, inFlight - 1)
         guard inFlight == 0 else { return }
@@ -139,7 +157,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         frameSincePing = true
         unansweredPings = 0
         cancelTimer()
-        schedule(at: .now() + limits.ping)
+        schedule(at: Self.coarseNow() + limits.ping)
     }
 
     // MARK: Timer
@@ -179,7 +197,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         timer = nil
         timerDeadline = nil
         guard let context, context.channel.isActive else { return }
-        let now = NIODeadline.now()
+        let now = Self.coarseNow()
         switch phase {
         case .webSocket:
             unansweredPings = frameSincePing ? 0 : unansweredPings + 1
