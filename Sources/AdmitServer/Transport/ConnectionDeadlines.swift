@@ -8,8 +8,9 @@ import NIOHTTPTypes
     import Musl
 #endif
 
-/// Time limits for one connection (the contract's limits, section 4), first in its pipeline
-/// so that it sees every byte, whichever handler answers the request:
+/// Time limits for one connection (the contract's limits, section 4), at the front of its
+/// pipeline so that it sees every byte, whichever handler answers the request (the fast path,
+/// in front of it while it owns the connection, reports its reads and answers directly):
 /// - a request head must be taken by a handler within `head` of its first byte: the fast
 ///   path, the HTTP codec (`RequestTracker` reports its heads) or, for `/rtc`, the upgrade
 ///   (its `101` answer). A client that trickles a head (slowloris), or sends bytes the codec
@@ -87,18 +88,24 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let now = Self.coarseNow()
-        lastActivity = now
-        switch phase {
-        case .idle:
-            phase = .head(since: now)
-            arm()
-        case .webSocket:
+        if case .webSocket = phase {
+            lastActivity = Self.coarseNow()
             if frames.consume(unwrapInboundIn(data)) { frameSincePing = true }
-        case .head, .busy:
-            break
+        } else {
+            read()
         }
         context.fireChannelRead(data)
+    }
+
+    /// Bytes of a request arrived. The fast path, in front of this handler while it owns the
+    /// connection, calls this directly: its requests then cost no pass through here.
+    func read() {
+        let now = Self.coarseNow()
+        lastActivity = now
+        if case .idle = phase {
+            phase = .head(since: now)
+            arm()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -74,6 +74,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deadlines?.read()
         let buffer = unwrapInboundIn(data)
         if held {
             var pending = waiting ?? context.channel.allocator.buffer(capacity: buffer.readableBytes)
@@ -419,8 +420,10 @@ struct FastPathChannel<Inner: ServerChildChannel>: ServerChildChannel {
         do {
             let metrics = dependencies.services.metrics
             let deadlines = limits.map { ConnectionDeadlines(limits: $0) { metrics.connectionExpired($0.rawValue) } }
-            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies, deadlines: deadlines), position: .first)
+            // Front to back: the fast path (it tells the deadlines of its own reads and answers
+            // directly), the deadlines (which see everything once the fast path has handed over), the codec.
             if let deadlines { try channel.pipeline.syncOperations.addHandler(deadlines, position: .first) }
+            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies, deadlines: deadlines), position: .first)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
