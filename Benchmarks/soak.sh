@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Soak: minutes of join/leave/lobby churn against a release server; prints the RSS slope and
-# every error (exit 1 if any). Usage: Benchmarks/soak.sh [MINUTES]   (default 10; needs pip websockets)
+# every error (exit 1 if any). Usage: [ADMIT_BIN=path/to/admit] Benchmarks/soak.sh [MINUTES]
+# (default 10; needs pip websockets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
-swift build -c release --product admit >&2
-admit="$(swift build -c release --show-bin-path)/admit"
+if [ -n "${ADMIT_BIN:-}" ]; then
+  admit=$ADMIT_BIN   # another build to compare with
+else
+  swift build -c release --product admit >&2
+  admit="$(swift build -c release --show-bin-path)/admit"
+fi
 data=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true

@@ -49,7 +49,7 @@ extension Meeting {
                 return fail
             }
             if decision == .denied { return [ok] + deny(waiterNamed: waiter.participantId) }
-            guard joined.count < maxParticipants else { return fail }
+            guard seatsTaken(besides: waiter.participantId, now: now) < min(maxParticipants, self.maxParticipants) else { return fail }
             return [ok] + admit(waiterNamed: waiter.participantId, now: now)
 
         case .enableMic(let target), .enableWebcam(let target):

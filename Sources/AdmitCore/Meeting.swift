@@ -25,22 +25,30 @@ public struct Meeting: Sendable {
     public let lobbyTimeout: TimeInterval
     /// Participants that may wait in the lobby at once; one more is refused with 4093.
     public let maxLobby: Int
+    /// Participants in the meeting at once, seats promised to joins being upgraded included.
+    public let maxParticipants: Int
+    /// Seats promised to direct joins whose upgrade is being answered: participant id -> until when.
+    var reservations: [String: Date] = [:]
     var joined: [Member] = []
     var waiting: [Member] = []
     public internal(set) var session: Session?
     private let newSessionId: @Sendable () -> String
 
-    public init(roomId: String, lobbyTimeout: TimeInterval = 300, maxLobby: Int = 200, newSessionId: @escaping @Sendable () -> String) {
+    public init(
+        roomId: String, lobbyTimeout: TimeInterval = 300, maxLobby: Int = 200, maxParticipants: Int = 100,
+        newSessionId: @escaping @Sendable () -> String
+    ) {
         self.roomId = roomId
         self.lobbyTimeout = lobbyTimeout
         self.maxLobby = maxLobby
+        self.maxParticipants = maxParticipants
         self.newSessionId = newSessionId
     }
 
     /// Participants in the meeting (not waiting).
     public var participantCount: Int { joined.count }
-    /// Nobody joined and nobody waiting: the meeting can be dropped.
-    public var isEmpty: Bool { joined.isEmpty && waiting.isEmpty }
+    /// Nobody joined, nobody waiting, no seat promised: the meeting can be dropped.
+    public var isEmpty: Bool { joined.isEmpty && waiting.isEmpty && reservations.isEmpty }
     public var participantIds: [String] { joined.map(\.participantId) }
     public var waitingIds: [String] { waiting.map(\.participantId) }
     /// Participants waiting in the lobby.
@@ -67,11 +75,39 @@ public struct Meeting: Sendable {
         !joined.contains { $0.participantId == participantId }
     }
 
+    /// Seats taken by everyone but `participantId` (who would take their own seat again):
+    /// participants in the meeting and seats promised to others, unexpired.
+    func seatsTaken(besides participantId: String, now: Date) -> Int {
+        joined.count(where: { $0.participantId != participantId }) + reservations.count(where: { $0.key != participantId && $0.value > now })
+    }
+
+    /// Promises a seat to a direct join before its upgrade is answered (CONTRACT.md section 4:
+    /// the seat is taken first, so an over-cap join gets the HTTP refusal, never a WebSocket).
+    /// False when the meeting is full. The promise lasts `holdFor` seconds unless the join
+    /// comes first; a reconnecting participant keeps its own seat.
+    public mutating func reserveSeat(for participantId: String, now: Date, holdFor: TimeInterval = 10) -> Bool {
+        dropExpiredReservations(now: now)
+        guard seatsTaken(besides: participantId, now: now) < maxParticipants else { return false }
+        reservations[participantId] = now.addingTimeInterval(holdFor)
+        return true
+    }
+
+    /// Forgets promises whose join never came (the client went away during the upgrade).
+    public mutating func dropExpiredReservations(now: Date) {
+        if reservations.contains(where: { $0.value <= now }) { reservations = reservations.filter { $0.value > now } }
+    }
+
     /// A connection admitted directly (`allow_join`). A previous connection with the same
-    /// participant id (in the meeting or the lobby) leaves with 1011.
+    /// participant id (in the meeting or the lobby) leaves with 1011. The seat is the one
+    /// promised to it, or a free one; when the meeting is full the connection gets `error`
+    /// 4009 and is closed (concurrent joins never pass the cap).
     public mutating func join(
         _ connection: ConnectionID, participantId: String, name: String, claims: Claims, mic: Bool = false, webcam: Bool = false, now: Date
     ) -> [MeetingAction] {
+        reservations.removeValue(forKey: participantId)
+        guard seatsTaken(besides: participantId, now: now) < maxParticipants else {
+            return [.send(connection, .error(.maxParticipantReached)), .close(connection)]
+        }
         var actions = replacePrevious(participantId, now: now)
         let member = Member(
             connection: connection, participantId: participantId, name: name, permissions: claims.permissions, claims: claims, mic: mic,

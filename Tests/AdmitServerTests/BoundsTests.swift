@@ -180,6 +180,37 @@ struct BoundsTests {
         #expect(AdmitClient.Failure(status: 401, body: .object([JSONMember("code", .number("4002"))])).code == 4002)
     }
 
+    @Test("concurrent seat promises and joins never pass the cap; a joiner's first event is its meeting-joined")
+    func concurrentJoinsCap() async throws {
+        let hub = MeetingHub(lobbyTimeout: 300, maxParticipants: 3, repositories: MemoryRepositories(), logger: Logger(label: "test"))
+        let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
+        let granted = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<40 { group.addTask { hub.reserveSeat(room, participantId: "p\(index)") } }
+            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(granted == 3)
+        // Joins that come without a promise (or after others took the seats) are refused inside the meeting.
+        let member = Claims(apiKey: "k", permissions: .allowJoin, lifetime: 600, now: Date().timeIntervalSince1970)
+        let streams = await withTaskGroup(of: (Int, AsyncStream<MeetingHub.Outbound>).self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let (connection, stream) = hub.open(room: room, config: .object([]))
+                    await hub.arrive(connection, lobby: false, participantId: "p\(index)", name: "P", claims: member, mic: false, webcam: false)
+                    return (index, stream)
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(hub.counts(room, waiting: nil).participants == 3)
+        var joined = 0
+        for (_, stream) in streams {
+            var iterator = stream.makeAsyncIterator()
+            guard case .text(let first)? = await iterator.next() else { continue }
+            if first.contains(#""event":"meeting-joined""#) { joined += 1 } else { #expect(first.contains("4009"), "\(first)") }
+        }
+        #expect(joined == 3)
+    }
+
     @Test("reloads that overlap install in the order they started")
     func reloadOrder() {
         let order = ReloadOrder()

@@ -23,8 +23,10 @@ final class RawWebSocket: @unchecked Sendable {
     private(set) var statusLine = ""
 
     /// Opens `path` (with its query) and reads the upgrade's answer.
-    init(port: Int, path: String) throws {
+    init(port: Int, path: String, timeoutSeconds: Int = 2) throws {
         connection = try RawHTTP.Connection(port: port)
+        var value = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
         let request =
             "GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

@@ -64,7 +64,7 @@ struct RTCController {
         }
         webSockets.ws("/rtc") { request, context in
             do {
-                context.join.put(try await admit(request, context))
+                context.join.put(try await admit(request, context, reserving: true))
                 return .upgrade([:])
             } catch let error as APIError {
                 RefusedUpgradeWriter.record(context.channel, error)
@@ -145,8 +145,9 @@ struct RTCController {
     }
 
     /// The one admission function: steps 1-8 for the token, then step 9 (`Admission.decide`),
-    /// the lobby's id rule and participant revocations.
-    func admit(_ request: Request, _ context: AppContext) async throws -> AdmittedJoin {
+    /// the lobby's id rule and participant revocations. `reserving`, for the upgrade: a direct
+    /// join also takes its seat here, so one over the cap is refused (4009) before any WebSocket.
+    func admit(_ request: Request, _ context: AppContext, reserving: Bool = false) async throws -> AdmittedJoin {
         let query = request.uri.queryParameters
         let token = Services.accessToken(request) ?? query["token"].map(String.init)
         let claims = try services.verify(token, for: nil)
@@ -186,6 +187,11 @@ struct RTCController {
         scoped.roomId = key.roomId
         if services.revocations.isRevoked(scoped) {
             throw APIError.token(TokenError(.invalidToken, .revoked, "participant \(participantId) has been revoked"))
+        }
+        if reserving, !lobby, !hub.reserveSeat(key, participantId: participantId) {
+            let error = TokenError(.maxParticipantReached, .room, "room \(key.roomId) has \(hub.maxParticipants) participants")
+            services.metrics.verification(error.reason.rawValue)
+            throw APIError(status: .forbidden, body: error.body(statusCode: 403))
         }
         let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
         return AdmittedJoin(

@@ -3,11 +3,16 @@ import AdmitStore
 import AdmitToken
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
-/// Runs the meetings of every room: one `Meeting` state machine per room under one lock,
-/// the actions it returns carried out after the lock is released (events to connections,
-/// lobby timers, session writes).
+/// Runs the meetings of every room: one `Meeting` state machine per room under one lock.
+/// The actions a change returns are queued for their room under that lock, in the order the
+/// machine produced them, and carried out after it by one task at a time per room: session
+/// writes first, then the events, then timers and observers. So per room, events leave in
+/// the order the machine made them, persistence never reorders them, and a joiner's first
+/// message is its `meeting-joined`.
 final class MeetingHub: Sendable {
     /// A room of an API key.
     struct RoomKey: Hashable, Sendable {
@@ -35,8 +40,28 @@ final class MeetingHub: Sendable {
         var sessionVersion: UInt64 = 0
         /// Rooms whose webhook wants participant events, as their latest join found them.
         var participantHooks: Set<RoomKey> = []
-        /// Each waiting connection's lobby timer, cancelled when the connection goes.
-        var lobbyTimers: [ConnectionID: Task<Void, Never>] = [:]
+        /// Each waiting connection's lobby timer, cancelled when the connection goes. NIO timers:
+        /// a cancelled one is gone at once, where a cancelled `Task.sleep` keeps its system
+        /// timer until the original deadline (five minutes of memory per guest, seen in the soak).
+        var lobbyTimers: [ConnectionID: Scheduled<Void>] = [:]
+        /// Per room: changes waiting to be carried out, oldest first, and whether a task is at it.
+        var deliveries: [RoomKey: Deliveries] = [:]
+    }
+
+    /// What one change of a room's meeting must carry out after the lock.
+    private struct Batch {
+        var actions: [MeetingAction] = []
+        var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
+        var versions: [UInt64] = []
+        var live: (before: String?, after: String?) = (nil, nil)
+        var people: ParticipantChanges?
+        /// Text frames made outside the machine (job events, job replies), in the same order.
+        var texts: [(AsyncStream<Outbound>.Continuation, String)] = []
+    }
+
+    private struct Deliveries {
+        var batches: [Batch] = []
+        var draining = false
     }
 
     private let state = Mutex(State())
@@ -102,18 +127,37 @@ final class MeetingHub: Sendable {
         }
     }
 
-    /// Sends a text frame to one connection.
+    /// Sends a text frame to one connection, after whatever its room has queued before it.
     func send(_ connection: ConnectionID, _ text: String) {
-        _ = state.withLock { $0.connections[connection]?.outbound.yield(.text(text)) }
+        let (room, drainer) = state.withLock { state -> (RoomKey?, Bool) in
+            guard let target = state.connections[connection] else { return (nil, false) }
+            return (target.room, Self.enqueue(&state, target.room, Batch(texts: [(target.outbound, text)])))
+        }
+        if let room, drainer { Task { await self.drain(room) } }
     }
 
-    /// Sends a text frame to everyone in a room's meeting (not the lobby).
+    /// Sends a text frame to everyone in a room's meeting (not the lobby), in the room's order.
     func broadcast(_ room: RoomKey, _ text: String) {
-        state.withLock { state in
-            for connection in state.meetings[room]?.joinedConnections ?? [] {
-                state.connections[connection]?.outbound.yield(.text(text))
-            }
+        let drainer = state.withLock { state -> Bool in
+            let texts = (state.meetings[room]?.joinedConnections ?? []).compactMap { state.connections[$0].map { ($0.outbound, text) } }
+            guard !texts.isEmpty else { return false }
+            return Self.enqueue(&state, room, Batch(texts: texts))
         }
+        if drainer { Task { await self.drain(room) } }
+    }
+
+    /// Promises a seat in the room's meeting to a direct join about to be upgraded; false when full.
+    func reserveSeat(_ room: RoomKey, participantId: String) -> Bool {
+        state.withLock { state in
+            var meeting = state.meetings[room] ?? newMeeting(room)
+            let granted = meeting.reserveSeat(for: participantId, now: Date())
+            state.meetings[room] = meeting.isEmpty ? nil : meeting
+            return granted
+        }
+    }
+
+    private func newMeeting(_ room: RoomKey) -> Meeting {
+        Meeting(roomId: room.roomId, lobbyTimeout: lobbyTimeout, maxLobby: maxLobby, maxParticipants: maxParticipants) { Identifiers.recordId() }
     }
 
     func observeSessions(_ observer: SessionObserver) {
@@ -199,66 +243,114 @@ final class MeetingHub: Sendable {
     @discardableResult
     private func mutate(room: RoomKey, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
         let now = Date.stamp()
-        let timeout = lobbyTimeout
-        let maxLobby = maxLobby
-        let result:
-            (
-                actions: [MeetingAction], targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)], versions: [UInt64],
-                live: (before: String?, after: String?), people: ParticipantChanges?
-            )? =
-                state.withLock { state in
-                    var meeting = state.meetings[room] ?? Meeting(roomId: room.roomId, lobbyTimeout: timeout, maxLobby: maxLobby) {
-                        Identifiers.recordId()
-                    }
-                    let before = meeting.session?.id
-                    // Who is in the meeting before the change, only for rooms whose webhook wants to know.
-                    let hooked = state.participantHooks.contains(room)
-                    let present = hooked ? meeting.participantIds : []
-                    let presentSet = Set(present)
-                    let names = hooked ? Self.names(meeting.session) : [:]
-                    guard let actions = change(&meeting, now) else { return nil }
-                    var people: ParticipantChanges?
-                    if hooked {
-                        let current = meeting.participantIds
-                        let currentSet = Set(current)
-                        let joined = current.filter { !presentSet.contains($0) }
-                        let left = present.filter { !currentSet.contains($0) }
-                        if !joined.isEmpty || !left.isEmpty {
-                            let after = Self.names(meeting.session)
-                            people = ParticipantChanges(
-                                sessionId: meeting.session?.id ?? before ?? "", joined: joined.map { ($0, after[$0] ?? $0) },
-                                left: left.map { ($0, names[$0] ?? $0) })
-                        }
-                    }
-                    state.meetings[room] = meeting.isEmpty ? nil : meeting
-                    var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
-                    var versions: [UInt64] = []
-                    for action in actions {
-                        switch action {
-                        case .send(let id, _), .reply(let id, _, _), .close(let id):
-                            if let connection = state.connections[id] { targets[id] = (connection.outbound, connection.config) }
-                        case .sessionChanged:
-                            state.sessionVersion += 1
-                            versions.append(state.sessionVersion)
-                        case .startLobbyTimer:
-                            break
-                        }
-                    }
-                    return (actions, targets, versions, (before, meeting.session?.id), people)
+        let result: (changed: Bool, drainer: Bool) = state.withLock { state in
+            var meeting = state.meetings[room] ?? newMeeting(room)
+            meeting.dropExpiredReservations(now: now)
+            let before = meeting.session?.id
+            // Who is in the meeting before the change, only for rooms whose webhook wants to know.
+            let hooked = state.participantHooks.contains(room)
+            let present = hooked ? meeting.participantIds : []
+            let presentSet = Set(present)
+            let names = hooked ? Self.names(meeting.session) : [:]
+            guard let actions = change(&meeting, now) else { return (false, false) }
+            var batch = Batch(actions: actions)
+            if hooked {
+                let current = meeting.participantIds
+                let currentSet = Set(current)
+                let joined = current.filter { !presentSet.contains($0) }
+                let left = present.filter { !currentSet.contains($0) }
+                if !joined.isEmpty || !left.isEmpty {
+                    let after = Self.names(meeting.session)
+                    batch.people = ParticipantChanges(
+                        sessionId: meeting.session?.id ?? before ?? "", joined: joined.map { ($0, after[$0] ?? $0) },
+                        left: left.map { ($0, names[$0] ?? $0) })
                 }
-        guard let result else { return false }
-        // Sessions first: a client that reacts to an event then reads the state the event reports.
-        var versions = result.versions.makeIterator()
-        for case .sessionChanged(let session) in result.actions {
-            await sessions.save(SessionRecord(session, apiKey: room.apiKey), version: versions.next() ?? 0)
+            }
+            state.meetings[room] = meeting.isEmpty ? nil : meeting
+            for action in actions {
+                switch action {
+                case .send(let id, _), .reply(let id, _, _), .close(let id):
+                    if let connection = state.connections[id] { batch.targets[id] = (connection.outbound, connection.config) }
+                case .sessionChanged:
+                    state.sessionVersion += 1
+                    batch.versions.append(state.sessionVersion)
+                case .startLobbyTimer:
+                    break
+                }
+            }
+            batch.live = (before, meeting.session?.id)
+            return (true, Self.enqueue(&state, room, batch))
         }
-        // A broadcast is the same text for every member: encode each event once
-        // (`meeting-joined` carries the joiner's own config, so it is encoded per connection).
+        if result.drainer { await drain(room) }
+        return result.changed
+    }
+
+    /// Queues `batch` for `room`; true when the caller must carry the room's queue out (no
+    /// other task is at it).
+    private static func enqueue(_ state: inout State, _ room: RoomKey, _ batch: Batch) -> Bool {
+        var queue = state.deliveries[room] ?? Deliveries()
+        queue.batches.append(batch)
+        let drainer = !queue.draining
+        queue.draining = true
+        state.deliveries[room] = queue
+        return drainer
+    }
+
+    /// Carries out the room's queued changes, oldest first, until none is left. Changes queued
+    /// meanwhile (by other tasks, or by observers called from here) are carried out in turn.
+    private func drain(_ room: RoomKey) async {
+        while true {
+            let batches = state.withLock { state -> [Batch] in
+                guard var queue = state.deliveries[room], !queue.batches.isEmpty else {
+                    state.deliveries[room] = nil
+                    return []
+                }
+                let taken = queue.batches
+                queue.batches = []
+                state.deliveries[room] = queue
+                return taken
+            }
+            guard !batches.isEmpty else { return }
+            await deliver(batches, room: room)
+        }
+    }
+
+    /// Sessions first (the newest state of each, once: a client that reacts to an event then
+    /// reads the state the event reports), then every batch's events in order, then timers
+    /// and observers.
+    private func deliver(_ batches: [Batch], room: RoomKey) async {
+        var newest: [String: (SessionRecord, UInt64)] = [:]
+        var order: [String] = []
+        for batch in batches {
+            var versions = batch.versions.makeIterator()
+            for case .sessionChanged(let session) in batch.actions {
+                let version = versions.next() ?? 0
+                if newest[session.id] == nil { order.append(session.id) }
+                newest[session.id] = (SessionRecord(session, apiKey: room.apiKey), version)
+            }
+        }
+        for id in order {
+            if let (record, version) = newest[id] { await sessions.save(record, version: version) }
+        }
+        for batch in batches { carryOut(batch) }
+        guard let observer = observer.withLock({ $0 }) else { return }
+        for batch in batches where batch.live.before != batch.live.after || batch.people != nil {
+            let live = batch.live
+            if let started = live.after, started != live.before { await observer.sessionStarted(room, sessionId: started) }
+            if let people = batch.people { await observer.participantsChanged(room, people) }
+            if let ended = live.before, ended != live.after { await observer.sessionEnded(room, sessionId: ended) }
+        }
+    }
+
+    /// Sends a batch's events (a broadcast is the same text for every member: encoded once;
+    /// `meeting-joined` carries the joiner's own config) and arms its lobby timers.
+    private func carryOut(_ batch: Batch) {
+        for (outbound, text) in batch.texts { outbound.yield(.text(text)) }
         var encoded: [MeetingEvent: String] = [:]
-        for action in result.actions {
+        for action in batch.actions {
             switch action {
             case .send(let id, let event):
-                guard let (outbound, config) = result.targets[id] else { continue }
+                guard let (outbound, config) = batch.targets[id] else { continue }
                 if case .meetingJoined = event {
                     outbound.yield(.text(Wire.event(event, config: config)))
                 } else {
@@ -267,16 +359,17 @@ final class MeetingHub: Sendable {
                     outbound.yield(.text(text))
                 }
             case .reply(let id, let request, let error):
-                result.targets[id]?.0.yield(.text(Wire.reply(id: request, error: error)))
+                batch.targets[id]?.0.yield(.text(Wire.reply(id: request, error: error)))
             case .close(let id):
-                result.targets[id]?.0.yield(.close)
+                batch.targets[id]?.0.yield(.close)
             case .startLobbyTimer(let id, let deadline):
-                let timer = Task { [weak self] in
-                    guard (try? await Task.sleep(for: .seconds(max(0, deadline.timeIntervalSinceNow)))) != nil else { return }
-                    await self?.lobbyExpired(id)
+                let delay = TimeAmount.milliseconds(Int64(max(0, min(deadline.timeIntervalSinceNow, 86_400)) * 1000))
+                let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: delay) { [weak self] in
+                    guard let self else { return }
+                    Task { await self.lobbyExpired(id) }
                 }
                 // Kept while the connection lives (one timer each), cancelled when it goes.
-                let stale = state.withLock { state -> Task<Void, Never>? in
+                let stale = state.withLock { state -> Scheduled<Void>? in
                     guard state.connections[id] != nil else { return timer }
                     return state.lobbyTimers.updateValue(timer, forKey: id)
                 }
@@ -285,12 +378,6 @@ final class MeetingHub: Sendable {
                 break
             }
         }
-        if result.live.before != result.live.after || result.people != nil, let observer = observer.withLock({ $0 }) {
-            if let started = result.live.after, started != result.live.before { await observer.sessionStarted(room, sessionId: started) }
-            if let people = result.people { await observer.participantsChanged(room, people) }
-            if let ended = result.live.before, ended != result.live.after { await observer.sessionEnded(room, sessionId: ended) }
-        }
-        return true
     }
 }
 
