@@ -1,19 +1,15 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
 /// The request context: Hummingbird's core storage plus the client's address (for rate
 /// limits) and the body limit.
-public struct AppContext: RequestContext, WebSocketRequestContext {
+public struct AppContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's IP address, when known.
     public let remoteAddress: String?
     /// The connection's identity (a refused upgrade's answer is found by it).
     let channel: ObjectIdentifier
-    public let webSocket = WebSocketHandlerReference<AppContext>()
-    /// An admitted `/rtc` join, from the upgrade decision to the WebSocket handler.
-    let join = JoinSlot()
     public var maxUploadSize: Int { Self.bodyLimit }
 
     /// Set once at start from `AppConfiguration.maxBodySize`.

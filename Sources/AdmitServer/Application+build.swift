@@ -38,7 +38,6 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, maxLobby: configuration.maxLobby,
             repositories: services.repositories,
             logger: logger)
-        let webSockets = Router(context: AppContext.self)
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
@@ -48,25 +47,24 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             logger: logger)
         hub.observeSessions(jobs)
         let rtc = RTCController(services: services, hub: hub, jobs: jobs)
-        rtc.register(on: router, webSockets: webSockets)
-        if configuration.benchEndpoints { rtc.registerBench(webSockets: webSockets) }
+        rtc.register(on: router)
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
         JobsController(services: services, rooms: rooms, jobs: jobs).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
-        let webSocketResponder = webSockets.buildResponder()
         let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
         let limits = ConnectionDeadlines.Limits(
             head: TimeAmount(configuration.headTimeout), idle: TimeAmount(configuration.idleTimeout), ping: TimeAmount(configuration.pingInterval))
         let server = HTTPServerBuilder { responder in
             FastPathChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: webSocketResponder,
+                    responder: responder,
                     // Pings come from `ConnectionDeadlines` (two unanswered close the connection).
                     configuration: .init(
-                        http1: .init(additionalChannelHandlers: [RequestTracker(), RefusedUpgradeWriter()]), ws: .init(autoPing: .disabled))),
+                        http1: .init(additionalChannelHandlers: [RequestTracker(), RefusedUpgradeWriter()]), ws: .init(autoPing: .disabled)),
+                    shouldUpgrade: { head, channel, logger in await rtc.upgrade(head, channel: channel, logger: logger) }),
                 dependencies: fastPath, limits: limits)
         }
         return Application(

@@ -4,7 +4,9 @@ import AdmitToken
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import HTTPTypes
 import Logging
+import NIOCore
 import Synchronization
 
 /// An admitted join, handed from the upgrade decision to the WebSocket handler.
@@ -19,17 +21,6 @@ struct AdmittedJoin: Sendable {
     var config: JSONValue
     /// The room's webhook subscribes to `participant-joined` or `participant-left`.
     var participantHooks: Bool
-}
-
-/// Carries an `AdmittedJoin` from `shouldUpgrade` to the handler of the same request.
-final class JoinSlot: Sendable {
-    private let value = Mutex<AdmittedJoin?>(nil)
-    func put(_ join: AdmittedJoin) { value.withLock { $0 = join } }
-    func take() -> AdmittedJoin? {
-        value.withLock { value in
-            defer { value = nil }; return value
-        }
-    }
 }
 
 /// `/rtc` (the meeting WebSocket) and `/rtc/validate` (the same verdict without joining).
@@ -52,29 +43,52 @@ struct RTCController {
             refused: { metrics.rtcRequestRefused() })
     }
 
-    func register(on router: Router<AppContext>, webSockets: Router<AppContext>) {
+    func register(on router: Router<AppContext>) {
         router.get("/rtc/validate") { request, context in
             let join = try await admit(request, context)
             return ValidateResponse(participantId: join.participantId, admission: join.lobby ? "lobby" : "join")
         }
-        // Reached when the WebSocket router did not upgrade: answers the refusal in the contract's shape.
+        // Reached without an upgrade: answers the refusal in the contract's shape.
         router.get("/rtc") { request, context -> Response in
             _ = try await admit(request, context)
             throw APIError(.upgradeRequired, "Admitted, but /rtc is a WebSocket: send an Upgrade request.")
         }
-        webSockets.ws("/rtc") { request, context in
-            do {
-                context.join.put(try await admit(request, context, reserving: true))
-                return .upgrade([:])
-            } catch let error as APIError {
-                RefusedUpgradeWriter.record(context.channel, error)
-                return .dontUpgrade
-            } catch {
-                return .dontUpgrade
+    }
+
+    /// Decides a WebSocket upgrade (the channel's `shouldUpgrade`): `/rtc` runs admission with
+    /// its seat promise and, when admitted, returns the meeting handler; a refusal is recorded
+    /// for `RefusedUpgradeWriter`, which answers it in the contract's shape. Decided here, on
+    /// the channel, rather than by the WebSocket router: the router keeps every upgraded
+    /// request's context alive through a reference cycle (a leak per connection, seen in the soak).
+    func upgrade(_ head: HTTPRequest, channel: any Channel, logger: Logger) async
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+    {
+        let request = Request(head: head, body: .init(buffer: ByteBuffer()))
+        if request.uri.path == "/bench/ws", services.configuration.benchEndpoints {
+            return .upgrade([:]) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"event":"connected"}"#))
+                for try await _ in inbound {}
             }
-        } onUpgrade: { [hub, jobs, limits] inbound, outbound, context in
-            // Only the two references are captured: every connection's tasks hold them, not a copy of the controller.
-            guard let join = context.requestContext.join.take() else { return }
+        }
+        guard request.uri.path == "/rtc" else { return .dontUpgrade }
+        let context = AppContext(source: .init(channel: channel, logger: logger))
+        do {
+            let join = try await admit(request, context, reserving: true)
+            return .upgrade([:], Self.meeting(join, hub: hub, jobs: jobs, limits: limits))
+        } catch let error as APIError {
+            RefusedUpgradeWriter.record(ObjectIdentifier(channel), error)
+            return .dontUpgrade
+        } catch {
+            return .dontUpgrade
+        }
+    }
+
+    /// One admitted connection's life in its meeting. Static, so each connection's tasks hold
+    /// only the hub, the job service and the limits, not a copy of the controller.
+    private static func meeting(
+        _ join: AdmittedJoin, hub: MeetingHub, jobs: JobService, limits: RequestLimits
+    ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
+        { inbound, outbound, _ in
             let (connection, stream) = hub.open(room: join.room, config: join.config, participantHooks: join.participantHooks)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -127,14 +141,6 @@ struct RTCController {
                 group.cancelAll()
             }
             await hub.disconnected(connection)
-        }
-    }
-
-    /// `/bench/ws`: a bare WebSocket (no token, no admission) for the join-storm baseline.
-    func registerBench(webSockets: Router<AppContext>) {
-        webSockets.ws("/bench/ws") { inbound, outbound, _ in
-            try await outbound.write(.text(#"{"event":"connected"}"#))
-            for try await _ in inbound {}
         }
     }
 
