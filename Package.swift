@@ -95,6 +95,13 @@ let package = Package(
             dependencies: ["AdmitToken", .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/AdmitBench"
         ),
+        // The join-storm load generator (Benchmarks/storm.sh): raw NIO sockets on one thread.
+        .executableTarget(
+            name: "admit-storm",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/Storm",
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer); a plain build makes
         // them print how to run them.
         .executableTarget(name: "FuzzVerifier", dependencies: ["AdmitToken"], path: "Fuzz/Sources/FuzzVerifier"),

@@ -221,7 +221,9 @@ public struct Meeting: Sendable {
 
     /// The lobby timer of a waiting connection fired: the wait ends in a denial.
     public mutating func lobbyTimeout(_ connection: ConnectionID, now: Date) -> [MeetingAction] {
-        guard let waiter = waiting.first(where: { $0.connection == connection }), let deadline = waiter.deadline, deadline <= now else { return [] }
+        guard let waiter = waiting.first(where: { $0.connection == connection }), let deadline = waiter.deadline else { return [] }
+        // A timer may fire a little early (clocks round to the millisecond): it is armed again.
+        guard deadline <= now else { return [.startLobbyTimer(connection, deadline: deadline)] }
         return denyWaiter(connection)
     }
 

@@ -98,12 +98,14 @@ public final class MemoryRepositories: Repositories {
         state.withLock { $0.revocations }
     }
 
-    public func saveSession(_ session: SessionRecord) async throws {
+    public func saveSessions(_ sessions: [SessionRecord]) async throws {
         state.withLock { state in
-            if let index = state.sessions.firstIndex(where: { $0.id == session.id }) {
-                state.sessions[index] = session
-            } else {
-                state.sessions.append(session)
+            for session in sessions {
+                if let index = state.sessions.firstIndex(where: { $0.id == session.id }) {
+                    state.sessions[index] = session
+                } else {
+                    state.sessions.append(session)
+                }
             }
         }
     }

@@ -38,11 +38,19 @@ public protocol RevocationRepository: Sendable {
 
 /// Meeting sessions, written on every change while live.
 public protocol SessionRepository: Sendable {
-    /// Inserts or replaces the session with the same `id`.
-    func saveSession(_ session: SessionRecord) async throws
+    /// Inserts or replaces each session (by `id`) in one write: one statement, one commit, so
+    /// the meetings of many rooms share a disk flush. Ids must be distinct.
+    func saveSessions(_ sessions: [SessionRecord]) async throws
     func session(apiKey: String, id: String) async throws -> SessionRecord?
     /// The key's sessions, newest first, of one room when `roomId` is given; `page` counts from 1.
     func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord>
+}
+
+extension SessionRepository {
+    /// Inserts or replaces the session with the same `id`.
+    public func saveSession(_ session: SessionRecord) async throws {
+        try await saveSessions([session])
+    }
 }
 
 /// Media worker jobs. At most one active job of a kind per room; workers claim pending work atomically.

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -150,7 +151,7 @@ struct BoundsTests {
         let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
         var connections: [ConnectionID] = []
         for index in 0..<50 {
-            let (connection, _) = hub.open(room: room, config: .object([]))
+            let connection = hub.open(room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
             await hub.arrive(connection, lobby: true, participantId: "g\(index)", name: "G", claims: guest, mic: false, webcam: false)
             connections.append(connection)
         }
@@ -166,7 +167,7 @@ struct BoundsTests {
             let hub = MeetingHub(lobbyTimeout: timeout, maxParticipants: 10, repositories: MemoryRepositories(), logger: Logger(label: "test"))
             #expect(hub.lobbyTimeout >= 0 && hub.lobbyTimeout <= 86_400)
             let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
-            let (connection, _) = hub.open(room: room, config: .object([]))
+            let connection = hub.open(room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
             let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
             await hub.arrive(connection, lobby: true, participantId: "g", name: "G", claims: guest, mic: false, webcam: false)
             await hub.disconnected(connection)
@@ -191,22 +192,32 @@ struct BoundsTests {
         #expect(granted == 3)
         // Joins that come without a promise (or after others took the seats) are refused inside the meeting.
         let member = Claims(apiKey: "k", permissions: .allowJoin, lifetime: 600, now: Date().timeIntervalSince1970)
-        let streams = await withTaskGroup(of: (Int, AsyncStream<MeetingHub.Outbound>).self) { group in
+        let recorders = await withTaskGroup(of: FrameRecorder.self) { group in
             for index in 0..<40 {
                 group.addTask {
-                    let (connection, stream) = hub.open(room: room, config: .object([]))
+                    let (outlet, recorder) = FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next())
+                    let connection = hub.open(room: room, config: .object([]), outlet: outlet)
                     await hub.arrive(connection, lobby: false, participantId: "p\(index)", name: "P", claims: member, mic: false, webcam: false)
-                    return (index, stream)
+                    return recorder
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
         #expect(hub.counts(room, waiting: nil).participants == 3)
+        // Every loop has run what was handed to it before this.
+        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { try await loop.submit {}.get() }
         var joined = 0
-        for (_, stream) in streams {
-            var iterator = stream.makeAsyncIterator()
-            guard case .text(let first)? = await iterator.next() else { continue }
-            if first.contains(#""event":"meeting-joined""#) { joined += 1 } else { #expect(first.contains("4009"), "\(first)") }
+        for recorder in recorders {
+            guard let first = recorder.texts.first else {
+                Issue.record("a connection got nothing")
+                continue
+            }
+            if first.contains(#""event":"meeting-joined""#) {
+                joined += 1
+            } else {
+                #expect(first.contains("4009"), "\(first)")
+                #expect(recorder.isClosed)
+            }
         }
         #expect(joined == 3)
     }

@@ -216,6 +216,31 @@ struct SessionStoreTests {
             #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 1).total == 3)
         }
     }
+
+    @Test("many sessions in one write, with names that need escaping, read back as written", arguments: Backend.available)
+    func manyAtOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            let names = ["quote \" and \\ backslash", "line\nbreak\ttab\r", "control \u{01}\u{1F}", "ünïcødé 🎥", "</script>", ""]
+            var sessions = (0..<40).map { index in
+                SessionRecord(
+                    id: UUID().uuidString, apiKey: key, roomId: "room-\(index % 3)", start: instant(1_795_000_000 + Double(index)),
+                    attendees: names.enumerated().map { offset, name in
+                        .init(
+                            participantId: "p\(offset)", name: name,
+                            timelog: [.init(start: instant(1_795_000_000.125), end: instant(1_795_000_001.5)), .init(start: instant(1_795_000_002))])
+                    })
+            }
+            try await store.saveSessions(sessions)
+            sessions[7].end = instant(1_795_000_009)
+            sessions[7].attendees[0].timelog[1].end = instant(1_795_000_009)
+            try await store.saveSessions([sessions[7], sessions[8]])
+            for session in sessions {
+                #expect(try await store.session(apiKey: key, id: session.id) == session)
+            }
+            #expect(try await store.sessions(apiKey: key, roomId: nil, page: 1, perPage: 100).total == 40)
+        }
+    }
 }
 
 @Suite("store: settings and jobs (shared by every backend)")

@@ -74,7 +74,7 @@ struct RTCController {
         let context = AppContext(source: .init(channel: channel, logger: logger))
         do {
             let join = try await admit(request, context, reserving: true)
-            return .upgrade([:], Self.meeting(join, hub: hub, jobs: jobs, limits: limits))
+            return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, limits: limits))
         } catch let error as APIError {
             RefusedUpgradeWriter.record(ObjectIdentifier(channel), error)
             return .dontUpgrade
@@ -86,20 +86,24 @@ struct RTCController {
     /// One admitted connection's life in its meeting. Static, so each connection's tasks hold
     /// only the hub, the job service and the limits, not a copy of the controller.
     private static func meeting(
-        _ join: AdmittedJoin, hub: MeetingHub, jobs: JobService, limits: RequestLimits
+        _ join: AdmittedJoin, channel: any Channel, hub: MeetingHub, jobs: JobService, limits: RequestLimits
     ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
-        { inbound, outbound, _ in
-            let (connection, stream) = hub.open(room: join.room, config: join.config, participantHooks: join.participantHooks)
+        { inbound, outbound, context in
+            let outlet: FrameOutlet
+            do {
+                outlet = try await FrameOutlet.attach(to: channel)
+            } catch {
+                // Only if the WebSocket pipeline lost its frame encoder: the seat is given back by the hub's expiry.
+                context.logger.error("no WebSocket frame encoder on an upgraded /rtc channel")
+                return
+            }
+            let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await item in stream {
-                        switch item {
-                        case .text(let text):
-                            guard (try? await outbound.write(.text(text))) != nil else { return }
-                        case .close:
-                            try? await outbound.close(.normalClosure, reason: nil)
-                            return
-                        }
+                    // The hub's events go out through the outlet; this task only closes, when the hub says so.
+                    for await _ in outlet.closeRequested {
+                        try? await outbound.close(.normalClosure, reason: nil)
+                        return
                     }
                 }
                 group.addTask {

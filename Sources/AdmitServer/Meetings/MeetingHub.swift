@@ -20,15 +20,9 @@ final class MeetingHub: Sendable {
         var roomId: String
     }
 
-    /// What a connection's writer sends.
-    enum Outbound: Sendable {
-        case text(String)
-        case close
-    }
-
     private struct Connection {
         var room: RoomKey
-        var outbound: AsyncStream<Outbound>.Continuation
+        var outlet: FrameOutlet
         /// The effective A/V settings shown in `meeting-joined`.
         var config: JSONValue
     }
@@ -51,12 +45,12 @@ final class MeetingHub: Sendable {
     /// What one change of a room's meeting must carry out after the lock.
     private struct Batch {
         var actions: [MeetingAction] = []
-        var targets: [ConnectionID: (AsyncStream<Outbound>.Continuation, JSONValue)] = [:]
+        var targets: [ConnectionID: (FrameOutlet, JSONValue)] = [:]
         var versions: [UInt64] = []
         var live: (before: String?, after: String?) = (nil, nil)
         var people: ParticipantChanges?
         /// Text frames made outside the machine (job events, job replies), in the same order.
-        var texts: [(AsyncStream<Outbound>.Continuation, String)] = []
+        var texts: [(FrameOutlet, ByteBuffer)] = []
     }
 
     private struct Deliveries {
@@ -131,15 +125,16 @@ final class MeetingHub: Sendable {
     func send(_ connection: ConnectionID, _ text: String) {
         let (room, drainer) = state.withLock { state -> (RoomKey?, Bool) in
             guard let target = state.connections[connection] else { return (nil, false) }
-            return (target.room, Self.enqueue(&state, target.room, Batch(texts: [(target.outbound, text)])))
+            return (target.room, Self.enqueue(&state, target.room, Batch(texts: [(target.outlet, FrameOutlet.textFrame(text))])))
         }
         if let room, drainer { Task { await self.drain(room) } }
     }
 
     /// Sends a text frame to everyone in a room's meeting (not the lobby), in the room's order.
     func broadcast(_ room: RoomKey, _ text: String) {
+        let frame = FrameOutlet.textFrame(text)
         let drainer = state.withLock { state -> Bool in
-            let texts = (state.meetings[room]?.joinedConnections ?? []).compactMap { state.connections[$0].map { ($0.outbound, text) } }
+            let texts = (state.meetings[room]?.joinedConnections ?? []).compactMap { state.connections[$0].map { ($0.outlet, frame) } }
             guard !texts.isEmpty else { return false }
             return Self.enqueue(&state, room, Batch(texts: texts))
         }
@@ -166,17 +161,15 @@ final class MeetingHub: Sendable {
 
     // MARK: Connections
 
-    /// Registers a connection and returns its id and the stream its writer drains.
-    func open(room: RoomKey, config: JSONValue, participantHooks: Bool = false) -> (ConnectionID, AsyncStream<Outbound>) {
-        let (stream, continuation) = AsyncStream<Outbound>.makeStream(bufferingPolicy: .bufferingNewest(1024))
-        let id = state.withLock { state in
+    /// Registers a connection whose events go out through `outlet`; returns its id.
+    func open(room: RoomKey, config: JSONValue, outlet: FrameOutlet, participantHooks: Bool = false) -> ConnectionID {
+        state.withLock { state in
             if participantHooks { state.participantHooks.insert(room) } else { state.participantHooks.remove(room) }
             let id = state.nextConnection
             state.nextConnection += 1
-            state.connections[id] = Connection(room: room, outbound: continuation, config: config)
+            state.connections[id] = Connection(room: room, outlet: outlet, config: config)
             return id
         }
-        return (id, stream)
     }
 
     /// The admitted connection enters the meeting or the lobby.
@@ -197,7 +190,7 @@ final class MeetingHub: Sendable {
     func disconnected(_ connection: ConnectionID) async {
         await mutate(connection) { meeting, now in meeting.disconnected(connection, now: now) }
         let timer = state.withLock { state in
-            state.connections.removeValue(forKey: connection)?.outbound.finish()
+            state.connections.removeValue(forKey: connection)?.outlet.finish()
             return state.lobbyTimers.removeValue(forKey: connection)
         }
         timer?.cancel()
@@ -270,7 +263,7 @@ final class MeetingHub: Sendable {
             for action in actions {
                 switch action {
                 case .send(let id, _), .reply(let id, _, _), .close(let id):
-                    if let connection = state.connections[id] { batch.targets[id] = (connection.outbound, connection.config) }
+                    if let connection = state.connections[id] { batch.targets[id] = (connection.outlet, connection.config) }
                 case .sessionChanged:
                     state.sessionVersion += 1
                     batch.versions.append(state.sessionVersion)
@@ -329,10 +322,10 @@ final class MeetingHub: Sendable {
                 newest[session.id] = (SessionRecord(session, apiKey: room.apiKey), version)
             }
         }
-        for id in order {
-            if let (record, version) = newest[id] { await sessions.save(record, version: version) }
-        }
-        for batch in batches { carryOut(batch) }
+        if !order.isEmpty { await sessions.save(order.compactMap { newest[$0] }) }
+        var fanout = Fanout()
+        for batch in batches { carryOut(batch, into: &fanout) }
+        fanout.send()
         guard let observer = observer.withLock({ $0 }) else { return }
         for batch in batches where batch.live.before != batch.live.after || batch.people != nil {
             let live = batch.live
@@ -342,28 +335,29 @@ final class MeetingHub: Sendable {
         }
     }
 
-    /// Sends a batch's events (a broadcast is the same text for every member: encoded once;
-    /// `meeting-joined` carries the joiner's own config) and arms its lobby timers.
-    private func carryOut(_ batch: Batch) {
-        for (outbound, text) in batch.texts { outbound.yield(.text(text)) }
-        var encoded: [MeetingEvent: String] = [:]
+    /// Frames a batch's events (each event once, shared by its recipients; `meeting-joined`
+    /// carries the joiner's own config) into `fanout`, and arms its lobby timers.
+    private func carryOut(_ batch: Batch, into fanout: inout Fanout) {
+        for (outlet, frame) in batch.texts { fanout.write(frame, to: outlet) }
+        var encoded: [MeetingEvent: ByteBuffer] = [:]
         for action in batch.actions {
             switch action {
             case .send(let id, let event):
-                guard let (outbound, config) = batch.targets[id] else { continue }
+                guard let (outlet, config) = batch.targets[id] else { continue }
                 if case .meetingJoined = event {
-                    outbound.yield(.text(Wire.event(event, config: config)))
+                    fanout.write(FrameOutlet.textFrame(Wire.event(event, config: config)), to: outlet)
                 } else {
-                    let text = encoded[event] ?? Wire.event(event, config: config)
-                    encoded[event] = text
-                    outbound.yield(.text(text))
+                    let frame = encoded[event] ?? FrameOutlet.textFrame(Wire.event(event, config: config))
+                    encoded[event] = frame
+                    fanout.write(frame, to: outlet)
                 }
             case .reply(let id, let request, let error):
-                batch.targets[id]?.0.yield(.text(Wire.reply(id: request, error: error)))
+                if let outlet = batch.targets[id]?.0 { fanout.write(FrameOutlet.textFrame(Wire.reply(id: request, error: error)), to: outlet) }
             case .close(let id):
-                batch.targets[id]?.0.yield(.close)
+                if let outlet = batch.targets[id]?.0 { fanout.close(outlet) }
             case .startLobbyTimer(let id, let deadline):
-                let delay = TimeAmount.milliseconds(Int64(max(0, min(deadline.timeIntervalSinceNow, 86_400)) * 1000))
+                // Rounded up, so that it does not fire before the deadline (the meeting arms it again if it does).
+                let delay = TimeAmount.milliseconds(Int64((max(0, min(deadline.timeIntervalSinceNow, 86_400)) * 1000).rounded(.up)) + 1)
                 let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: delay) { [weak self] in
                     guard let self else { return }
                     Task { await self.lobbyExpired(id) }
@@ -399,6 +393,10 @@ struct ParticipantChanges: Sendable {
 /// Writes sessions in the order their changes happened: a save older than one already
 /// written is skipped, so concurrent events cannot leave a stale state in the store.
 ///
+/// Group commit: saves that arrive while a write is under way are written together by the
+/// next one (one statement, one disk flush), and each caller returns once its save is in
+/// the store. Many rooms changing at once then share flushes instead of queueing for one each.
+///
 /// Bounded: a live session's last written version is kept while it is live; once its end is
 /// written it moves to a ring of the most recently ended sessions, so a stale save that
 /// arrives late is still skipped, and the map does not grow with every session ever held.
@@ -408,8 +406,15 @@ actor SessionWriter {
     private var written: [String: UInt64] = [:]
     private var ended: [String] = []
     private var endedNext = 0
+    /// Saves waiting for the next write, by session (the newest version of each), in order.
+    private var pending: [String: SessionRecord] = [:]
+    private var pendingOrder: [String] = []
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var writing = false
     /// Ended sessions remembered for late saves.
     static let endedMemory = 4096
+    /// Sessions per statement (six parameters each; SQLite allows 32,766).
+    static let perStatement = 500
 
     /// Sessions whose last written version is remembered (live ones and recently ended ones).
     var remembered: Int { written.count }
@@ -420,21 +425,59 @@ actor SessionWriter {
     }
 
     func save(_ session: SessionRecord, version: UInt64) async {
-        guard version > written[session.id] ?? 0 else { return }
-        written[session.id] = version
-        if session.end != nil, !ended.contains(session.id) {
-            if ended.count < Self.endedMemory {
-                ended.append(session.id)
-            } else {
-                written.removeValue(forKey: ended[endedNext])
-                ended[endedNext] = session.id
-                endedNext = (endedNext + 1) % Self.endedMemory
+        await save([(session, version)])
+    }
+
+    /// Saves each session whose version is newer than the one written; returns once they are stored.
+    func save(_ sessions: [(SessionRecord, UInt64)]) async {
+        var queued = false
+        for (session, version) in sessions where version > written[session.id] ?? 0 {
+            written[session.id] = version
+            if session.end != nil { remember(ended: session.id) }
+            if pending.updateValue(session, forKey: session.id) == nil { pendingOrder.append(session.id) }
+            queued = true
+        }
+        guard queued else { return }
+        await withCheckedContinuation { continuation in
+            waiters.append(continuation)
+            if !writing {
+                writing = true
+                Task { await self.writeAll() }
             }
         }
-        do {
-            try await repositories.saveSession(session)
-        } catch {
-            logger.error("could not save session", metadata: ["session": "\(session.id)"])
+    }
+
+    /// Writes what is pending, then what came meanwhile, until nothing is left.
+    private func writeAll() async {
+        while !pendingOrder.isEmpty {
+            let batch = pendingOrder.compactMap { pending[$0] }
+            let resumed = waiters
+            pending = [:]
+            pendingOrder = []
+            waiters = []
+            var start = 0
+            while start < batch.count {
+                let part = Array(batch[start..<min(start + Self.perStatement, batch.count)])
+                start += part.count
+                do {
+                    try await repositories.saveSessions(part)
+                } catch {
+                    logger.error("could not save sessions", metadata: ["sessions": "\(part.map(\.id))"])
+                }
+            }
+            for waiter in resumed { waiter.resume() }
+        }
+        writing = false
+    }
+
+    private func remember(ended id: String) {
+        guard !ended.contains(id) else { return }
+        if ended.count < Self.endedMemory {
+            ended.append(id)
+        } else {
+            written.removeValue(forKey: ended[endedNext])
+            ended[endedNext] = id
+            endedNext = (endedNext + 1) % Self.endedMemory
         }
     }
 }

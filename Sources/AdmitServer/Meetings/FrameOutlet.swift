@@ -1,0 +1,192 @@
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// A meeting connection's way out for the hub's events: whole WebSocket text frames, framed
+/// once per event and shared by every recipient (a `ByteBuffer`'s storage is counted, not
+/// copied), written below the WebSocket frame encoder, and flushed once per batch.
+///
+/// Why not the WebSocket writer: each of its writes is a task hop and a flush (a system call)
+/// per message, and its encoder writes the frame header into the payload's headroom, which
+/// copies a shared payload for every recipient. A room of 1,000 filling sends half a million
+/// events; that per-message cost was the whole limit (`Benchmarks/storm.sh`).
+///
+/// Frames written here and the WebSocket writer's own (replies to malformed requests, the
+/// close handshake, pings) are whole frames, so they interleave at frame boundaries only.
+/// Everything after `attach` runs on the connection's event loop.
+final class FrameOutlet: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    /// The WebSocket frame encoder's context: a write from it goes to the handlers below the
+    /// encoder, which take bytes. Loop-bound.
+    private var context: ChannelHandlerContext?
+    /// Set instead of `context` by `recording(on:)`.
+    private let recorder: FrameRecorder?
+    private var closing = false
+    private var needsFlush = false
+    /// Bytes written while the socket was not writable (the client does not read).
+    private var backlog = 0
+    private let closeRequest: AsyncStream<Void>.Continuation
+    /// Yields once when the hub closes the connection (after its last event, `meeting-left`):
+    /// the connection's task then runs the WebSocket close handshake.
+    let closeRequested: AsyncStream<Void>
+
+    /// Bytes a client that stops reading may leave waiting beyond the socket's own buffers
+    /// before it is disconnected: events are never dropped silently, and a reader that never
+    /// reads cannot make the server keep its events without bound.
+    static let maxBacklog = 1 << 20
+
+    private init(eventLoop: any EventLoop, context: ChannelHandlerContext?, recorder: FrameRecorder? = nil) {
+        self.eventLoop = eventLoop
+        self.context = context
+        self.recorder = recorder
+        (closeRequested, closeRequest) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The outlet of an upgraded WebSocket channel.
+    static func attach(to channel: any Channel) async throws -> FrameOutlet {
+        try await channel.eventLoop.submit {
+            let context = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+            return FrameOutlet(eventLoop: channel.eventLoop, context: context)
+        }.get()
+    }
+
+    /// An outlet that writes nowhere (a connection whose channel is gone).
+    static func detached(on eventLoop: any EventLoop) -> FrameOutlet {
+        FrameOutlet(eventLoop: eventLoop, context: nil)
+    }
+
+    /// An outlet that keeps what it is given, on a real event loop, for tests of the hub's order.
+    static func recording(on eventLoop: any EventLoop) -> (FrameOutlet, FrameRecorder) {
+        let recorder = FrameRecorder()
+        return (FrameOutlet(eventLoop: eventLoop, context: nil, recorder: recorder), recorder)
+    }
+
+    /// On the event loop.
+    fileprivate func write(_ frame: ByteBuffer) {
+        if let recorder, !closing { recorder.record(frame) }
+        guard !closing, let context else { return }
+        if context.channel.isWritable {
+            backlog = 0
+        } else {
+            backlog += frame.readableBytes
+            if backlog > Self.maxBacklog {
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.write(NIOAny(frame), promise: nil)
+        needsFlush = true
+    }
+
+    /// On the event loop.
+    fileprivate func flush() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// On the event loop, after the frames before it.
+    fileprivate func close() {
+        guard !closing else { return }
+        flush()
+        closing = true
+        recorder?.closed()
+        closeRequest.yield()
+        closeRequest.finish()
+    }
+
+    /// The connection's task is over: nothing more goes out, and the close request is let go.
+    func finish() {
+        closeRequest.finish()
+    }
+
+    /// A text frame as it goes on the wire from a server (unmasked, one fragment).
+    static func textFrame(_ text: String) -> ByteBuffer {
+        let length = text.utf8.count
+        var buffer = allocator.buffer(capacity: length + 10)
+        buffer.writeInteger(UInt8(0x81))
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+        buffer.writeString(text)
+        return buffer
+    }
+
+    private static let allocator = ByteBufferAllocator()
+}
+
+/// What a recording outlet was given: the text of each frame, in order, and whether it was closed.
+final class FrameRecorder: Sendable {
+    private let state = Mutex<(texts: [String], closed: Bool)>(([], false))
+
+    var texts: [String] { state.withLock { $0.texts } }
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    fileprivate func record(_ frame: ByteBuffer) {
+        var frame = frame
+        guard let length = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else { return }
+        frame.moveReaderIndex(forwardBy: length < 126 ? 2 : length == 126 ? 4 : 10)
+        let text = String(buffer: frame)
+        state.withLock { $0.texts.append(text) }
+    }
+
+    fileprivate func closed() {
+        state.withLock { $0.closed = true }
+    }
+}
+
+/// Frames and closes for many connections, carried to each event loop in one task and flushed
+/// once per connection: the hub builds one per batch of room changes.
+struct Fanout {
+    private enum Item: Sendable {
+        case frame(FrameOutlet, ByteBuffer)
+        case close(FrameOutlet)
+    }
+
+    private var loops: [ObjectIdentifier: (any EventLoop, [Item])] = [:]
+
+    var isEmpty: Bool { loops.isEmpty }
+
+    mutating func write(_ frame: ByteBuffer, to outlet: FrameOutlet) {
+        append(.frame(outlet, frame), outlet)
+    }
+
+    /// Closes `outlet` after the frames added before.
+    mutating func close(_ outlet: FrameOutlet) {
+        append(.close(outlet), outlet)
+    }
+
+    private mutating func append(_ item: Item, _ outlet: FrameOutlet) {
+        let key = ObjectIdentifier(outlet.eventLoop)
+        if loops[key] == nil {
+            loops[key] = (outlet.eventLoop, [item])
+        } else {
+            loops[key]?.1.append(item)
+        }
+    }
+
+    /// Hands every loop its items, in the order they were added (per connection, the order is
+    /// kept: a connection lives on one loop).
+    mutating func send() {
+        for (loop, items) in loops.values {
+            loop.execute {
+                for item in items {
+                    switch item {
+                    case .frame(let outlet, let frame): outlet.write(frame)
+                    case .close(let outlet): outlet.close()
+                    }
+                }
+                // Once per connection: a flush with nothing new written does nothing.
+                for case .frame(let outlet, _) in items { outlet.flush() }
+            }
+        }
+        loops = [:]
+    }
+}
