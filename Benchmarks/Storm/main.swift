@@ -274,11 +274,21 @@ func rssKiB() -> Int {
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
 
-func line(_ name: String, _ storm: Storm, _ extra: String = "") {
+/// The server's CPU time so far (user + system), in seconds.
+func serverCPU() -> Double {
+    let stat = (try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8)) ?? ""
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    guard let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func line(_ name: String, _ storm: Storm, cpu: Double, _ extra: String = "") {
     let text = String(
         format: "%@ %5d in %6.2f s  %8.0f/s   p50 %7.1f ms   p99 %7.1f ms", name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, storm.count, storm.seconds, storm.rate,
         storm.percentile(0.5), storm.percentile(0.99))
-    print(text + extra)
+    print(text + String(format: "   server CPU %5.0f us each", cpu / Double(storm.count) * 1e6) + extra)
     fflush(stdout)
 }
 
@@ -289,12 +299,13 @@ do {
     let idle = rssKiB()
     let before = frames()
     let start = DispatchTime.now().uptimeNanoseconds
+    let bigCPU = serverCPU()
     let big = try storm((0..<size).map { "/rtc?roomId=\(room)&participantId=p\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
     // Each join tells the joiner (meeting-joined) and every member before it (participant-joined).
     let expected = size + size * (size - 1) / 2
     let waited = waitForFrames(before + expected)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    line("joins into one room of \(size)", big)
+    line("joins into one room of \(size)", big, cpu: serverCPU() - bigCPU)
     if waited != nil {
         print(String(format: "events delivered while it fills   %7d in %6.2f s  %8.0f/s", expected, seconds, Double(expected) / seconds))
     } else {
@@ -307,17 +318,19 @@ do {
   }
   var bareRate = 0.0
   if parts.contains("bare") {
+    let bareCPU = serverCPU()
     let bare = try storm(Array(repeating: "/bench/ws", count: 2000), expect: #"{"event":"connected""#)
-    line("bare WebSocket connects", bare)
+    line("bare WebSocket connects", bare, cpu: serverCPU() - bareCPU)
     closeAll(bare.channels)
     bareRate = bare.rate
     usleep(500_000)
   }
   if parts.contains("spread") {
     let rooms = try (0..<200).map { _ in try createRoom() }
+    let spreadCPU = serverCPU()
     let spread = try storm(
         (0..<2000).map { "/rtc?roomId=\(rooms[$0 % 200])&participantId=s\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
-    line("joins into 200 rooms of 10", spread)
+    line("joins into 200 rooms of 10", spread, cpu: serverCPU() - spreadCPU)
     closeAll(spread.channels)
     for room in rooms.prefix(5) { try settle(room) }
     if bareRate > 0 {
