@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AdmitToken", targets: ["AdmitToken"]),
         .library(name: "AdmitCore", targets: ["AdmitCore"]),
         .library(name: "AdmitStore", targets: ["AdmitStore"]),
+        .library(name: "AdmitApp", targets: ["AdmitApp"]),
         .library(name: "AdmitServer", targets: ["AdmitServer"]),
         .library(name: "AdmitClient", targets: ["AdmitClient"]),
         .executable(name: "admit", targets: ["admit"]),
@@ -50,11 +51,17 @@ let package = Package(
                 .product(name: "PostgresKit", package: "postgres-kit"),
             ]
         ),
+        // The application layer: use cases (tokens, rooms, joins, keys, settings, jobs, sessions)
+        // over Core and Store, with typed errors; no transport. The server and the CLI map onto it.
+        .target(
+            name: "AdmitApp",
+            dependencies: ["AdmitToken", "AdmitCore", "AdmitStore"]
+        ),
         // The Hummingbird application: admin API, server API, example endpoints, operations.
         .target(
             name: "AdmitServer",
             dependencies: [
-                "AdmitToken", "AdmitStore", "AdmitCore",
+                "AdmitToken", "AdmitStore", "AdmitCore", "AdmitApp",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -83,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "admit",
             dependencies: [
-                "AdmitToken", "AdmitCore", "AdmitStore", "AdmitServer",
+                "AdmitToken", "AdmitCore", "AdmitStore", "AdmitApp", "AdmitServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -119,6 +126,10 @@ let package = Package(
         .testTarget(
             name: "AdmitStoreTests",
             dependencies: ["AdmitStore"]
+        ),
+        .testTarget(
+            name: "AdmitAppTests",
+            dependencies: ["AdmitApp", "AdmitCore", "AdmitStore", "AdmitToken", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AdmitServerTests",

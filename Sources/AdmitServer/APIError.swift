@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitToken
 import Hummingbird
 import NIOCore
@@ -35,6 +36,21 @@ public struct APIError: HTTPResponseError, Sendable {
         ]
         if let reason { members.append(JSONMember("reason", .string(reason))) }
         return APIError(status: status, body: .object(members))
+    }
+
+    /// A use case's refusal, answered in the contract's shape: its kind is the status, its code (when it has one) the body's.
+    init(_ error: AppError) {
+        let status: HTTPResponse.Status =
+            switch error.kind {
+            case .invalid: .badRequest
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .forbidden: .forbidden
+            case .tooManyRequests: .tooManyRequests
+            case .unavailable: .serviceUnavailable
+            case .failed: .internalServerError
+            }
+        self = error.code.map { APIError.code($0, status, text: error.message) } ?? APIError(status, error.message)
     }
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }

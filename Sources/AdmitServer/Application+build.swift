@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitStore
 import AdmitToken
 import Crypto
@@ -111,6 +112,7 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
     let services = Services(
         configuration: configuration, repositories: repositories,
         rooms: RoomCache(repositories: repositories, lifetime: configuration.refreshInterval), keyRing: keyRing, revocations: revocations, keys: keys,
+        settings: SettingsService(repositories: repositories) { try await keyRing.reload() },
         verifier: verifier, metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
         tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) },

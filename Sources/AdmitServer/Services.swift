@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitCore
 import AdmitStore
 import AdmitToken
@@ -14,6 +15,7 @@ struct Services: Sendable {
     let keyRing: KeyRing
     let revocations: RevocationList
     let keys: KeyService
+    let settings: SettingsService
     let verifier: Verifier
     let metrics: Metrics
     /// The API key that dev mode's `/get-token` signs with.

@@ -47,9 +47,11 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
-    public func updateSettings(apiKey: String, settings: String?) async throws {
+    public func updateSettings(apiKey: String, settings: String?, expected: String?) async throws -> Bool {
         state.withLock { state in
-            if let index = state.keys.firstIndex(where: { $0.apiKey == apiKey }) { state.keys[index].settings = settings }
+            guard let index = state.keys.firstIndex(where: { $0.apiKey == apiKey }), state.keys[index].settings == expected else { return false }
+            state.keys[index].settings = settings
+            return true
         }
     }
 

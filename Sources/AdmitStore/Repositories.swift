@@ -12,8 +12,9 @@ public protocol APIKeyRepository: Sendable {
     func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord?
     /// Deactivates the key (that column alone, so no concurrent change is undone). Nil when there is no such key.
     func deactivateKey(apiKey: String, now: Date) async throws -> APIKeyRecord?
-    /// Replaces the key's settings (JSON text; nil clears them).
-    func updateSettings(apiKey: String, settings: String?) async throws
+    /// Replaces the key's settings (JSON text; nil clears them) if they are still `expected`
+    /// (compare and swap). False when they changed meanwhile, or there is no such key.
+    func updateSettings(apiKey: String, settings: String?, expected: String?) async throws -> Bool
 }
 
 /// Rooms, always within one API key.

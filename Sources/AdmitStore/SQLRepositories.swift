@@ -60,8 +60,13 @@ public final class SQLRepositories: Repositories {
         return rows.isEmpty ? nil : try await key(apiKey)
     }
 
-    public func updateSettings(apiKey: String, settings: String?) async throws {
-        try await database.raw("UPDATE api_keys SET settings = \(bind: settings) WHERE api_key = \(bind: apiKey)").run()
+    public func updateSettings(apiKey: String, settings: String?, expected: String?) async throws -> Bool {
+        // `= NULL` is never true: an absent document is matched with IS NULL (a NULL parameter
+        // would leave PostgreSQL unable to tell its type).
+        let unchanged: SQLQueryString = expected.map { "settings = \(bind: $0)" } ?? "settings IS NULL"
+        return try await !database.raw(
+            "UPDATE api_keys SET settings = \(bind: settings) WHERE api_key = \(bind: apiKey) AND \(unchanged) RETURNING api_key"
+        ).all().isEmpty
     }
 
     private static func key(_ row: any SQLRow) throws -> APIKeyRecord {

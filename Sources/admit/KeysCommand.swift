@@ -1,4 +1,4 @@
-import AdmitServer
+import AdmitApp
 import AdmitStore
 import ArgumentParser
 import Foundation

@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitCore
 import AdmitStore
 import AdmitToken
@@ -24,7 +25,7 @@ struct SettingsCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            print(try await withSettings(store, apiKey) { $0 }.json.prettyText)
+            print(try await withSettings(store) { try await $0.current(apiKey) }.json.prettyText)
         }
     }
 
@@ -36,7 +37,7 @@ struct SettingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let given = try readDocument(document)
-            print(try await withSettings(store, apiKey) { _ throws(SettingsError) in try APISettings(validating: given) }.json.prettyText)
+            print(try await withSettings(store) { try await $0.replace(apiKey, with: given) }.json.prettyText)
         }
     }
 
@@ -48,33 +49,22 @@ struct SettingsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let given = try readDocument(document)
-            print(
-                try await withSettings(store, apiKey) { current throws(SettingsError) in
-                    var next = current
-                    try next.apply(patch: given)
-                    return next
-                }.json.prettyText)
+            print(try await withSettings(store) { try await $0.patch(apiKey, with: given) }.json.prettyText)
         }
     }
 }
 
-/// Reads a key's settings, applies `change`, stores the result when it differs, and returns it.
-private func withSettings(
-    _ options: StoreOptions, _ apiKey: String, _ change: (APISettings) throws(SettingsError) -> APISettings
-) async throws -> APISettings {
+/// Opens the store, runs `body` with the settings use cases over it, and closes the store. A
+/// refusal (no such key, a field that fails validation) is the command's error message.
+private func withSettings<T>(_ options: StoreOptions, _ body: (SettingsService) async throws -> T) async throws -> T {
     let (store, _) = try await options.open()
     do {
-        guard let record = try await store.repositories.key(apiKey) else { throw ValidationError("No API key \(apiKey).") }
-        let current = record.settings.map { APISettings(stored: (try? JSONValue(parsing: $0)) ?? .object([])) } ?? APISettings()
-        let next: APISettings
-        do throws(SettingsError) {
-            next = try change(current)
-        } catch {
-            throw ValidationError(error.message)
-        }
-        if next != current { try await store.repositories.updateSettings(apiKey: apiKey, settings: next.json.jsonText) }
+        let result = try await body(SettingsService(repositories: store.repositories))
         try await store.close()
-        return next
+        return result
+    } catch let error as AppError {
+        try? await store.close()
+        throw ValidationError(error.message)
     } catch {
         try? await store.close()
         throw error

@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitClient
 import AdmitCore
 import AdmitStore

@@ -245,7 +245,7 @@ struct SessionStoreTests {
 
 @Suite("store: settings and jobs (shared by every backend)")
 struct JobStoreTests {
-    @Test("settings are kept apart from key updates", arguments: Backend.available)
+    @Test("settings are kept apart from key updates, and written only over what the writer read", arguments: Backend.available)
     func settings(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let id = "key-\(UUID().uuidString)"
@@ -253,12 +253,16 @@ struct JobStoreTests {
                 apiKey: id, name: "k", sealedSecret: Data([1]), createdAt: instant(1_795_000_000), updatedAt: instant(1_795_000_000))
             try await store.insertKey(key)
             #expect(try await store.key(id)?.settings == nil)
-            try await store.updateSettings(apiKey: id, settings: #"{"maxSendBitrate":"hd"}"#)
+            #expect(try await store.updateSettings(apiKey: id, settings: #"{"maxSendBitrate":"hd"}"#, expected: nil))
+            // A writer that read something else (or nothing, when there is something) writes nothing.
+            #expect(try await store.updateSettings(apiKey: id, settings: "{}", expected: nil) == false)
+            #expect(try await store.updateSettings(apiKey: id, settings: "{}", expected: #"{"maxSendBitrate":"sd"}"#) == false)
+            #expect(try await store.updateSettings(apiKey: "no-such-key", settings: "{}", expected: nil) == false)
             _ = try await store.rotateKey(apiKey: id, sealedSecret: Data([2]), previousValidUntil: instant(1_795_000_060), now: instant(1_795_000_000))
             _ = try await store.deactivateKey(apiKey: id, now: instant(1_795_000_001))
             #expect(try await store.key(id)?.settings == #"{"maxSendBitrate":"hd"}"#)
             #expect(try await store.key(id)?.sealedSecret == Data([2]))
-            try await store.updateSettings(apiKey: id, settings: nil)
+            #expect(try await store.updateSettings(apiKey: id, settings: nil, expected: #"{"maxSendBitrate":"hd"}"#))
             #expect(try await store.key(id)?.settings == nil)
         }
     }

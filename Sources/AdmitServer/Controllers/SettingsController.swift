@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitCore
 import AdmitStore
 import AdmitToken
@@ -11,20 +12,19 @@ struct SettingsController {
     func register(on router: Router<AppContext>) {
         let admin = router.group("/admin/v1").add(middleware: AdminGuard(services: services))
         admin.get("/api-keys/:apiKey/settings") { _, context in
-            JSONResponse(value: try await current(try context.parameters.require("apiKey")).json)
+            JSONResponse(value: try await settings.current(try context.parameters.require("apiKey")).json)
         }
         admin.put("/api-keys/:apiKey/settings") { request, context in
             let apiKey = try context.parameters.require("apiKey")
-            _ = try await current(apiKey)
+            _ = try await settings.current(apiKey)
             let document = try await decodeJSON(request, context)
-            return JSONResponse(value: try await save(apiKey, try validated { () throws(SettingsError) in try APISettings(validating: document) }))
+            return JSONResponse(value: try await settings.replace(apiKey, with: document).json)
         }
         admin.patch("/api-keys/:apiKey/settings") { request, context in
             let apiKey = try context.parameters.require("apiKey")
-            var settings = try await current(apiKey)
+            _ = try await settings.current(apiKey)
             let patch = try await decodeJSON(request, context)
-            try validated { () throws(SettingsError) in try settings.apply(patch: patch) }
-            return JSONResponse(value: try await save(apiKey, settings))
+            return JSONResponse(value: try await settings.patch(apiKey, with: patch).json)
         }
         admin.get("/rooms/:roomId/effective-config") { request, context in
             let roomId = try context.parameters.require("roomId")
@@ -34,26 +34,5 @@ struct SettingsController {
         }
     }
 
-    /// The key's stored settings, read from the store (not the ring) so that a PATCH merges into the latest.
-    private func current(_ apiKey: String) async throws -> APISettings {
-        guard let record = try await services.repositories.key(apiKey) else { throw APIError.notFound("No API key \(apiKey).") }
-        return record.settings.map { APISettings(stored: $0) } ?? APISettings()
-    }
-
-    private func save(_ apiKey: String, _ settings: APISettings) async throws -> JSONValue {
-        let json = settings.json
-        try await services.repositories.updateSettings(apiKey: apiKey, settings: json.jsonText)
-        try await services.keyRing.reload()
-        return json
-    }
-}
-
-/// Runs a settings change, turning a validation failure into a 400 that names the field.
-@discardableResult
-func validated<T>(_ body: () throws(SettingsError) -> T) throws(APIError) -> T {
-    do throws(SettingsError) {
-        return try body()
-    } catch {
-        throw APIError.badRequest(error.message)
-    }
+    private var settings: SettingsService { services.settings }
 }

@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitStore
 import AdmitToken
 import Foundation

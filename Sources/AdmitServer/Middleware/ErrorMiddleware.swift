@@ -1,3 +1,4 @@
+import AdmitApp
 import Hummingbird
 import Logging
 
@@ -10,6 +11,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as AppError {
+            throw APIError(error)
         } catch let error as any HTTPResponseError {
             let message: String =
                 switch error.status {
