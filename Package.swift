@@ -55,7 +55,7 @@ let package = Package(
         // over Core and Store, with typed errors; no transport. The server and the CLI map onto it.
         .target(
             name: "AdmitApp",
-            dependencies: ["AdmitToken", "AdmitCore", "AdmitStore"]
+            dependencies: ["AdmitToken", "AdmitCore", "AdmitStore", .product(name: "Logging", package: "swift-log")]
         ),
         // The Hummingbird application: admin API, server API, example endpoints, operations.
         .target(

@@ -33,3 +33,8 @@ public enum JobStatus: String, Sendable, CaseIterable {
         return "\(prefix)_\((self == .failed ? JobStatus.stopped : self).rawValue.uppercased())"
     }
 }
+
+/// What a worker must do for a job now (the `action` a claim hands out).
+public enum JobAction: String, Sendable {
+    case start, stop
+}

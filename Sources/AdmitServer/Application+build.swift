@@ -42,10 +42,16 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
+        let webhooks = Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
+        let keyRing = services.keyRing
+        let allowPrivate = configuration.webhookAllowPrivate
         let jobs = JobService(
-            services: services, hub: hub, webhooks: Webhooks(
-                keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate),
-            logger: logger)
+            repositories: services.repositories, port: ServerJobPort(hub: hub, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
+            settings: { keyRing.settings(for: $0) }, startsPerMinute: configuration.jobStartsPerMinute,
+            webhookRefusal: { url in
+                guard case .failure(let refusal) = WebhookTarget.check(url, allowPrivate: allowPrivate) else { return nil }
+                return refusal.message
+            }, logger: logger)
         hub.observeSessions(jobs)
         let rtc = RTCController(services: services, hub: hub, jobs: jobs)
         rtc.register(on: router)
@@ -116,7 +122,6 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         verifier: verifier, metrics: Metrics(), devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
         tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) },
-        jobStartLimiter: RateLimiter(perMinute: configuration.jobStartsPerMinute),
         clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)))
     try await services.reload()
     return services

@@ -24,8 +24,6 @@ struct Services: Sendable {
     let adminDigest: SHA256Digest
     /// nil when `/get-token` has no rate limit.
     let tokenLimiter: RateLimiter?
-    /// Job starts per API key (recording, HLS, livestream, transcription).
-    let jobStartLimiter: RateLimiter
     /// Who a request's client is (`--trusted-proxy`).
     let clientAddress: ClientAddress
 

@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitCore
 import AdmitStore
 import AdmitToken
@@ -19,20 +20,12 @@ struct JobsController {
         for (kind, prefix) in Self.prefixes {
             router.post("\(prefix)/start") { request, context in
                 let (_, room, body) = try await target(request, context)
-                do throws(JobFailure) {
-                    return JSONResponse(value: try await jobs.start(kind, room: room, body: body, source: .api).json())
-                } catch {
-                    throw error.apiError
-                }
+                return JSONResponse(value: try await jobs.start(kind, room: room, body: body, source: .api).json())
             }
             for verb in ["end", "stop"] {
                 router.post("\(prefix)/\(verb)") { request, context in
                     let (_, room, _) = try await target(request, context)
-                    do throws(JobFailure) {
-                        return JSONResponse(value: try await jobs.stop(kind, room: room).json())
-                    } catch {
-                        throw error.apiError
-                    }
+                    return JSONResponse(value: try await jobs.stop(kind, room: room).json())
                 }
             }
             router.get(RouterPath(prefix)) { request, _ in

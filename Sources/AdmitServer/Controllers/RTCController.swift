@@ -135,8 +135,8 @@ struct RTCController {
                             guard let parsed else { continue }
                             switch parsed {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
-                            case .success(let (id, .startJob(kind, body))): await jobs.handle(kind, start: body, id: id, from: connection)
-                            case .success(let (id, .stopJob(kind))): await jobs.handle(kind, start: nil, id: id, from: connection)
+                            case .success(let (id, .startJob(kind, body))): await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs)
+                            case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs)
                             case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
                             }
                         }
@@ -146,6 +146,26 @@ struct RTCController {
                 group.cancelAll()
             }
             await hub.disconnected(connection)
+        }
+    }
+
+    /// `startRecording`, `stopHls`, ... over `/rtc`: needs `allow_mod` and a place in the meeting;
+    /// the same rules as the server API (`JobService`), with the request's fields sourced `sdk`.
+    /// A refusal carries its own code (4021, 4015) or the kind's start/stop failure code.
+    private static func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService) async {
+        let failure = body == nil ? kind.stopCode : kind.startCode
+        guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
+            return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
+        }
+        let reply = { (job: JobRecord) in hub.send(connection, Wire.reply(id: id, job: job.json())) }
+        do throws(AppError) {
+            if let body {
+                _ = try await jobs.start(kind, room: member.room, body: body, source: .sdk, reply: reply)
+            } else {
+                _ = try await jobs.stop(kind, room: member.room, reply: reply)
+            }
+        } catch {
+            hub.send(connection, Wire.reply(id: id, error: error.code ?? failure, reason: error.message))
         }
     }
 
@@ -208,7 +228,7 @@ struct RTCController {
         return AdmittedJoin(
             claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
             config: Precedence.audioVideo(dashboard: dashboard, sdkMaxSendBitrate: settings.maxSendBitrate).json,
-            participantHooks: record?.webhook != nil && Webhooks.subscribesToParticipants(record))
+            participantHooks: record?.webhook != nil && WebhookRules.subscribesToParticipants(record))
     }
 }
 

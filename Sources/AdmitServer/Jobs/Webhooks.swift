@@ -21,24 +21,6 @@ struct Webhooks: Sendable {
     /// Seconds between attempts (tests shorten it).
     var retryDelays: [Double] = [1, 5]
 
-    /// The URLs an event goes to: the job's own URL, and the room's endpoint when it subscribed.
-    static func targets(event: String, jobURL: String?, room: RoomRecord?) -> [String] {
-        var urls: [String] = []
-        if let jobURL { urls.append(jobURL) }
-        if let text = room?.webhook, let hook = try? JSONValue(parsing: text), let endPoint = hook["endPoint"]?.stringValue,
-            case .array(let events)? = hook["events"], events.contains(.string(event)), !urls.contains(endPoint)
-        {
-            urls.append(endPoint)
-        }
-        return urls
-    }
-
-    /// Whether the room's webhook wants `participant-joined` or `participant-left` (the hub then
-    /// tracks who comes and goes in that room; other rooms pay nothing for it).
-    static func subscribesToParticipants(_ room: RoomRecord?) -> Bool {
-        !targets(event: "participant-joined", jobURL: nil, room: room).isEmpty || !targets(event: "participant-left", jobURL: nil, room: room).isEmpty
-    }
-
     /// Posts `event` with `data` to each URL, in the background.
     func send(_ event: String, apiKey: String, data: JSONValue, to urls: [String]) {
         guard !urls.isEmpty, let secret = keyRing.signingSecret(for: apiKey) else { return }

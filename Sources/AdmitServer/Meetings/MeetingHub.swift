@@ -16,10 +16,7 @@ import Synchronization
 /// message is its `meeting-joined`.
 final class MeetingHub: Sendable {
     /// A room of an API key.
-    struct RoomKey: Hashable, Sendable {
-        var apiKey: String
-        var roomId: String
-    }
+    typealias RoomKey = RoomRef
 
     private struct Connection {
         var room: RoomKey
@@ -374,21 +371,6 @@ final class MeetingHub: Sendable {
             }
         }
     }
-}
-
-/// Told when a room's session starts (its first join) and ends (its last leave, or `end`).
-protocol SessionObserver: Sendable {
-    func sessionStarted(_ room: MeetingHub.RoomKey, sessionId: String) async
-    func sessionEnded(_ room: MeetingHub.RoomKey, sessionId: String) async
-    /// Participants entered or left the meeting (only for rooms that asked, see `open`).
-    func participantsChanged(_ room: MeetingHub.RoomKey, _ changes: ParticipantChanges) async
-}
-
-/// Who entered and who left the meeting in one change, with names.
-struct ParticipantChanges: Sendable {
-    var sessionId: String
-    var joined: [(participantId: String, name: String)]
-    var left: [(participantId: String, name: String)]
 }
 
 /// Writes sessions in the order their changes happened: a save older than one already

@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Synchronization
 
 /// A token bucket per client: `perMinute` requests a minute, refilled continuously.
@@ -8,7 +7,7 @@ import Synchronization
 /// forgotten (LRU), one at a time. A forgotten client starts again with a full bucket,
 /// which is what an idle one would have anyway, while every busy client keeps its state:
 /// an attacker cycling through addresses cannot reset the others' buckets.
-final class RateLimiter: Sendable {
+package final class RateLimiter: Sendable {
     private struct Entry {
         var key: String
         var tokens: Double
@@ -26,19 +25,19 @@ final class RateLimiter: Sendable {
     }
 
     private let perMinute: Int
-    let capacity: Int
+    package let capacity: Int
     private let state = Mutex(State())
 
-    init(perMinute: Int, capacity: Int = 10_000) {
+    package init(perMinute: Int, capacity: Int = 10_000) {
         self.perMinute = perMinute
         self.capacity = max(1, capacity)
     }
 
     /// Clients tracked now.
-    var count: Int { state.withLock { $0.index.count } }
+    package var count: Int { state.withLock { $0.index.count } }
 
     /// Whether `client` may make one more request now.
-    func allow(_ client: String, now: ContinuousClock.Instant = .now) -> Bool {
+    package func allow(_ client: String, now: ContinuousClock.Instant = .now) -> Bool {
         let capacity = Double(perMinute)
         return state.withLock { state in
             let slot: Int
@@ -70,7 +69,7 @@ final class RateLimiter: Sendable {
     }
 
     /// Returns one request to `client`'s bucket (a request that was counted but did not happen).
-    func giveBack(_ client: String) {
+    package func giveBack(_ client: String) {
         let capacity = Double(perMinute)
         state.withLock { state in
             guard let slot = state.index[client] else { return }
@@ -92,39 +91,5 @@ final class RateLimiter: Sendable {
         if state.newest >= 0 { state.entries[state.newest].newer = slot }
         state.newest = slot
         if state.oldest < 0 { state.oldest = slot }
-    }
-}
-
-/// Who the client is, for rate limits and logs: the connection's address, or, when that
-/// address is a trusted reverse proxy (`--trusted-proxy`), the nearest address in
-/// `X-Forwarded-For` that is not itself a trusted proxy. Without trusted proxies the header
-/// is ignored: anyone can write it.
-struct ClientAddress: Sendable {
-    let trustedProxies: Set<String>
-
-    /// `forwardedFor`: every `X-Forwarded-For` value in the order the lines came, joined by
-    /// commas (a proxy may add its own line rather than extend the client's).
-    func resolve(remote: String?, forwardedFor: String?) -> String {
-        guard let remote = remote.map(Self.unmapped) else { return "unknown" }
-        guard !trustedProxies.isEmpty, trustedProxies.contains(remote), let forwardedFor else { return remote }
-        // Rightmost first: each proxy appends the address it received from.
-        for hop in forwardedFor.split(separator: ",").reversed() {
-            let address = Self.unmapped(hop.trimmingCharacters(in: .whitespaces))
-            guard !address.isEmpty, address.utf8.count <= 64 else { return remote }
-            if !trustedProxies.contains(address) { return address }
-        }
-        return remote
-    }
-
-    /// Every `X-Forwarded-For` line of a request, in order, joined by commas; nil when there is none.
-    static func forwardedFor(_ headers: HTTPFields) -> String? {
-        let values = headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value)
-        return values.isEmpty ? nil : values.joined(separator: ",")
-    }
-
-    /// `::ffff:10.0.0.2` (an IPv4 peer on a dual-stack socket) as `10.0.0.2`.
-    static func unmapped(_ address: String) -> String {
-        // NIO writes addresses in lower case; no allocation for the usual, unmapped address.
-        address.utf8.starts(with: "::ffff:".utf8) && address.utf8.contains(UInt8(ascii: ".")) ? String(address.dropFirst(7)) : address
     }
 }
