@@ -25,11 +25,28 @@ public struct AppError: Error, Sendable, CustomStringConvertible {
     /// The contract code a client reads, where one applies (4015, 4021, ...).
     public var code: ErrorCode?
     public var message: String
+    /// A refused token (verification steps 1-9): answered with the token error's own body, and
+    /// its status unless `status` says otherwise (a join to an unknown room is 404).
+    public var token: TokenError?
+    public var status: Int?
 
     public init(_ kind: Kind, _ message: String, code: ErrorCode? = nil) {
         self.kind = kind
         self.message = message
         self.code = code
+    }
+
+    /// A token refused, or a valid token used where it may not be.
+    public static func token(_ error: TokenError, status: Int? = nil) -> AppError {
+        var refusal = AppError(.forbidden, error.detail, code: error.code)
+        refusal.token = error
+        refusal.status = status
+        return refusal
+    }
+
+    /// A contract code with its own status (`{"code": 4009, ...}` with 403, ...).
+    public static func code(_ code: ErrorCode, kind: Kind, message: String? = nil) -> AppError {
+        AppError(kind, message ?? code.message, code: code)
     }
 
     public var description: String { message }

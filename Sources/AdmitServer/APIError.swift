@@ -40,6 +40,11 @@ public struct APIError: HTTPResponseError, Sendable {
 
     /// A use case's refusal, answered in the contract's shape: its kind is the status, its code (when it has one) the body's.
     init(_ error: AppError) {
+        if let token = error.token {
+            let status = error.status ?? token.httpStatus
+            self.init(status: .init(code: status), body: token.body(statusCode: status))
+            return
+        }
         let status: HTTPResponse.Status =
             switch error.kind {
             case .invalid: .badRequest

@@ -48,12 +48,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let jobs = JobService(
             repositories: services.repositories, port: ServerJobPort(hub: hub, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
             settings: { keyRing.settings(for: $0) }, startsPerMinute: configuration.jobStartsPerMinute,
-            webhookRefusal: { url in
-                guard case .failure(let refusal) = WebhookTarget.check(url, allowPrivate: allowPrivate) else { return nil }
-                return refusal.message
-            }, logger: logger)
+            webhookRefusal: { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) }, logger: logger)
         hub.observeSessions(jobs)
-        let rtc = RTCController(services: services, hub: hub, jobs: jobs)
+        let joins = JoinService(access: services.access, rooms: services.rooms, revocations: services.revocations, meetings: hub)
+        let rtc = RTCController(services: services, hub: hub, jobs: jobs, joins: joins)
         rtc.register(on: router)
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
@@ -115,13 +113,21 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
     }
     var verifier = Verifier(keys: keyRing, leeway: configuration.leeway, revocations: revocations)
     verifier.maxLifetime = configuration.maxTokenLifetime ?? .infinity
+    let metrics = Metrics()
+    let access = Access(keyRing: keyRing, verifier: verifier) { metrics.verification($0) }
+    let rooms = RoomCache(repositories: repositories, lifetime: configuration.refreshInterval) { RoomResponse.json($0) }
+    let allowPrivate = configuration.webhookAllowPrivate
     let services = Services(
         configuration: configuration, repositories: repositories,
-        rooms: RoomCache(repositories: repositories, lifetime: configuration.refreshInterval), keyRing: keyRing, revocations: revocations, keys: keys,
+        rooms: rooms, keyRing: keyRing, revocations: revocations, keys: keys,
         settings: SettingsService(repositories: repositories) { try await keyRing.reload() },
-        verifier: verifier, metrics: Metrics(), devKey: devKey,
+        access: access,
+        roomService: RoomService(cache: rooms, access: access) { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) },
+        verifier: verifier, metrics: metrics, devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
-        tokenLimiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) },
+        tokenMint: TokenMint(
+            policy: TokenEndpoint.policy(configuration, devKey: devKey), keyRing: keyRing, access: access,
+            limiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) }),
         clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)))
     try await services.reload()
     return services

@@ -16,14 +16,18 @@ struct Services: Sendable {
     let revocations: RevocationList
     let keys: KeyService
     let settings: SettingsService
+    /// Token verification and step 9's request checks.
+    let access: Access
+    /// Rooms: create, find, validate, deactivate.
+    let roomService: RoomService
     let verifier: Verifier
     let metrics: Metrics
     /// The API key that dev mode's `/get-token` signs with.
     let devKey: String?
     /// SHA-256 of the admin credential, compared in constant time.
     let adminDigest: SHA256Digest
-    /// nil when `/get-token` has no rate limit.
-    let tokenLimiter: RateLimiter?
+    /// `/get-token`'s tokens.
+    let tokenMint: TokenMint
     /// Who a request's client is (`--trusted-proxy`).
     let clientAddress: ClientAddress
 
@@ -68,57 +72,26 @@ extension Services {
         return text[first...last]
     }
 
-    /// Verifies `token` for `use`, counting the outcome; failures become the contract's error.
+    /// Verifies `token` for `use` (`Access.verify`); failures become the contract's error.
     func verify(_ token: String?, for use: TokenUse?) throws(APIError) -> Claims {
-        guard let token, !token.isEmpty else {
-            metrics.verification("missing")
-            throw .token(TokenError(.invalidToken, .malformed, "no token was given"))
-        }
-        do throws(TokenError) {
-            let claims = try verifier.verify(token, for: use)
-            metrics.verification("valid")
-            return claims
-        } catch {
-            metrics.verification(error.reason.rawValue)
-            throw .token(error)
-        }
+        try mapped { () throws(AppError) in try access.verify(token, for: use) }
     }
 
-    /// A server API call: a token with role `crawler` (or no roles). Step 9's order is role,
-    /// room, origin: a token without `roomId` can fail no room check, so its origin is judged
-    /// here, before any room is looked up (a foreign page cannot tell which rooms exist); a
-    /// room-scoped token's origin is judged right after its room, by `requireRoom`.
+    /// A server API call (`Access.serverAPI`): the token from `Authorization`, the origin checked unless the token is room-scoped.
     func requireServerAPI(_ request: Request) throws(APIError) -> Claims {
-        let claims = try verify(Self.accessToken(request), for: .serverAPI(roomId: nil))
-        try requireOriginUnlessScoped(claims, request.headers[.origin])
-        return claims
+        try mapped { () throws(AppError) in try access.serverAPI(Self.accessToken(request), origin: request.headers[.origin]) }
     }
 
-    /// The origin check of a token that names no room (see `requireServerAPI`).
     func requireOriginUnlessScoped(_ claims: Claims, _ origin: String?) throws(APIError) {
-        if claims.roomId == nil { try requireOrigin(origin, apiKey: claims.apiKey) }
+        try mapped { () throws(AppError) in try access.requireOriginUnlessScoped(claims, origin) }
     }
 
-    /// A request that carries `Origin` must match the key's domain whitelist (when it has one): 403, 4025.
     func requireOrigin(_ request: Request, apiKey: String) throws(APIError) {
         try requireOrigin(request.headers[.origin], apiKey: apiKey)
     }
 
     func requireOrigin(_ origin: String?, apiKey: String) throws(APIError) {
-        guard let origin else { return }
-        guard Whitelist.allows(origin: origin, whitelist: keyRing.settings(for: apiKey).whitelist) else {
-            metrics.verification("origin")
-            throw .token(TokenError(.unauthorizedRequest, .origin, "origin \(origin) is not in the API key's whitelist"))
-        }
-    }
-
-    /// A room-scoped token touches only its own room (named by id or custom id) [4022], then
-    /// the request's origin must pass the whitelist [4025]: step 9's order for the server API.
-    func requireRoom(_ claims: Claims, _ room: RoomRecord, origin: String?) throws(APIError) {
-        if let scoped = claims.roomId, scoped != room.roomId, scoped != room.customRoomId {
-            throw .token(TokenError(.unauthorizedMeetingID, .room, "the token is for room \(scoped), not \(room.roomId)"))
-        }
-        try requireOrigin(origin, apiKey: claims.apiKey)
+        try mapped { () throws(AppError) in try access.requireOrigin(origin, apiKey: apiKey) }
     }
 
     /// The admin credential in `Authorization: Bearer ...`, compared in constant time.
@@ -130,5 +103,14 @@ extension Services {
         guard difference == 0, !given.isEmpty else {
             throw APIError(.unauthorized, "The admin credential is missing or wrong (Authorization: Bearer <admin token>).")
         }
+    }
+}
+
+/// Runs a use case, answering its refusal in the contract's shape.
+func mapped<T>(_ body: () throws(AppError) -> T) throws(APIError) -> T {
+    do throws(AppError) {
+        return try body()
+    } catch {
+        throw APIError(error)
     }
 }

@@ -10,25 +10,12 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// An admitted join, handed from the upgrade decision to the WebSocket handler.
-struct AdmittedJoin: Sendable {
-    var claims: Claims
-    var room: MeetingHub.RoomKey
-    var participantId: String
-    var name: String
-    var lobby: Bool
-    var mic: Bool
-    var webcam: Bool
-    var config: JSONValue
-    /// The room's webhook subscribes to `participant-joined` or `participant-left`.
-    var participantHooks: Bool
-}
-
 /// `/rtc` (the meeting WebSocket) and `/rtc/validate` (the same verdict without joining).
 struct RTCController {
     let services: Services
     let hub: MeetingHub
     let jobs: JobService
+    let joins: JoinService
 
     /// The per-connection request rate (`RequestBudget`), and what counts a refusal.
     struct RequestLimits: Sendable {
@@ -76,6 +63,9 @@ struct RTCController {
         do {
             let join = try await admit(request, context, reserving: true)
             return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, limits: limits))
+        } catch let error as AppError {
+            RefusedUpgradeWriter.record(ObjectIdentifier(channel), APIError(error))
+            return .dontUpgrade
         } catch let error as APIError {
             RefusedUpgradeWriter.record(ObjectIdentifier(channel), error)
             return .dontUpgrade
@@ -175,81 +165,16 @@ struct RTCController {
         var admission: String
     }
 
-    /// The one admission function: steps 1-8 for the token, then step 9 (`Admission.decide`),
-    /// the lobby's id rule and participant revocations. `reserving`, for the upgrade: a direct
-    /// join also takes its seat here, so one over the cap is refused (4009) before any WebSocket.
+    /// Admission (`JoinService.admit`) for this request: the token from `Authorization` or the
+    /// `token` query parameter, the rest from the query.
     func admit(_ request: Request, _ context: AppContext, reserving: Bool = false) async throws -> AdmittedJoin {
         let query = request.uri.queryParameters
-        let token = Services.accessToken(request) ?? query["token"].map(String.init)
-        let claims = try services.verify(token, for: nil)
-        guard let roomId = query["roomId"].map(String.init), !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
-        let settings = try JoinSettings(query)
-        let dashboard = services.keyRing.settings(for: claims.apiKey)
-        let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId)
-        let key = record.map { MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: $0.roomId) }
-        let requested = query["participantId"].map(String.init)
-        let facts = record.map { room in
-            let counts = hub.counts(
-                MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId), waiting: requested ?? claims.participantId)
-            return RoomFacts(
-                roomId: room.roomId, customRoomId: room.customRoomId, disabled: room.disabled,
-                participantCount: counts.participants, maxParticipants: hub.maxParticipants,
-                lobbyCount: counts.lobby, maxLobby: hub.maxLobby, alreadyWaiting: counts.waiting, whitelist: dashboard.whitelist)
-        }
-        let verdict = Admission.decide(
-            claims: claims, request: JoinRequest(roomId: roomId, participantId: requested, origin: request.headers[.origin]), room: facts
-        ) { Identifiers.hex(8) }
-        let participantId: String
-        let lobby: Bool
-        switch verdict {
-        case .refused(let error, let status):
-            services.metrics.verification(error.reason.rawValue)
-            throw APIError(status: .init(code: status), body: error.body(statusCode: status))
-        case .join(let id): (participantId, lobby) = (id, false)
-        case .lobby(let id): (participantId, lobby) = (id, true)
-        }
-        guard let key else { throw APIError.code(.invalidMeetingID, .notFound) }
-        if lobby, !hub.lobbyMayUse(key, participantId: participantId) {
-            throw APIError.code(
-                .duplicateParticipant, .conflict, text: "participantId \(participantId) is in the meeting; a lobby entrant cannot replace it.")
-        }
-        var scoped = claims
-        scoped.participantId = participantId
-        scoped.roomId = key.roomId
-        if services.revocations.isRevoked(scoped) {
-            throw APIError.token(TokenError(.invalidToken, .revoked, "participant \(participantId) has been revoked"))
-        }
-        if reserving, !lobby, !hub.reserveSeat(key, participantId: participantId) {
-            let error = TokenError(.maxParticipantReached, .room, "room \(key.roomId) has \(hub.maxParticipants) participants")
-            services.metrics.verification(error.reason.rawValue)
-            throw APIError(status: .forbidden, body: error.body(statusCode: 403))
-        }
-        let name = query["name"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(100)) } ?? participantId
-        return AdmittedJoin(
-            claims: claims, room: key, participantId: participantId, name: name, lobby: lobby, mic: settings.mic, webcam: settings.webcam,
-            config: Precedence.audioVideo(dashboard: dashboard, sdkMaxSendBitrate: settings.maxSendBitrate).json,
-            participantHooks: record?.webhook != nil && WebhookRules.subscribesToParticipants(record))
-    }
-}
-
-/// The SDK's own settings on the join URL (CONTRACT.md section 4).
-struct JoinSettings {
-    var maxSendBitrate: String?
-    var mic = false
-    var webcam = false
-
-    init(_ query: Parameters) throws {
-        if let value = query["maxSendBitrate"].map(String.init) {
-            guard MediaField.bitrates.contains(value) else { throw APIError.badRequest("`maxSendBitrate` must be auto, sd, hd or fullhd.") }
-            maxSendBitrate = value
-        }
-        mic = try Self.flag(query, "micEnabled")
-        webcam = try Self.flag(query, "webcamEnabled")
-    }
-
-    private static func flag(_ query: Parameters, _ name: String) throws -> Bool {
-        guard let value = query[Substring(name)] else { return false }
-        guard value == "true" || value == "false" else { throw APIError.badRequest("`\(name)` must be true or false.") }
-        return value == "true"
+        func value(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        return try await joins.admit(
+            JoinQuery(
+                token: Services.accessToken(request) ?? value("token"), roomId: value("roomId"), participantId: value("participantId"),
+                name: value("name"), origin: request.headers[.origin], maxSendBitrate: value("maxSendBitrate"), micEnabled: value("micEnabled"),
+                webcamEnabled: value("webcamEnabled")),
+            reserving: reserving)
     }
 }

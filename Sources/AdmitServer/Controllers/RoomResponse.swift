@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitStore
 import Foundation
 import Hummingbird
@@ -52,6 +53,13 @@ struct RoomResponse: ResponseEncodable, Sendable {
     }
 }
 
+extension RoomResponse {
+    /// The room as a response body, by the encoder every JSON response uses (the room cache keeps it).
+    static func json(_ room: RoomRecord) -> [UInt8] {
+        Array((try? AppContext.encoder.encode(RoomResponse(room))) ?? Data())
+    }
+}
+
 /// `POST /v2/rooms`: every field optional, each checked.
 struct RoomRequest: Decodable, Sendable {
     struct Webhook: Codable, Sendable {
@@ -103,6 +111,14 @@ struct RoomRequest: Decodable, Sendable {
     }
 
     init() {}
+
+    /// What the application layer creates.
+    func newRoom() throws -> NewRoom {
+        let encoder = JSONEncoder()
+        return NewRoom(
+            customRoomId: customRoomId, webhook: try webhook.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
+            webhookEndPoint: webhook?.endPoint, autoCloseConfig: try autoCloseConfig.map { String(decoding: try encoder.encode($0), as: UTF8.self) })
+    }
 }
 
 /// `{roomId}` bodies (`/v2/rooms/deactivate`).

@@ -29,7 +29,8 @@ struct SettingsController {
         admin.get("/rooms/:roomId/effective-config") { request, context in
             let roomId = try context.parameters.require("roomId")
             guard let room = try await services.repositories.room(roomId: roomId) else { throw APIError.notFound("No room \(roomId).") }
-            let sdk = try JoinSettings(request.uri.queryParameters).maxSendBitrate
+            let query = request.uri.queryParameters
+            let sdk = try JoinSettings(maxSendBitrate: query["maxSendBitrate"].map(String.init), micEnabled: nil, webcamEnabled: nil).maxSendBitrate
             return JSONResponse(value: Precedence.room(dashboard: services.keyRing.settings(for: room.apiKey), sdkMaxSendBitrate: sdk).json)
         }
     }

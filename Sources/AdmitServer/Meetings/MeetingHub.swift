@@ -14,7 +14,7 @@ import Synchronization
 /// writes first, then the events, then timers and observers. So per room, events leave in
 /// the order the machine made them, persistence never reorders them, and a joiner's first
 /// message is its `meeting-joined`.
-final class MeetingHub: Sendable {
+final class MeetingHub: MeetingDirectory {
     /// A room of an API key.
     typealias RoomKey = RoomRef
 

@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitCore
 import AdmitToken
 import Hummingbird

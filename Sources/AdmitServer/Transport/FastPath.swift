@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitStore
 import AdmitToken
 import Foundation
@@ -20,7 +21,7 @@ import NIOHTTP1
 /// names of token characters and values without control characters, no folded lines, and
 /// none of `Origin` (CORS and the whitelist), `Connection` (connection management),
 /// `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`. Answers come from the
-/// same code as the routes (`TokenEndpoint`, `Services.verify`, `RoomsController.validRoom`)
+/// same code as the routes (`TokenEndpoint`, `Access.verify`, `RoomService.validRoom`)
 /// with the routes' headers, metrics and log lines.
 ///
 /// The first request it does not take goes to the HTTP codec with every byte after it, and
@@ -326,7 +327,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             guard !self.removed else { return }
             switch result {
             case .success(let room):
-                self.answerValidate(claims, room, json: room.map(RoomCache.json), path: path, start: start, context: context)
+                self.answerValidate(claims, room, json: room.map(RoomResponse.json), path: path, start: start, context: context)
             case .failure:
                 self.dependencies.logger.error("room lookup failed", metadata: ["path": "\(path)"])
                 self.write(
@@ -349,7 +350,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         let body: [UInt8]
         do throws(APIError) {
-            _ = try RoomsController.validRoom(claims, room, origin: nil, services: dependencies.services)
+            _ = try mapped { () throws(AppError) in try dependencies.services.roomService.validRoom(claims, room, origin: nil) }
             guard let json, !json.isEmpty else { throw APIError(.internalServerError, "Internal error.") }
             body = json
         } catch {

@@ -7,7 +7,7 @@ import Synchronization
 /// once; changes made by another server on the same database are seen within `lifetime`
 /// (the same bound as keys and revocations). Unknown rooms are not cached, so a room made
 /// elsewhere is found at once.
-final class RoomCache: Sendable {
+package final class RoomCache: Sendable {
     private struct Key: Hashable {
         var apiKey: String
         var id: String
@@ -23,14 +23,17 @@ final class RoomCache: Sendable {
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
+    /// The room as the API shows it (the server's encoding), kept with each entry.
+    private let encode: @Sendable (RoomRecord) -> [UInt8]
 
-    init(repositories: any Repositories, lifetime: Duration) {
+    package init(repositories: any Repositories, lifetime: Duration, encode: @escaping @Sendable (RoomRecord) -> [UInt8] = { _ in [] }) {
         self.repositories = repositories
         self.lifetime = lifetime
+        self.encode = encode
     }
 
     /// The key's room named `id` (room id or custom room id).
-    func room(apiKey: String, id: String) async throws -> RoomRecord? {
+    package func room(apiKey: String, id: String) async throws -> RoomRecord? {
         let now = ContinuousClock.now
         if let hit = cachedWithJSON(apiKey: apiKey, id: id, now: now) { return hit.room }
         guard let room = try await repositories.room(apiKey: apiKey, id: id) else { return nil }
@@ -40,33 +43,28 @@ final class RoomCache: Sendable {
 
     /// The room with its API JSON, when the cache holds it, still fresh; nil means "ask
     /// `room(apiKey:id:)`".
-    func cachedWithJSON(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> (room: RoomRecord, json: [UInt8])? {
+    package func cachedWithJSON(apiKey: String, id: String, now: ContinuousClock.Instant = .now) -> (room: RoomRecord, json: [UInt8])? {
         guard let hit = entries.withLock({ $0[Key(apiKey: apiKey, id: id)] }), hit.until > now else { return nil }
         return (hit.room, hit.json)
     }
 
-    func insert(_ room: RoomRecord) async throws -> RoomRecord {
+    package func insert(_ room: RoomRecord) async throws -> RoomRecord {
         let stored = try await repositories.insertRoom(room)
         remember(stored, now: .now)
         return stored
     }
 
-    func update(_ room: RoomRecord) async throws {
+    package func update(_ room: RoomRecord) async throws {
         try await repositories.updateRoom(room)
         remember(room, now: .now)
     }
 
     private func remember(_ room: RoomRecord, now: ContinuousClock.Instant) {
-        let entry = Entry(room: room, until: now + lifetime, json: Self.json(room))
+        let entry = Entry(room: room, until: now + lifetime, json: encode(room))
         entries.withLock { entries in
             if entries.count > 100_000 { entries.removeAll() }  // bounded
             entries[Key(apiKey: room.apiKey, id: room.roomId)] = entry
             if let custom = room.customRoomId { entries[Key(apiKey: room.apiKey, id: custom)] = entry }
         }
-    }
-
-    /// The room as a response body, by the encoder every JSON response uses.
-    static func json(_ room: RoomRecord) -> [UInt8] {
-        Array((try? AppContext.encoder.encode(RoomResponse(room))) ?? Data())
     }
 }
