@@ -44,6 +44,7 @@ let package = Package(
         .target(
             name: "AdmitStore",
             dependencies: [
+                "AdmitCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),

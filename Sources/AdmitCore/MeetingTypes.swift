@@ -71,7 +71,8 @@ public enum MeetingAction: Sendable, Equatable {
 
 /// One session of a room: from the first join to the last leave.
 public struct Session: Sendable, Equatable {
-    public struct Stay: Sendable, Equatable {
+    /// One stretch in the meeting; Codable as the store keeps time logs.
+    public struct Stay: Sendable, Equatable, Codable {
         public var start: Date
         public var end: Date?
         public init(start: Date, end: Date? = nil) {
@@ -79,7 +80,7 @@ public struct Session: Sendable, Equatable {
             self.end = end
         }
     }
-    public struct Attendee: Sendable, Equatable {
+    public struct Attendee: Sendable, Equatable, Codable {
         public var participantId: String
         public var name: String
         public var timelog: [Stay]

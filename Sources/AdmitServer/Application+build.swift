@@ -41,7 +41,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             logger: logger)
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
-        SessionsController(services: services, rooms: rooms, hub: hub).register(on: router)
+        SessionsController(
+            services: services, sessions: SessionService(repositories: services.repositories, rooms: services.roomService, meetings: hub)
+        ).register(on: router)
         let webhooks = Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
         let keyRing = services.keyRing
         let allowPrivate = configuration.webhookAllowPrivate

@@ -1,3 +1,4 @@
+import AdmitCore
 import Foundation
 
 /// An API key as stored: its secrets sealed (see `SecretBox`), never in clear.
@@ -129,26 +130,11 @@ public struct RevocationRecord: Sendable, Equatable {
     }
 }
 
-/// A meeting session as stored: who attended, when, in order of first join.
+/// A meeting session as stored: the meeting's `Session` (who attended, when, in order of first
+/// join) with the API key it belongs to.
 public struct SessionRecord: Sendable, Equatable, Codable {
-    public struct Stay: Sendable, Equatable, Codable {
-        public var start: Date
-        public var end: Date?
-        public init(start: Date, end: Date? = nil) {
-            self.start = start
-            self.end = end
-        }
-    }
-    public struct Attendee: Sendable, Equatable, Codable {
-        public var participantId: String
-        public var name: String
-        public var timelog: [Stay]
-        public init(participantId: String, name: String, timelog: [Stay]) {
-            self.participantId = participantId
-            self.name = name
-            self.timelog = timelog
-        }
-    }
+    public typealias Stay = Session.Stay
+    public typealias Attendee = Session.Attendee
 
     public var id: String
     public var apiKey: String
@@ -165,6 +151,11 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.start = start
         self.end = end
         self.attendees = attendees
+    }
+
+    /// The meeting's session, kept for `apiKey`.
+    public init(_ session: Session, apiKey: String) {
+        self.init(id: session.id, apiKey: apiKey, roomId: session.roomId, start: session.start, end: session.end, attendees: session.attendees)
     }
 }
 

@@ -9,8 +9,7 @@ import Hummingbird
 /// meetings (end with 1009, remove a participant with 1010).
 struct SessionsController {
     let services: Services
-    let rooms: RoomsController
-    let hub: MeetingHub
+    let sessions: SessionService
 
     struct SessionResponse: ResponseEncodable, Sendable {
         var id: String
@@ -84,12 +83,8 @@ struct SessionsController {
         router.get("/v2/sessions") { request, _ in
             let claims = try services.requireServerAPI(request)
             let (page, perPage) = try pagination(request)
-            var roomId = request.uri.queryParameters["roomId"].map(String.init)
-            if let id = roomId { roomId = try await rooms.findRoom(claims, id, origin: request.headers[.origin]).roomId }
-            if roomId == nil, let scoped = claims.roomId {
-                roomId = try await rooms.findRoom(claims, scoped, origin: request.headers[.origin]).roomId
-            }
-            let found = try await services.repositories.sessions(apiKey: claims.apiKey, roomId: roomId, page: page, perPage: perPage)
+            let found = try await sessions.list(
+                claims, roomId: request.uri.queryParameters["roomId"].map(String.init), origin: request.headers[.origin], page: page, perPage: perPage)
             return PageResponse(items: found.items.map(SessionResponse.init), page: page, perPage: perPage, total: found.total)
         }
         router.get("/v2/sessions/:sessionId") { request, context in
@@ -108,40 +103,21 @@ struct SessionsController {
         router.post("/v2/sessions/end") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(EndBody.self, request, context)
-            let room = try await rooms.findRoom(claims, body.roomId, origin: request.headers[.origin])
-            let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
-            guard let live = hub.liveSession(key), body.sessionId == nil || body.sessionId == live.id else {
-                throw APIError.conflict("Room \(room.roomId) has no live session\(body.sessionId.map { " \($0)" } ?? "").")
-            }
-            guard await hub.end(key, reason: .meetingEndAPI), let ended = try await services.repositories.session(apiKey: claims.apiKey, id: live.id)
-            else {
-                throw APIError.conflict("Room \(room.roomId) has no live session.")
-            }
-            return SessionResponse(ended)
+            return SessionResponse(try await sessions.end(claims, roomId: body.roomId, sessionId: body.sessionId, origin: request.headers[.origin]))
         }
         router.post("/v2/sessions/participants/remove") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(RemoveBody.self, request, context)
-            let room = try await rooms.findRoom(claims, body.roomId, origin: request.headers[.origin])
-            let key = MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId)
-            let live = hub.liveSession(key)
-            if let sessionId = body.sessionId, sessionId != live?.id {
-                throw APIError.conflict("Session \(sessionId) is not live in room \(room.roomId).")
-            }
-            guard await hub.remove(key, participantId: body.participantId) else {
-                throw APIError.notFound("Participant \(body.participantId) is not in room \(room.roomId).")
-            }
-            return Removed(roomId: room.roomId, participantId: body.participantId, sessionId: live?.id)
+            let removed = try await sessions.remove(
+                claims, roomId: body.roomId, participantId: body.participantId, sessionId: body.sessionId, origin: request.headers[.origin])
+            return Removed(roomId: removed.roomId, participantId: body.participantId, sessionId: removed.sessionId)
         }
     }
 
     /// The session named in the path, within the token's key and room scope.
     private func session(_ request: Request, _ context: AppContext) async throws -> SessionRecord {
         let claims = try services.requireServerAPI(request)
-        let id = try context.parameters.require("sessionId")
-        guard let found = try await services.repositories.session(apiKey: claims.apiKey, id: id) else { throw APIError.notFound("No session \(id).") }
-        if claims.roomId != nil { _ = try await rooms.findRoom(claims, found.roomId, origin: request.headers[.origin]) }
-        return found
+        return try await sessions.session(claims, id: try context.parameters.require("sessionId"), origin: request.headers[.origin])
     }
 
     private func participantsPage(_ attendees: [SessionRecord.Attendee], page: Int, perPage: Int) -> PageResponse<ParticipantResponse> {

@@ -14,7 +14,7 @@ import Synchronization
 /// writes first, then the events, then timers and observers. So per room, events leave in
 /// the order the machine made them, persistence never reorders them, and a joiner's first
 /// message is its `meeting-joined`.
-final class MeetingHub: MeetingDirectory {
+final class MeetingHub: MeetingDirectory, LiveMeetings {
     /// A room of an API key.
     typealias RoomKey = RoomRef
 
@@ -462,16 +462,5 @@ actor SessionWriter {
             ended[endedNext] = id
             endedNext = (endedNext + 1) % Self.endedMemory
         }
-    }
-}
-
-extension SessionRecord {
-    init(_ session: Session, apiKey: String) {
-        self.init(
-            id: session.id, apiKey: apiKey, roomId: session.roomId, start: session.start, end: session.end,
-            attendees: session.attendees.map { attendee in
-                Attendee(
-                    participantId: attendee.participantId, name: attendee.name, timelog: attendee.timelog.map { Stay(start: $0.start, end: $0.end) })
-            })
     }
 }
