@@ -286,58 +286,60 @@ func serverCPU() -> Double {
 
 func line(_ name: String, _ storm: Storm, cpu: Double, _ extra: String = "") {
     let text = String(
-        format: "%@ %5d in %6.2f s  %8.0f/s   p50 %7.1f ms   p99 %7.1f ms", name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString, storm.count, storm.seconds, storm.rate,
+        format: "%@ %5d in %6.2f s  %8.0f/s   p50 %7.1f ms   p99 %7.1f ms", name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString,
+        storm.count, storm.seconds, storm.rate,
         storm.percentile(0.5), storm.percentile(0.99))
     print(text + String(format: "   server CPU %5.0f us each", cpu / Double(storm.count) * 1e6) + extra)
     fflush(stdout)
 }
 
 do {
-  if parts.contains("big") {
-    let size = 1000
-    let room = try createRoom()
-    let idle = rssKiB()
-    let before = frames()
-    let start = DispatchTime.now().uptimeNanoseconds
-    let bigCPU = serverCPU()
-    let big = try storm((0..<size).map { "/rtc?roomId=\(room)&participantId=p\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
-    // Each join tells the joiner (meeting-joined) and every member before it (participant-joined).
-    let expected = size + size * (size - 1) / 2
-    let waited = waitForFrames(before + expected)
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    line("joins into one room of \(size)", big, cpu: serverCPU() - bigCPU)
-    if waited != nil {
-        print(String(format: "events delivered while it fills   %7d in %6.2f s  %8.0f/s", expected, seconds, Double(expected) / seconds))
-    } else {
-        print("events delivered while it fills: only \(frames() - before) of \(expected) within 60 s")
+    if parts.contains("big") {
+        let size = 1000
+        let room = try createRoom()
+        let idle = rssKiB()
+        let before = frames()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let bigCPU = serverCPU()
+        let big = try storm((0..<size).map { "/rtc?roomId=\(room)&participantId=p\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
+        // Each join tells the joiner (meeting-joined) and every member before it (participant-joined).
+        let expected = size + size * (size - 1) / 2
+        let waited = waitForFrames(before + expected)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        line("joins into one room of \(size)", big, cpu: serverCPU() - bigCPU)
+        if waited != nil {
+            print(String(format: "events delivered while it fills   %7d in %6.2f s  %8.0f/s", expected, seconds, Double(expected) / seconds))
+        } else {
+            print("events delivered while it fills: only \(frames() - before) of \(expected) within 60 s")
+        }
+        usleep(500_000)
+        print(
+            String(format: "server memory in that room: %.1f KiB per participant (RSS over the idle server)", Double(rssKiB() - idle) / Double(size)))
+        closeAll(big.channels)
+        try settle(room)
     }
-    usleep(500_000)
-    print(String(format: "server memory in that room: %.1f KiB per participant (RSS over the idle server)", Double(rssKiB() - idle) / Double(size)))
-    closeAll(big.channels)
-    try settle(room)
-  }
-  var bareRate = 0.0
-  if parts.contains("bare") {
-    let bareCPU = serverCPU()
-    let bare = try storm(Array(repeating: "/bench/ws", count: 2000), expect: #"{"event":"connected""#)
-    line("bare WebSocket connects", bare, cpu: serverCPU() - bareCPU)
-    closeAll(bare.channels)
-    bareRate = bare.rate
-    usleep(500_000)
-  }
-  if parts.contains("spread") {
-    let rooms = try (0..<200).map { _ in try createRoom() }
-    let spreadCPU = serverCPU()
-    let spread = try storm(
-        (0..<2000).map { "/rtc?roomId=\(rooms[$0 % 200])&participantId=s\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
-    line("joins into 200 rooms of 10", spread, cpu: serverCPU() - spreadCPU)
-    closeAll(spread.channels)
-    for room in rooms.prefix(5) { try settle(room) }
-    if bareRate > 0 {
-      print()
-      print(String(format: "joins into 200 rooms of 10 / bare connects: %.0f%%", spread.rate / bareRate * 100))
+    var bareRate = 0.0
+    if parts.contains("bare") {
+        let bareCPU = serverCPU()
+        let bare = try storm(Array(repeating: "/bench/ws", count: 2000), expect: #"{"event":"connected""#)
+        line("bare WebSocket connects", bare, cpu: serverCPU() - bareCPU)
+        closeAll(bare.channels)
+        bareRate = bare.rate
+        usleep(500_000)
     }
-  }
+    if parts.contains("spread") {
+        let rooms = try (0..<200).map { _ in try createRoom() }
+        let spreadCPU = serverCPU()
+        let spread = try storm(
+            (0..<2000).map { "/rtc?roomId=\(rooms[$0 % 200])&participantId=s\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)
+        line("joins into 200 rooms of 10", spread, cpu: serverCPU() - spreadCPU)
+        closeAll(spread.channels)
+        for room in rooms.prefix(5) { try settle(room) }
+        if bareRate > 0 {
+            print()
+            print(String(format: "joins into 200 rooms of 10 / bare connects: %.0f%%", spread.rate / bareRate * 100))
+        }
+    }
     let failures = try loop.submit { counters.failures }.wait()
     if !failures.isEmpty {
         print("failures: \(failures.count), first: \(failures.prefix(3))")

@@ -1,6 +1,6 @@
 import AdmitCore
-import AdmitStore
-import AdmitToken
+package import AdmitStore
+package import AdmitToken
 
 /// Who may do what with a token: verification (steps 1-8) and the request checks of step 9
 /// (room scope, then origin against the key's whitelist), in the contract's order. Every

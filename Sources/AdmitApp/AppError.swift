@@ -1,4 +1,4 @@
-import AdmitToken
+public import AdmitToken
 
 /// Why a use case refused, in the application's terms: each transport maps it once (HTTP
 /// status and the contract's body, a `/rtc` reply code, a CLI message), so the rules are

@@ -1,5 +1,5 @@
-import AdmitCore
-import AdmitToken
+package import AdmitCore
+package import AdmitToken
 
 /// The fields of a start (REST body or `/rtc` request) besides the room: `config` (checked field
 /// by field), and what the job hands to its worker as given: `webhookUrl`, `awsDirPath`,

@@ -1,8 +1,8 @@
-import AdmitCore
-import AdmitStore
-import AdmitToken
-import Foundation
-import Logging
+package import AdmitCore
+package import AdmitStore
+package import AdmitToken
+package import Foundation
+package import Logging
 
 /// A room of an API key: how meetings, jobs and sessions name the room they act on.
 public struct RoomRef: Hashable, Sendable {

@@ -1,6 +1,6 @@
 import AdmitCore
 import AdmitStore
-import AdmitToken
+package import AdmitToken
 
 /// What admission needs to know about the live meetings (the server's hub).
 package protocol MeetingDirectory: Sendable {
@@ -125,7 +125,8 @@ package struct JoinService: Sendable {
         guard let key else { throw AppError.code(.invalidMeetingID, kind: .notFound) }
         if lobby, !meetings.lobbyMayUse(key, participantId: participantId) {
             throw AppError.code(
-                .duplicateParticipant, kind: .conflict, message: "participantId \(participantId) is in the meeting; a lobby entrant cannot replace it.")
+                .duplicateParticipant, kind: .conflict,
+                message: "participantId \(participantId) is in the meeting; a lobby entrant cannot replace it.")
         }
         var scoped = claims
         scoped.participantId = participantId

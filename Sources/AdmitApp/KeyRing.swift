@@ -1,6 +1,6 @@
-import AdmitCore
-import AdmitStore
-import AdmitToken
+package import AdmitCore
+package import AdmitStore
+package import AdmitToken
 import Foundation
 import Synchronization
 
@@ -60,7 +60,9 @@ package final class KeyRing: KeyProvider {
 
     package func verificationKey(_ record: APIKeyRecord) throws -> VerificationKey {
         func opened(_ sealed: Data) throws -> Secret {
-            guard let secret = Secret(try box.open(sealed, apiKey: record.apiKey)) else { throw StoreError("API key \(record.apiKey) has an empty secret") }
+            guard let secret = Secret(try box.open(sealed, apiKey: record.apiKey)) else {
+                throw StoreError("API key \(record.apiKey) has an empty secret")
+            }
             return secret
         }
         var secrets = [LiveSecret(try opened(record.sealedSecret))]

@@ -1,6 +1,6 @@
-import AdmitStore
+public import AdmitStore
 import AdmitToken
-import Foundation
+public import Foundation
 
 /// API key management, shared by the admin API and `admit keys`: secrets are generated
 /// here, sealed before they reach the store, and shown once.

@@ -1,4 +1,4 @@
-import AdmitStore
+package import AdmitStore
 import Foundation
 import Synchronization
 

@@ -1,6 +1,6 @@
 import AdmitCore
-import AdmitStore
-import AdmitToken
+package import AdmitStore
+package import AdmitToken
 import Foundation
 
 /// A room to create: what the request asked for, already parsed.

@@ -1,6 +1,6 @@
-import AdmitCore
-import AdmitStore
-import AdmitToken
+package import AdmitCore
+package import AdmitStore
+package import AdmitToken
 
 /// What the sessions API needs from the live meetings (the server's hub).
 package protocol LiveMeetings: Sendable {

@@ -1,6 +1,6 @@
-import AdmitCore
-import AdmitStore
-import AdmitToken
+public import AdmitCore
+public import AdmitStore
+public import AdmitToken
 
 /// A key's API settings (the dashboard's): the one read-modify-write, used by the admin API
 /// and `admit keys settings`. A change is computed from the stored settings and written only

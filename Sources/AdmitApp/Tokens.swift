@@ -1,5 +1,5 @@
 import AdmitCore
-import AdmitToken
+package import AdmitToken
 import Foundation
 
 /// What `/get-token` signs with: the key, the permissions and the longest lifetime.

@@ -1,5 +1,5 @@
-import AdmitToken
-import Foundation
+public import AdmitToken
+public import Foundation
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -1,4 +1,4 @@
-import AdmitToken
+public import AdmitToken
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
@@ -123,7 +123,8 @@ public final class MeetingConnection: Sendable {
             outbound.yield(text)
         }
         guard reply["ok"] == .bool(true) else {
-            throw RequestFailed(code: reply["error"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0, name: reply["error"]?["name"]?.stringValue ?? "")
+            throw RequestFailed(
+                code: reply["error"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0, name: reply["error"]?["name"]?.stringValue ?? "")
         }
         return reply
     }

@@ -1,4 +1,5 @@
-import AdmitToken
+public import AdmitToken
+import Foundation
 
 /// What the join request asks for, besides the token.
 public struct JoinRequest: Sendable, Equatable {
@@ -88,7 +89,8 @@ public enum Admission {
             return .refused(TokenError(.maxParticipantReached, .room, "room \(room.roomId) has \(room.maxParticipants) participants"), status: 403)
         }
         if !direct, !room.alreadyWaiting, room.lobbyCount >= room.maxLobby {
-            return .refused(TokenError(.lobbyFull, .room, "the lobby of room \(room.roomId) holds \(room.maxLobby) waiting participants"), status: 403)
+            return .refused(
+                TokenError(.lobbyFull, .room, "the lobby of room \(room.roomId) holds \(room.maxLobby) waiting participants"), status: 403)
         }
         return direct ? .join(participantId: participantId) : .lobby(participantId: participantId)
     }

@@ -1,5 +1,5 @@
-import AdmitToken
-import Foundation
+public import AdmitToken
+public import Foundation
 
 /// A request from a participant over `/rtc` (CONTRACT.md section 4, methods).
 public enum MeetingRequest: Sendable, Equatable {

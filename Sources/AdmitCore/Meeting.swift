@@ -1,5 +1,5 @@
-import AdmitToken
-import Foundation
+public import AdmitToken
+public import Foundation
 
 /// The meeting of one room: who is in it, who waits in the lobby, mic and webcam state,
 /// and the live session. A value type: each event is a `mutating func` that returns the

@@ -1,5 +1,5 @@
-import AdmitToken
-import Foundation
+public import AdmitToken
+public import Foundation
 
 /// Identifies one WebSocket connection; a participant id may move between connections.
 public typealias ConnectionID = UInt64

@@ -1,4 +1,4 @@
-import AdmitToken
+public import AdmitToken
 
 /// The layer a setting's value came from.
 public enum SettingSource: String, Sendable, Equatable {

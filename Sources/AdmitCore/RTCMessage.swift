@@ -1,4 +1,4 @@
-import AdmitToken
+public import AdmitToken
 
 /// A text frame from an `/rtc` client, read into what it asks (CONTRACT.md section 4):
 /// `{"id": 1, "method": "...", ...}`. Pure, so it is fuzzed on its own; the server only

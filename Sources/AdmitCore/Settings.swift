@@ -1,4 +1,4 @@
-import AdmitToken
+public import AdmitToken
 
 /// One setting of the dashboard's API Settings (CONTRACT.md section 5), named by its dotted
 /// path (`recording.layout.gridSize`), with the values it takes and its built-in default.

@@ -1,6 +1,6 @@
 import AdmitApp
-import AdmitToken
-import Hummingbird
+public import AdmitToken
+public import Hummingbird
 import NIOCore
 
 /// An error answered in the contract's JSON shape (CONTRACT.md section 2):

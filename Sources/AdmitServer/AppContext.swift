@@ -1,5 +1,5 @@
-import Foundation
-import Hummingbird
+public import Foundation
+public import Hummingbird
 import NIOCore
 
 /// The request context: Hummingbird's core storage plus the client's address (for rate

@@ -3,10 +3,10 @@ import AdmitStore
 import AdmitToken
 import Crypto
 import Foundation
-import Hummingbird
+public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
-import Logging
+public import Logging
 import NIOCore
 import ServiceLifecycle
 

@@ -1,6 +1,7 @@
 import AdmitToken
 import Foundation
 import Hummingbird
+import NIOFoundationEssentialsCompat
 
 /// Reads a JSON request body into `T`, with errors a client can act on: 413 over the
 /// size limit, 400 naming the field that is missing or of the wrong type. An empty body
@@ -77,7 +78,7 @@ struct FieldError: Error {
 
 extension Decoder {
     /// Throws a 400 naming `field`.
-    func invalid(_ message: String) -> Error {
+    func invalid(_ message: String) -> any Error {
         DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: message, underlyingError: FieldError(message: message)))
     }
 }

@@ -1,5 +1,5 @@
-import AdmitToken
-import Foundation
+public import AdmitToken
+public import Foundation
 
 /// Everything the server needs to start, with defaults. `admit serve` fills it from flags,
 /// then environment, then these defaults (docs/configuration.md lists every key).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// In-memory repositories with the same behaviour as the SQL ones (one shared test suite checks both).

@@ -1,5 +1,5 @@
-import AdmitCore
-import Foundation
+public import AdmitCore
+public import Foundation
 
 /// An API key as stored: its secrets sealed (see `SecretBox`), never in clear.
 public struct APIKeyRecord: Sendable, Equatable {

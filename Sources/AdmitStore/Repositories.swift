@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// API keys. Secrets arrive sealed; the repository never sees them in clear.
 public protocol APIKeyRepository: Sendable {

@@ -1,4 +1,5 @@
-import Foundation
+import AdmitCore
+public import Foundation
 import SQLKit
 
 /// The repositories over any SQLKit database: each query is written once and runs on

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// Seals API key secrets at rest with AES-256-GCM under the server's master key, bound to
 /// the API key they belong to (associated data), so a copied database file leaks nothing

@@ -51,7 +51,8 @@ struct JobServiceTests {
         #expect(claimed.action == .start)
         let stopping = try await jobs.stop(.recording, room: room)
         #expect(stopping.jobStatus == .stopping && stopping.action == .stop)
-        #expect(port.heard.withLock { $0.map { $0.contains("RECORDING_STOPPED") || $0.contains("RECORDING_STOPPING") } } == [false, true, false, true])
+        #expect(
+            port.heard.withLock { $0.map { $0.contains("RECORDING_STOPPED") || $0.contains("RECORDING_STOPPING") } } == [false, true, false, true])
     }
 
     @Test("worker reports move only where the state machine allows: playable is HLS's alone, nothing leaves stopped")
@@ -71,7 +72,7 @@ struct JobServiceTests {
                 #expect(error.kind == .conflict)
             }
         }
-        await #expect(throws: AppError.self) { _ = try StatusReport(.object([JSONMember("status", .string("starting"))])) }
+        #expect(throws: AppError.self) { _ = try StatusReport(.object([JSONMember("status", .string("starting"))])) }
     }
 
     @Test("a switched-off service is refused with 4021 whatever the request says; a bad livestream output with 4015")

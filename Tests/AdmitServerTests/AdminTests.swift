@@ -1,6 +1,8 @@
 import AdmitServer
 import AdmitToken
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import Testing
 
 @Suite("admin API")

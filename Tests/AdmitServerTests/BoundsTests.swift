@@ -76,13 +76,18 @@ struct BoundsTests {
     @Test("addresses: loopback, private, link-local, CGNAT, multicast, documentation and embedded forms are not public")
     func addressClasses() {
         func v4(_ text: String) -> [UInt8] { text.split(separator: ".").compactMap { UInt8($0) } }
-        for address in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "224.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1"]
-        {
+        for address in [
+            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+            "224.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1",
+        ] {
             #expect(!AddressClass.isPublic(v4(address)), "\(address)")
         }
-        for address in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "1.1.1.1"] { #expect(AddressClass.isPublic(v4(address)), "\(address)") }
-        for literal in ["::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd12::1", "fe80::1", "ff02::1", "2001:db8::1", "64:ff9b::a00:1", "2002:7f00:1::1"] {
+        for address in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "1.1.1.1"] {
+            #expect(AddressClass.isPublic(v4(address)), "\(address)")
+        }
+        for literal in [
+            "::1", "::", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "fd12::1", "fe80::1", "ff02::1", "2001:db8::1", "64:ff9b::a00:1", "2002:7f00:1::1",
+        ] {
             let bytes = WebhookTarget.numericAddresses(literal)?.first ?? []
             #expect(bytes.count == 16 && !AddressClass.isPublic(bytes), "\(literal)")
         }
@@ -118,7 +123,9 @@ struct BoundsTests {
                 try await WebhookClient.post(local, headers: [], body: Array("{}".utf8), allowPrivate: false)
             }
             #expect(received.withLock { $0 } == 0)
-            #expect(try await WebhookClient.post(local, headers: [("Content-Type", "application/json")], body: Array("{}".utf8), allowPrivate: true) == 202)
+            #expect(
+                try await WebhookClient.post(local, headers: [("Content-Type", "application/json")], body: Array("{}".utf8), allowPrivate: true)
+                    == 202)
             #expect(received.withLock { $0 } == 1)
         }
     }
@@ -152,7 +159,8 @@ struct BoundsTests {
         let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
         var connections: [ConnectionID] = []
         for index in 0..<50 {
-            let connection = hub.open(room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
+            let connection = hub.open(
+                room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
             await hub.arrive(connection, lobby: true, participantId: "g\(index)", name: "G", claims: guest, mic: false, webcam: false)
             connections.append(connection)
         }
@@ -168,7 +176,8 @@ struct BoundsTests {
             let hub = MeetingHub(lobbyTimeout: timeout, maxParticipants: 10, repositories: MemoryRepositories(), logger: Logger(label: "test"))
             #expect(hub.lobbyTimeout >= 0 && hub.lobbyTimeout <= 86_400)
             let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
-            let connection = hub.open(room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
+            let connection = hub.open(
+                room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
             let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
             await hub.arrive(connection, lobby: true, participantId: "g", name: "G", claims: guest, mic: false, webcam: false)
             await hub.disconnected(connection)

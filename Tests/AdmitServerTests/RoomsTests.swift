@@ -1,5 +1,6 @@
 import AdmitToken
 import Foundation
+import HTTPTypes
 import Testing
 
 @Suite("server API: rooms")

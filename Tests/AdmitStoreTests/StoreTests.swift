@@ -1,3 +1,4 @@
+import AdmitCore
 import Foundation
 import Logging
 import Testing
@@ -258,7 +259,8 @@ struct JobStoreTests {
             #expect(try await store.updateSettings(apiKey: id, settings: "{}", expected: nil) == false)
             #expect(try await store.updateSettings(apiKey: id, settings: "{}", expected: #"{"maxSendBitrate":"sd"}"#) == false)
             #expect(try await store.updateSettings(apiKey: "no-such-key", settings: "{}", expected: nil) == false)
-            _ = try await store.rotateKey(apiKey: id, sealedSecret: Data([2]), previousValidUntil: instant(1_795_000_060), now: instant(1_795_000_000))
+            _ = try await store.rotateKey(
+                apiKey: id, sealedSecret: Data([2]), previousValidUntil: instant(1_795_000_060), now: instant(1_795_000_000))
             _ = try await store.deactivateKey(apiKey: id, now: instant(1_795_000_001))
             #expect(try await store.key(id)?.settings == #"{"maxSendBitrate":"hd"}"#)
             #expect(try await store.key(id)?.sealedSecret == Data([2]))

@@ -166,7 +166,8 @@ struct AdminController {
                 rotated = try await services.keys.rotate(apiKey: apiKey, grace: body.graceSeconds)
             } catch is TooManyLiveSecrets {
                 throw APIError.conflict(
-                    "API key \(apiKey) already keeps \(APIKeyRecord.maxPreviousSecrets) replaced secrets within their grace; rotate again when one has expired, or with a shorter graceSeconds.")
+                    "API key \(apiKey) already keeps \(APIKeyRecord.maxPreviousSecrets) replaced secrets within their grace; rotate again when one has expired, or with a shorter graceSeconds."
+                )
             }
             guard let issued = rotated else { throw APIError.notFound("No API key \(apiKey).") }
             return Rotated(apiKey: issued.record.apiKey, secret: issued.secret, previousSecretValidUntil: issued.previousSecretValidUntil)

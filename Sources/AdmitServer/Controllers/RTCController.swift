@@ -3,11 +3,12 @@ import AdmitCore
 import AdmitStore
 import AdmitToken
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
-import HTTPTypes
 import Logging
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// `/rtc` (the meeting WebSocket) and `/rtc/validate` (the same verdict without joining).
@@ -115,7 +116,9 @@ struct RTCController {
                                 break
                             case .refused:
                                 limits.refused()
-                                if case .success(let (id, _))? = parsed { try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests))) }
+                                if case .success(let (id, _))? = parsed {
+                                    try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests)))
+                                }
                                 continue
                             case .close:
                                 limits.refused()
@@ -125,7 +128,8 @@ struct RTCController {
                             guard let parsed else { continue }
                             switch parsed {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
-                            case .success(let (id, .startJob(kind, body))): await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs)
+                            case .success(let (id, .startJob(kind, body))):
+                                await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs)
                             case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs)
                             case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
                             }
@@ -142,7 +146,8 @@ struct RTCController {
     /// `startRecording`, `stopHls`, ... over `/rtc`: needs `allow_mod` and a place in the meeting;
     /// the same rules as the server API (`JobService`), with the request's fields sourced `sdk`.
     /// A refusal carries its own code (4021, 4015) or the kind's start/stop failure code.
-    private static func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService) async {
+    private static func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService) async
+    {
         let failure = body == nil ? kind.stopCode : kind.startCode
         guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
             return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))

@@ -62,7 +62,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     }
 
     /// Told when a room's session starts and ends (autoStart, stopping jobs); set once at startup.
-    private let observer = Mutex<SessionObserver?>(nil)
+    private let observer = Mutex<(any SessionObserver)?>(nil)
     let lobbyTimeout: TimeInterval
     let maxParticipants: Int
     let maxLobby: Int
@@ -153,7 +153,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         Meeting(roomId: room.roomId, lobbyTimeout: lobbyTimeout, maxLobby: maxLobby, maxParticipants: maxParticipants) { Identifiers.recordId() }
     }
 
-    func observeSessions(_ observer: SessionObserver) {
+    func observeSessions(_ observer: any SessionObserver) {
         self.observer.withLock { $0 = observer }
     }
 

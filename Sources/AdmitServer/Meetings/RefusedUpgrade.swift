@@ -1,3 +1,4 @@
+import AdmitToken
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes

@@ -25,7 +25,7 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             let response = try await next(request, context)
             status = Int(response.status.code)
             return response
-        } catch let error as HTTPResponseError {
+        } catch let error as any HTTPResponseError {
             status = Int(error.status.code)
             throw error
         }

@@ -8,6 +8,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 
 /// Answers the two hot requests at the front of a connection's pipeline, before the HTTP
 /// codec and the router: `GET /get-token` (the official examples' token endpoint) and
