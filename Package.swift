@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "AdmitClient",
             dependencies: [
-                "AdmitToken",
+                "AdmitToken", "AdmitCore",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -289,16 +289,14 @@ package final class JobService: SessionObserver {
     private func announce(_ job: JobRecord) {
         guard let kind = job.jobKind, let status = job.jobStatus else { return }
         port.jobMoved(kind: kind, status: status)
-        var members = [
-            JSONMember("event", .string("\(kind.rawValue)-state-changed")), JSONMember("status", .string(status.wireName(kind))),
-            JSONMember("id", .string(job.id)),
-        ]
+        var details: [JSONMember] = []
         for (name, value) in [
             ("fileUrl", job.fileUrl), ("playbackHlsUrl", job.playbackHlsUrl), ("livestreamUrl", job.livestreamUrl), ("error", job.error),
         ] {
-            if let value { members.append(JSONMember(name, .string(value))) }
+            if let value { details.append(JSONMember(name, .string(value))) }
         }
-        port.broadcast(RoomRef(apiKey: job.apiKey, roomId: job.roomId), JSONValue.object(members).jsonText)
+        let event = RTCEvent.jobStateChanged(kind: kind, status: status.wireName(kind), id: job.id, details: details)
+        port.broadcast(RoomRef(apiKey: job.apiKey, roomId: job.roomId), event.text)
         Task { await notify(job, kind: kind, status: status) }
     }
 

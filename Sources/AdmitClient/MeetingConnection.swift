@@ -1,3 +1,4 @@
+public import AdmitCore
 public import AdmitToken
 import Foundation
 import HTTPTypes
@@ -8,10 +9,12 @@ import Synchronization
 /// A live meeting connection: server events as an `AsyncSequence`, and one method per
 /// request of the contract, each returning when the server answers.
 public final class MeetingConnection: Sendable {
-    /// A server event: its name (`meeting-joined`, `participant-left`, ...) and its JSON object.
+    /// A server event: its name (`meeting-joined`, `participant-left`, ...), its JSON object, and
+    /// the same read into the protocol's shared type (`RTCEvent`, which the server writes with).
     public struct Event: Sendable, CustomStringConvertible {
         public let name: String
         public let body: JSONValue
+        public let event: RTCEvent
         public var participantId: String? { body["participantId"]?.stringValue }
         /// `reason.code` of `meeting-left` and `participant-left`.
         public var reasonCode: Int? { body["reason"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } }
@@ -33,7 +36,7 @@ public final class MeetingConnection: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let outbound: AsyncStream<String>.Continuation
     private let outboundStream: AsyncStream<String>
-    private let pending = Mutex<[Int: CheckedContinuation<JSONValue, Never>]>([:])
+    private let pending = Mutex<[Int: CheckedContinuation<RTCReply, Never>]>([:])
     private let nextId = Mutex(0)
     private let finished = Mutex(false)
 
@@ -72,10 +75,10 @@ public final class MeetingConnection: Sendable {
 
     private func receive(_ text: String) {
         guard let json = try? JSONValue(parsing: text) else { return }
-        if let id = json["id"]?.doubleValue.flatMap({ Int(exactly: $0) }), let waiter = pending.withLock({ $0.removeValue(forKey: id) }) {
-            waiter.resume(returning: json)
+        if let reply = RTCReply(json: json), let waiter = pending.withLock({ $0.removeValue(forKey: reply.id) }) {
+            waiter.resume(returning: reply)
         } else if let name = json["event"]?.stringValue {
-            eventSink.yield(Event(name: name, body: json))
+            eventSink.yield(Event(name: name, body: json, event: RTCEvent(json: json)))
         }
     }
 
@@ -87,15 +90,11 @@ public final class MeetingConnection: Sendable {
         else { return }
         eventSink.finish()
         outbound.finish()
-        for waiter in pending.withLock({ pending in
-            defer { pending = [:] }; return Array(pending.values)
-        }) {
-            waiter.resume(
-                returning: .object([
-                    JSONMember("ok", .bool(false)),
-                    JSONMember("error", .object([JSONMember("code", .number("1001")), JSONMember("name", .string("WEBSOCKET_DISCONNECTED"))])),
-                ]))
+        let waiting: [(Int, CheckedContinuation<RTCReply, Never>)] = pending.withLock { pending in
+            defer { pending = [:] }
+            return pending.map { ($0.key, $0.value) }
         }
+        for (id, waiter) in waiting { waiter.resume(returning: Self.disconnected(id)) }
     }
 
     /// Closes the connection without a `leave` (the server sees 1001).
@@ -103,70 +102,83 @@ public final class MeetingConnection: Sendable {
         outbound.finish()
     }
 
-    /// Sends `method` with `fields` and waits for the answer; throws `RequestFailed` when refused.
+    /// The answer a request gets when the connection is gone.
+    private static func disconnected(_ id: Int) -> RTCReply {
+        RTCReply(id: id, error: RTCErrorBody(code: 1001, name: "WEBSOCKET_DISCONNECTED", message: "The connection was lost."))
+    }
+
+    /// Sends a request and waits for the answer; throws `RequestFailed` when refused.
     @discardableResult
-    public func send(_ method: String, _ fields: [JSONMember] = []) async throws -> JSONValue {
+    public func send(_ message: RTCMessage.Inbound) async throws -> RTCReply {
         let id = nextId.withLock {
             $0 += 1; return $0
         }
-        let text = JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("method", .string(method))] + fields).jsonText
-        let reply = await withCheckedContinuation { (waiter: CheckedContinuation<JSONValue, Never>) in
+        return try await exchange(id, RTCRequest(id: id, message).json.jsonText)
+    }
+
+    /// Sends `method` with `fields` as given (a method this client has no case for, or a
+    /// malformed one on purpose) and waits for the answer; throws `RequestFailed` when refused.
+    @discardableResult
+    public func send(_ method: String, _ fields: [JSONMember] = []) async throws -> RTCReply {
+        let id = nextId.withLock {
+            $0 += 1; return $0
+        }
+        return try await exchange(id, JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("method", .string(method))] + fields).jsonText)
+    }
+
+    private func exchange(_ id: Int, _ text: String) async throws -> RTCReply {
+        let reply = await withCheckedContinuation { (waiter: CheckedContinuation<RTCReply, Never>) in
             if finished.withLock({ $0 }) {
-                waiter.resume(
-                    returning: .object([
-                        JSONMember("ok", .bool(false)),
-                        JSONMember("error", .object([JSONMember("code", .number("1001")), JSONMember("name", .string("WEBSOCKET_DISCONNECTED"))])),
-                    ]))
+                waiter.resume(returning: Self.disconnected(id))
                 return
             }
             pending.withLock { $0[id] = waiter }
             outbound.yield(text)
         }
-        guard reply["ok"] == .bool(true) else {
-            throw RequestFailed(
-                code: reply["error"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } ?? 0, name: reply["error"]?["name"]?.stringValue ?? "")
-        }
+        if let error = reply.error { throw RequestFailed(code: error.code, name: error.name) }
         return reply
     }
 
     // The contract's methods.
     public func respondEntry(participantId: String, allowed: Bool) async throws {
-        try await send(
-            "respondEntry", [JSONMember("participantId", .string(participantId)), JSONMember("decision", .string(allowed ? "allowed" : "denied"))])
+        try await send(.meeting(.respondEntry(participantId: participantId, decision: allowed ? .allowed : .denied)))
     }
-    public func enableMic(participantId: String) async throws { try await send("enableMic", [JSONMember("participantId", .string(participantId))]) }
-    public func disableMic(participantId: String) async throws { try await send("disableMic", [JSONMember("participantId", .string(participantId))]) }
-    public func enableWebcam(participantId: String) async throws {
-        try await send("enableWebcam", [JSONMember("participantId", .string(participantId))])
-    }
-    public func disableWebcam(participantId: String) async throws {
-        try await send("disableWebcam", [JSONMember("participantId", .string(participantId))])
-    }
-    public func respondMicRequest(accept: Bool) async throws { try await send("respondMicRequest", [JSONMember("accept", .bool(accept))]) }
-    public func respondWebcamRequest(accept: Bool) async throws { try await send("respondWebcamRequest", [JSONMember("accept", .bool(accept))]) }
-    public func setMic(_ enabled: Bool) async throws { try await send("setMic", [JSONMember("enabled", .bool(enabled))]) }
-    public func setWebcam(_ enabled: Bool) async throws { try await send("setWebcam", [JSONMember("enabled", .bool(enabled))]) }
-    public func removeParticipant(_ participantId: String) async throws {
-        try await send("removeParticipant", [JSONMember("participantId", .string(participantId))])
-    }
-    public func leave() async throws { try await send("leave") }
-    public func end() async throws { try await send("end") }
+    public func enableMic(participantId: String) async throws { try await send(.meeting(.enableMic(participantId: participantId))) }
+    public func disableMic(participantId: String) async throws { try await send(.meeting(.disableMic(participantId: participantId))) }
+    public func enableWebcam(participantId: String) async throws { try await send(.meeting(.enableWebcam(participantId: participantId))) }
+    public func disableWebcam(participantId: String) async throws { try await send(.meeting(.disableWebcam(participantId: participantId))) }
+    public func respondMicRequest(accept: Bool) async throws { try await send(.meeting(.respondMicRequest(accept: accept))) }
+    public func respondWebcamRequest(accept: Bool) async throws { try await send(.meeting(.respondWebcamRequest(accept: accept))) }
+    public func setMic(_ enabled: Bool) async throws { try await send(.meeting(.setMic(enabled: enabled))) }
+    public func setWebcam(_ enabled: Bool) async throws { try await send(.meeting(.setWebcam(enabled: enabled))) }
+    public func removeParticipant(_ participantId: String) async throws { try await send(.meeting(.removeParticipant(participantId: participantId))) }
+    public func leave() async throws { try await send(.meeting(.leave)) }
+    public func end() async throws { try await send(.meeting(.end)) }
 
     /// A job's kind, as the methods name it: `startRecording`, `stopHls`, ...
     public enum JobKind: String, Sendable {
         case recording = "Recording", hls = "Hls", livestream = "Livestream", transcription = "Transcription"
+
+        var kind: AdmitCore.JobKind {
+            switch self {
+            case .recording: .recording
+            case .hls: .hls
+            case .livestream: .livestream
+            case .transcription: .transcription
+            }
+        }
     }
 
     /// Starts a recording, HLS stream, livestream or transcription (needs `allow_mod`). `fields` are the
     /// start's own (`config`, `webhookUrl`, `transcription`, `outputs` for a livestream). Returns the job.
     @discardableResult
     public func start(_ kind: JobKind, _ fields: [JSONMember] = []) async throws -> JSONValue {
-        try await send("start\(kind.rawValue)", fields)["job"] ?? .null
+        try await send(.startJob(kind.kind, .object(fields))).job ?? .null
     }
 
     /// Stops the room's active job of `kind` (needs `allow_mod`). Returns the job.
     @discardableResult
     public func stop(_ kind: JobKind) async throws -> JSONValue {
-        try await send("stop\(kind.rawValue)")["job"] ?? .null
+        try await send(.stopJob(kind.kind)).job ?? .null
     }
 }

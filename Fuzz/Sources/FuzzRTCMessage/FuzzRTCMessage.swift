@@ -15,6 +15,13 @@ enum FuzzRTCMessage {
     static func run(_ input: UnsafeRawBufferPointer) {
         guard let first = input.first else { return }
         let text = String(decoding: input.dropFirst(), as: UTF8.self)
+        // What the server reads, a client writing it again (`RTCRequest`) says the same.
+        if case .success(let (id, message)) = RTCMessage.request(text), case .meeting = message {
+            guard case .success(let (again, reread)) = RTCMessage.request(RTCRequest(id: id, message).json.jsonText) else {
+                preconditionFailure("a request the server read could not be written back")
+            }
+            precondition(again == id && reread == message)
+        }
         switch RTCMessage.request(text) {
         case .failure(let error):
             precondition(!error.message.isEmpty)

@@ -117,7 +117,7 @@ struct RTCController {
                             case .refused:
                                 limits.refused()
                                 if case .success(let (id, _))? = parsed {
-                                    try? await outbound.write(.text(Wire.reply(id: id, error: .tooManyRequests)))
+                                    try? await outbound.write(.text(RTCReply(id: id, error: RTCErrorBody(.tooManyRequests)).text))
                                 }
                                 continue
                             case .close:
@@ -131,7 +131,10 @@ struct RTCController {
                             case .success(let (id, .startJob(kind, body))):
                                 await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs)
                             case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs)
-                            case .failure(let error): try? await outbound.write(.text(Wire.badRequest(id: error.id, error.message)))
+                            case .failure(let error):
+                                // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
+                                let body = RTCErrorBody.invalidRequest(error.message)
+                                try? await outbound.write(.text(error.id.map { RTCReply(id: $0, error: body).text } ?? RTCEvent.error(body).text))
                             }
                         }
                     } catch {}
@@ -150,9 +153,9 @@ struct RTCController {
     {
         let failure = body == nil ? kind.stopCode : kind.startCode
         guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
-            return hub.send(connection, Wire.reply(id: id, error: failure, reason: "needs allow_mod, in the meeting"))
+            return hub.send(connection, RTCReply(id: id, error: RTCErrorBody(failure, reason: "needs allow_mod, in the meeting")).text)
         }
-        let reply = { (job: JobRecord) in hub.send(connection, Wire.reply(id: id, job: job.json())) }
+        let reply = { (job: JobRecord) in hub.send(connection, RTCReply(id: id, job: job.json()).text) }
         do throws(AppError) {
             if let body {
                 _ = try await jobs.start(kind, room: member.room, body: body, source: .sdk, reply: reply)
@@ -160,7 +163,7 @@ struct RTCController {
                 _ = try await jobs.stop(kind, room: member.room, reply: reply)
             }
         } catch {
-            hub.send(connection, Wire.reply(id: id, error: error.code ?? failure, reason: error.message))
+            hub.send(connection, RTCReply(id: id, error: RTCErrorBody(error.code ?? failure, reason: error.message)).text)
         }
     }
 

@@ -343,14 +343,14 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
             case .send(let id, let event):
                 guard let (outlet, config) = batch.targets[id] else { continue }
                 if case .meetingJoined = event {
-                    fanout.write(FrameOutlet.textFrame(Wire.event(event, config: config)), to: outlet)
+                    fanout.write(FrameOutlet.textFrame(RTCEvent(event, config: config).text), to: outlet)
                 } else {
-                    let frame = encoded[event] ?? FrameOutlet.textFrame(Wire.event(event, config: config))
+                    let frame = encoded[event] ?? FrameOutlet.textFrame(RTCEvent(event, config: config).text)
                     encoded[event] = frame
                     fanout.write(frame, to: outlet)
                 }
             case .reply(let id, let request, let error):
-                if let outlet = batch.targets[id]?.0 { fanout.write(FrameOutlet.textFrame(Wire.reply(id: request, error: error)), to: outlet) }
+                if let outlet = batch.targets[id]?.0 { fanout.write(FrameOutlet.textFrame(RTCReply(id: request, error: error.map { RTCErrorBody($0) }).text), to: outlet) }
             case .close(let id):
                 if let outlet = batch.targets[id]?.0 { fanout.close(outlet) }
             case .startLobbyTimer(let id, let deadline):
