@@ -32,6 +32,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let services = try await makeServices(configuration, store: store, box: box, logger: logger)
         AppContext.bodyLimit = configuration.maxBodySize
         let router = Router(context: AppContext.self)
+        // Every route runs these, except the two the fast path answers before the router
+        // (`GET /get-token` and validate without `Origin`: FastPath/FastPath.swift says what it
+        // takes and how it does these middlewares' part itself).
         router.add(middleware: ObservationMiddleware(metrics: services.metrics))
         router.add(middleware: CORSMiddleware(services: services, tokenEndpointKey: configuration.tokenEndpoint?.apiKey ?? services.devKey))
         router.add(middleware: ErrorMiddleware())

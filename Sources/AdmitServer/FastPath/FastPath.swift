@@ -17,19 +17,29 @@ import Prometheus
 /// Their own work is a signature or a verification of under a microsecond and, for validate,
 /// a room usually in memory; the router's per-request path (HTTP parts decoded, converted to
 /// HTTP types, handed to an async task, middlewares, a response writer, the same back) costs
-/// many times that. This handler reads a request's bytes itself, and answers only a request
-/// it fully understands: a complete `GET <path> HTTP/1.1` head in the bytes at hand, header
-/// names of token characters and values without control characters, no folded lines, and
-/// none of `Origin` (CORS and the whitelist), `Connection` (connection management),
-/// `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`. Answers come from the
-/// same code as the routes (`TokenEndpoint`, `Access.verify`, `RoomService.validRoom`)
-/// with the routes' headers, metrics and log lines.
+/// many times that.
 ///
-/// The first request it does not take goes to the HTTP codec with every byte after it, and
-/// the handler then leaves the connection to the codec (it removes itself): the codec always
-/// starts at a request boundary, and pipelined answers keep their order. A validate whose
-/// room is not in memory is answered when the store replies; bytes that arrive meanwhile
-/// wait their turn. A client that does not read its answers is not read from either.
+/// What it takes: a complete `GET <path> HTTP/1.1` head in the bytes at hand, for one of
+/// the two paths, with a visible-ASCII target, header names of token characters and values
+/// without control characters, no folded lines, and none of `Origin` (CORS and the
+/// whitelist), `Connection` (connection management), `Content-Length`, `Transfer-Encoding`,
+/// `Expect` or `Upgrade`.
+///
+/// What it hands on: everything else. The first request it does not take goes to the HTTP
+/// codec with every byte after it, and the handler then leaves the connection to the codec
+/// (it removes itself): the codec always starts at a request boundary, and pipelined answers
+/// keep their order.
+///
+/// What it skips: the router's middlewares (`ObservationMiddleware`, `CORSMiddleware`,
+/// `ErrorMiddleware`). It does their part itself: the same metrics and log line (`finish`),
+/// no CORS because it never takes a request with `Origin`, errors in the contract's shape
+/// (`write(error:)`). Answers come from the application layer as the routes' do
+/// (`TokenMint` through `TokenEndpoint`, `Access.verify`, `RoomService.validRoom`), written
+/// by one response writer (`writeResponse`) with the routes' headers; `FastPathTests`
+/// compares both paths byte for byte.
+///
+/// A validate whose room is not in memory is answered when the store replies; bytes that
+/// arrive meanwhile wait their turn. A client that does not read its answers is not read from either.
 final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -286,15 +296,11 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         do throws(APIError) {
             let token = try dependencies.tokens.token(
                 roomId: roomId, peerId: peerId, origin: nil, remote: context.channel.remoteAddress?.ipAddress, forwardedFor: forwardedFor)
-            var buffer = context.channel.allocator.buffer(capacity: 512)
-            buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-            buffer.writeString(String(token.utf8.count + 12))
-            writeDateAndServer(&buffer)
-            buffer.writeStaticString(#"{"token":""#)
-            buffer.writeString(token)
-            buffer.writeStaticString(#""}"#)
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            needsFlush = true
+            writeResponse(.ok, bodyLength: token.utf8.count + 12, context: context) { buffer in
+                buffer.writeStaticString(#"{"token":""#)
+                buffer.writeString(token)
+                buffer.writeStaticString(#""}"#)
+            }
             let duration = ContinuousClock.now - start
             tokenMetrics.0.increment()
             tokenMetrics.1.record(duration)
@@ -357,38 +363,40 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             return write(error: error, route: Self.validateRoute, path: path, start: start, context: context)
         }
-        var buffer = context.channel.allocator.buffer(capacity: body.count + 200)
-        buffer.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-        buffer.writeString(String(body.count))
-        writeDateAndServer(&buffer)
-        buffer.writeBytes(body)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        needsFlush = true
+        writeResponse(.ok, bodyLength: body.count, context: context) { $0.writeBytes(body) }
         finish(route: Self.validateRoute, path: path, status: .ok, start: start)
     }
 
     /// An error in the contract's JSON shape, as `ErrorMiddleware` and `APIError` answer it.
     private func write(error: APIError, route: String, path: String, start: ContinuousClock.Instant, context: ChannelHandlerContext) {
         let body = error.body.jsonText
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count + 200)
-        // The reason phrase as the HTTP/1 encoder writes it: NIO's, for every known code.
-        let status = HTTPResponseStatus(statusCode: Int(error.status.code), reasonPhrase: error.status.reasonPhrase)
-        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-        buffer.writeString(String(body.utf8.count))
-        writeDateAndServer(&buffer)
-        buffer.writeString(body)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        needsFlush = true
+        writeResponse(error.status, bodyLength: body.utf8.count, context: context) { $0.writeString(body) }
         finish(route: route, path: path, status: error.status, start: start)
     }
 
-    /// The rest of the head after `Content-Length`'s value: `Date`, `Server`, the blank line.
-    private func writeDateAndServer(_ buffer: inout ByteBuffer) {
+    /// The one response writer: a JSON answer with the head the router's responses carry
+    /// (`Content-Type`, `Content-Length`, `Date`, `Server`), then `body`.
+    private func writeResponse(
+        _ status: HTTPResponse.Status, bodyLength: Int, context: ChannelHandlerContext, body: (inout ByteBuffer) -> Void
+    ) {
+        var buffer = context.channel.allocator.buffer(capacity: bodyLength + 200)
+        if status == .ok {
+            buffer.writeStaticString("HTTP/1.1 200 OK")
+        } else {
+            // The reason phrase as the HTTP/1 encoder writes it: NIO's, for every known code.
+            let nio = HTTPResponseStatus(statusCode: Int(status.code), reasonPhrase: status.reasonPhrase)
+            buffer.writeString("HTTP/1.1 \(nio.code) \(nio.reasonPhrase)")
+        }
+        buffer.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        buffer.writeString(String(bodyLength))
         buffer.writeStaticString("\r\nDate: ")
         buffer.writeString(date.now())
         buffer.writeStaticString("\r\nServer: ")
         buffer.writeString(dependencies.serverName)
         buffer.writeStaticString("\r\n\r\n")
+        body(&buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
     }
 
     /// Metrics and the log line, as `ObservationMiddleware` records them.
@@ -405,57 +413,5 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
                 "method": "GET", "path": "\(path)", "status": "\(status.code)",
                 "ms": "\(Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)",
             ])
-    }
-}
-
-/// Puts `FastPath` at the front of each connection's pipeline, then sets the connection up
-/// as `inner` does.
-struct FastPathChannel<Inner: ServerChildChannel>: ServerChildChannel {
-    typealias Value = Inner.Value
-
-    let inner: Inner
-    let dependencies: FastPath.Dependencies
-    /// The connection's time limits; nil leaves connections without them.
-    var limits: ConnectionDeadlines.Limits?
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        do {
-            let metrics = dependencies.services.metrics
-            let deadlines = limits.map { ConnectionDeadlines(limits: $0) { metrics.connectionExpired($0.rawValue) } }
-            // Front to back: the fast path (it tells the deadlines of its own reads and answers
-            // directly), the deadlines (which see everything once the fast path has handed over), the codec.
-            if let deadlines { try channel.pipeline.syncOperations.addHandler(deadlines, position: .first) }
-            try channel.pipeline.syncOperations.addHandler(FastPath(dependencies, deadlines: deadlines), position: .first)
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-        return inner.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
-    }
-}
-
-/// The `Date` header's text (RFC 9110 IMF-fixdate), made once per second.
-struct HTTPDate {
-    private var second = 0
-    private var text = ""
-
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    mutating func now() -> String {
-        var seconds = time(nil)
-        if seconds != second {
-            var parts = tm()
-            gmtime_r(&seconds, &parts)
-            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-            text =
-                "\(Self.days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(Self.months[Int(parts.tm_mon)]) \(1900 + parts.tm_year) "
-                + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-            second = seconds
-        }
-        return text
     }
 }
