@@ -44,10 +44,13 @@ final class FrameOutlet: @unchecked Sendable {
 
     /// The outlet of an upgraded WebSocket channel.
     static func attach(to channel: any Channel) async throws -> FrameOutlet {
-        try await channel.eventLoop.submit {
-            let context = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-            return FrameOutlet(eventLoop: channel.eventLoop, context: context)
-        }.get()
+        try await channel.eventLoop.submit { try attached(to: channel) }.get()
+    }
+
+    /// The same, on the channel's event loop.
+    static func attached(to channel: any Channel) throws -> FrameOutlet {
+        let context = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        return FrameOutlet(eventLoop: channel.eventLoop, context: context)
     }
 
     /// An outlet that writes nowhere (a connection whose channel is gone).

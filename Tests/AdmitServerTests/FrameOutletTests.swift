@@ -1,0 +1,78 @@
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Testing
+
+@testable import AdmitServer
+
+@Suite("frame outlet: the hub's way out to a meeting connection")
+struct FrameOutletTests {
+    @Test("frames are written whole below the encoder, one flush per batch, and shared payloads are not copied per recipient")
+    func framesAndFlushes() throws {
+        let channels = (0..<3).map { _ in EmbeddedChannel(handler: WebSocketFrameEncoder()) }
+        let outlets = try channels.map { try FrameOutlet.attached(to: $0) }
+        let frame = FrameOutlet.textFrame(#"{"event":"participant-joined","participantId":"p","name":"P"}"#)
+        let big = FrameOutlet.textFrame(String(repeating: "x", count: 70_000))
+        var fanout = Fanout()
+        for outlet in outlets {
+            fanout.write(frame, to: outlet)
+            fanout.write(big, to: outlet)
+        }
+        fanout.send()
+        let original = frame.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        for channel in channels {
+            (channel.eventLoop as? EmbeddedEventLoop)?.run()
+            let first = try #require(try channel.readOutbound(as: ByteBuffer.self))
+            #expect(first == frame)
+            // The very bytes framed once: every recipient's write points at the same storage.
+            #expect(first.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == original)
+            #expect(first.getInteger(at: 0, as: UInt8.self) == 0x81)
+            let second = try #require(try channel.readOutbound(as: ByteBuffer.self))
+            // 127 then a 64-bit length for a payload over 65535 bytes.
+            #expect(second.getInteger(at: 1, as: UInt8.self) == 127)
+            #expect(second.getInteger(at: 2, as: UInt64.self) == 70_000)
+            #expect(second.readableBytes == 70_010)
+        }
+    }
+
+    @Test("a client that stops reading is disconnected once its backlog passes the limit; nothing is written after")
+    func backlogBounded() throws {
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        let outlet = try FrameOutlet.attached(to: channel)
+        let loop = try #require(channel.eventLoop as? EmbeddedEventLoop)
+        let frame = FrameOutlet.textFrame(String(repeating: "y", count: 60_000))
+        channel.isWritable = false
+        var written = 0
+        while written <= FrameOutlet.maxBacklog - frame.readableBytes {
+            var fanout = Fanout()
+            fanout.write(frame, to: outlet)
+            fanout.send()
+            loop.run()
+            written += frame.readableBytes
+            // (Read into a value first: a failing expectation that shows the channel trips over NIO's pipeline description.)
+            let active = channel.isActive
+            #expect(active, "closed with \(written) bytes waiting")
+        }
+        // Writable again: the backlog starts over.
+        channel.isWritable = true
+        var fanout = Fanout()
+        fanout.write(frame, to: outlet)
+        fanout.send()
+        loop.run()
+        let activeAgain = channel.isActive
+        #expect(activeAgain)
+        channel.isWritable = false
+        for _ in 0...(FrameOutlet.maxBacklog / frame.readableBytes) {
+            var more = Fanout()
+            more.write(frame, to: outlet)
+            more.send()
+            loop.run()
+        }
+        let closed = !channel.isActive
+        #expect(closed)
+        var frames = 0
+        while try channel.readOutbound(as: ByteBuffer.self) != nil { frames += 1 }
+        #expect(frames * frame.readableBytes <= 2 * FrameOutlet.maxBacklog + frame.readableBytes)
+    }
+}
