@@ -171,7 +171,9 @@ public struct Meeting: Sendable {
                 actions.append(.send(member.connection, .entryRequested(participantId: waiter.participantId, name: waiter.name)))
             }
         }
+        var notices: [SessionNotice] = session == nil ? [.started] : []
         var current = session ?? Session(id: newSessionId(), roomId: roomId, start: now, end: nil, attendees: [])
+        notices.append(.entered(participantId: member.participantId, name: member.name))
         if let index = current.attendees.firstIndex(where: { $0.participantId == member.participantId }) {
             current.attendees[index].name = member.name
             current.attendees[index].timelog.append(.init(start: now))
@@ -179,7 +181,7 @@ public struct Meeting: Sendable {
             current.attendees.append(.init(participantId: member.participantId, name: member.name, timelog: [.init(start: now)]))
         }
         session = current
-        actions.append(.sessionChanged(current))
+        actions.append(.sessionChanged(current, notices: notices))
         return actions
     }
 
@@ -209,7 +211,8 @@ public struct Meeting: Sendable {
             current.attendees[attendee].timelog[stay].end = now
             if joined.isEmpty { current.end = now }
             session = joined.isEmpty ? nil : current
-            actions.append(.sessionChanged(current))
+            let exited = SessionNotice.exited(participantId: member.participantId, name: member.name)
+            actions.append(.sessionChanged(current, notices: joined.isEmpty ? [exited, .ended] : [exited]))
         }
         return actions
     }
@@ -252,7 +255,8 @@ public struct Meeting: Sendable {
                 }
             }
             current.end = now
-            actions.append(.sessionChanged(current))
+            let exits = joined.map { SessionNotice.exited(participantId: $0.participantId, name: $0.name) }
+            actions.append(.sessionChanged(current, notices: exits + [.ended]))
         }
         joined = []
         waiting = []

@@ -65,8 +65,18 @@ public enum MeetingAction: Sendable, Equatable {
     case close(ConnectionID)
     /// Arm the lobby timer of a waiting connection.
     case startLobbyTimer(ConnectionID, deadline: Date)
-    /// The session changed (started, a time log changed, ended): persist it.
-    case sessionChanged(Session)
+    /// The session changed (started, a time log changed, ended): persist it, and tell observers
+    /// (jobs, webhooks) what happened, in order.
+    case sessionChanged(Session, notices: [SessionNotice])
+}
+
+/// What a change did to the session, as observers hear it: the meeting says so itself, so
+/// nothing has to work it out by comparing states.
+public enum SessionNotice: Sendable, Equatable {
+    case started
+    case entered(participantId: String, name: String)
+    case exited(participantId: String, name: String)
+    case ended
 }
 
 /// One session of a room: from the first join to the last leave.

@@ -84,6 +84,10 @@ struct MeetingPropertyTests {
             var next: ConnectionID = 1
             var now = start
             let ids = ["a", "b", "c", "d", "e", "f"]
+            // What observers hear: a session starts before anyone enters, each participant
+            // alternates entered/exited, and it ends with nobody left in it.
+            var sessionOpen = false
+            var present: Set<String> = []
             for _ in 0..<80 {
                 now = now.addingTimeInterval(Double.random(in: 0...20, using: &generator))
                 var actions: [MeetingAction] = []
@@ -128,6 +132,24 @@ struct MeetingPropertyTests {
                         actions = meeting.handle(request, id: 1, from: connection, maxParticipants: 4, now: now)
                     }
                 }
+                for case .sessionChanged(_, let notices) in actions {
+                    for notice in notices {
+                        switch notice {
+                        case .started:
+                            if sessionOpen { problems.append("trial \(trial): a session started while one was open") }
+                            sessionOpen = true
+                        case .entered(let id, _):
+                            if !sessionOpen || present.contains(id) { problems.append("trial \(trial): \(id) entered twice or outside a session") }
+                            present.insert(id)
+                        case .exited(let id, _):
+                            if present.remove(id) == nil { problems.append("trial \(trial): \(id) exited without entering") }
+                        case .ended:
+                            if !sessionOpen || !present.isEmpty { problems.append("trial \(trial): a session ended with \(present) in it") }
+                            sessionOpen = false
+                        }
+                    }
+                }
+                if Set(meeting.participantIds) != present { problems.append("trial \(trial): notices say \(present), meeting has \(meeting.participantIds)") }
                 for action in actions {
                     switch action {
                     case .send(let connection, let event): streams[connection]?.check(event)

@@ -44,7 +44,8 @@ struct MeetingLobbyTests {
         var m = meeting()
         let actions = m.join(1, participantId: "host", name: "Host", claims: host, now: t0)
         #expect(sends(actions) == [.send(1, .meetingJoined(participantId: "host", participants: [], permissions: [.allowJoin, .allowMod]))])
-        guard case .sessionChanged(let session)? = actions.last else { Issue.record("no session"); return }
+        guard case .sessionChanged(let session, let notices)? = actions.last else { Issue.record("no session"); return }
+        #expect(notices == [.started, .entered(participantId: "host", name: "Host")])
         #expect(session.id == "s1")
         #expect(session.start == t0)
         #expect(session.attendees.map(\.participantId) == ["host"])
@@ -304,7 +305,9 @@ struct MeetingModerationTests {
         _ = m.join(3, participantId: "b", name: "B", claims: member, now: at(30))
         _ = m.disconnected(1, now: at(40))
         let last = m.disconnected(3, now: at(50))
-        guard case .sessionChanged(let session)? = last.last else { Issue.record("no session change"); return }
+        guard case .sessionChanged(let session, let notices)? = last.last else { Issue.record("no session change"); return }
+        // The meeting says what happened itself: the last one out, then the end.
+        #expect(notices == [.exited(participantId: "b", name: "B"), .ended])
         #expect(session.end == at(50))
         #expect(
             session.attendees == [

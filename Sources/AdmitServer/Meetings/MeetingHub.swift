@@ -45,8 +45,8 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         var actions: [MeetingAction] = []
         var targets: [ConnectionID: (FrameOutlet, JSONValue)] = [:]
         var versions: [UInt64] = []
-        var live: (before: String?, after: String?) = (nil, nil)
-        var people: ParticipantChanges?
+        /// Whether observers hear who entered and left (the room's webhook subscribed to it).
+        var participantHooks = false
         /// Text frames made outside the machine (job events, job replies), in the same order.
         var texts: [(FrameOutlet, ByteBuffer)] = []
     }
@@ -57,10 +57,6 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     }
 
     private let state = Mutex(State())
-    private static func names(_ session: Session?) -> [String: String] {
-        Dictionary(session?.attendees.map { ($0.participantId, $0.name) } ?? [], uniquingKeysWith: { first, _ in first })
-    }
-
     /// Told when a room's session starts and ends (autoStart, stopping jobs); set once at startup.
     private let observer = Mutex<(any SessionObserver)?>(nil)
     let lobbyTimeout: TimeInterval
@@ -237,26 +233,10 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         let result: (changed: Bool, drainer: Bool) = state.withLock { state in
             var meeting = state.meetings[room] ?? newMeeting(room)
             meeting.dropExpiredReservations(now: now)
-            let before = meeting.session?.id
-            // Who is in the meeting before the change, only for rooms whose webhook wants to know.
-            let hooked = state.participantHooks.contains(room)
-            let present = hooked ? meeting.participantIds : []
-            let presentSet = Set(present)
-            let names = hooked ? Self.names(meeting.session) : [:]
             guard let actions = change(&meeting, now) else { return (false, false) }
             var batch = Batch(actions: actions)
-            if hooked {
-                let current = meeting.participantIds
-                let currentSet = Set(current)
-                let joined = current.filter { !presentSet.contains($0) }
-                let left = present.filter { !currentSet.contains($0) }
-                if !joined.isEmpty || !left.isEmpty {
-                    let after = Self.names(meeting.session)
-                    batch.people = ParticipantChanges(
-                        sessionId: meeting.session?.id ?? before ?? "", joined: joined.map { ($0, after[$0] ?? $0) },
-                        left: left.map { ($0, names[$0] ?? $0) })
-                }
-            }
+            // Who came and went goes to observers only for rooms whose webhook wants to know.
+            batch.participantHooks = state.participantHooks.contains(room)
             state.meetings[room] = meeting.isEmpty ? nil : meeting
             for action in actions {
                 switch action {
@@ -269,7 +249,6 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
                     break
                 }
             }
-            batch.live = (before, meeting.session?.id)
             return (true, Self.enqueue(&state, room, batch))
         }
         if result.drainer { await drain(room) }
@@ -314,7 +293,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         var order: [String] = []
         for batch in batches {
             var versions = batch.versions.makeIterator()
-            for case .sessionChanged(let session) in batch.actions {
+            for case .sessionChanged(let session, _) in batch.actions {
                 let version = versions.next() ?? 0
                 if newest[session.id] == nil { order.append(session.id) }
                 newest[session.id] = (SessionRecord(session, apiKey: room.apiKey), version)
@@ -325,11 +304,24 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         for batch in batches { carryOut(batch, into: &fanout) }
         fanout.send()
         guard let observer = observer.withLock({ $0 }) else { return }
-        for batch in batches where batch.live.before != batch.live.after || batch.people != nil {
-            let live = batch.live
-            if let started = live.after, started != live.before { await observer.sessionStarted(room, sessionId: started) }
-            if let people = batch.people { await observer.participantsChanged(room, people) }
-            if let ended = live.before, ended != live.after { await observer.sessionEnded(room, sessionId: ended) }
+        for batch in batches {
+            for case .sessionChanged(let session, let notices) in batch.actions where !notices.isEmpty {
+                var people = ParticipantChanges(sessionId: session.id, joined: [], left: [])
+                for notice in notices {
+                    switch notice {
+                    case .started: await observer.sessionStarted(room, sessionId: session.id)
+                    case .entered(let participantId, let name): people.joined.append((participantId, name))
+                    case .exited(let participantId, let name): people.left.append((participantId, name))
+                    case .ended:
+                        if batch.participantHooks, !people.joined.isEmpty || !people.left.isEmpty {
+                            await observer.participantsChanged(room, people)
+                            people = ParticipantChanges(sessionId: session.id, joined: [], left: [])
+                        }
+                        await observer.sessionEnded(room, sessionId: session.id)
+                    }
+                }
+                if batch.participantHooks, !people.joined.isEmpty || !people.left.isEmpty { await observer.participantsChanged(room, people) }
+            }
         }
     }
 
