@@ -329,16 +329,21 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     /// carries the joiner's own config) into `fanout`, and arms its lobby timers.
     private func carryOut(_ batch: Batch, into fanout: inout Fanout) {
         for (outlet, frame) in batch.texts { fanout.write(frame, to: outlet) }
-        var encoded: [MeetingEvent: ByteBuffer] = [:]
+        // A broadcast is a run of sends of one event: it is framed once and the frame reused
+        // while the event stays the same (compared, not hashed: a meeting-joined carries the
+        // whole participant list, and is framed for its joiner alone anyway).
+        var last: (event: MeetingEvent, frame: ByteBuffer)?
         for action in batch.actions {
             switch action {
             case .send(let id, let event):
                 guard let (outlet, config) = batch.targets[id] else { continue }
                 if case .meetingJoined = event {
                     fanout.write(FrameOutlet.textFrame(RTCEvent(event, config: config).text), to: outlet)
+                } else if let last, last.event == event {
+                    fanout.write(last.frame, to: outlet)
                 } else {
-                    let frame = encoded[event] ?? FrameOutlet.textFrame(RTCEvent(event, config: config).text)
-                    encoded[event] = frame
+                    let frame = FrameOutlet.textFrame(RTCEvent(event, config: config).text)
+                    last = (event, frame)
                     fanout.write(frame, to: outlet)
                 }
             case .reply(let id, let request, let error):
