@@ -78,6 +78,13 @@ extension JobRecord {
     package var jobStatus: JobStatus? { JobStatus(rawValue: status) }
     package var action: JobAction? { pendingAction.flatMap(JobAction.init(rawValue:)) }
 
+    /// What the worker reported, as participants and webhooks see it: the URLs it gave and its error.
+    var workerOutput: [JSONMember] {
+        [("fileUrl", fileUrl), ("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl), ("error", error)].compactMap { name, value in
+            value.map { JSONMember(name, .string($0)) }
+        }
+    }
+
     /// The job moved to `next`, with `action` for its worker, when its state machine allows the
     /// move (`JobStatus.canMove`); nil otherwise. Every change of a job's status goes through here.
     package func moved(to next: JobStatus, action: JobAction?, now: Date) -> JobRecord? {
@@ -289,13 +296,7 @@ package final class JobService: SessionObserver {
     private func announce(_ job: JobRecord) {
         guard let kind = job.jobKind, let status = job.jobStatus else { return }
         port.jobMoved(kind: kind, status: status)
-        var details: [JSONMember] = []
-        for (name, value) in [
-            ("fileUrl", job.fileUrl), ("playbackHlsUrl", job.playbackHlsUrl), ("livestreamUrl", job.livestreamUrl), ("error", job.error),
-        ] {
-            if let value { details.append(JSONMember(name, .string(value))) }
-        }
-        let event = RTCEvent.jobStateChanged(kind: kind, status: status.wireName(kind), id: job.id, details: details)
+        let event = RTCEvent.jobStateChanged(kind: kind, status: status.wireName(kind), id: job.id, details: job.workerOutput)
         port.broadcast(RoomRef(apiKey: job.apiKey, roomId: job.roomId), event.text)
         Task { await notify(job, kind: kind, status: status) }
     }
@@ -306,16 +307,11 @@ package final class JobService: SessionObserver {
         let jobURL = (try? JSONValue(parsing: job.request))?["webhookUrl"]?.stringValue
         let urls = WebhookRules.targets(event: event, jobURL: jobURL, room: await port.record(RoomRef(apiKey: job.apiKey, roomId: job.roomId)))
         guard !urls.isEmpty else { return }
-        var data = [
+        let data = [
             JSONMember("meetingId", .string(job.roomId)), JSONMember("roomId", .string(job.roomId)), JSONMember("sessionId", .string(job.sessionId)),
             JSONMember("id", .string(job.id)), JSONMember("status", .string(job.status)),
         ]
-        for (name, value) in [
-            ("fileUrl", job.fileUrl), ("playbackHlsUrl", job.playbackHlsUrl), ("livestreamUrl", job.livestreamUrl), ("error", job.error),
-        ] {
-            if let value { data.append(JSONMember(name, .string(value))) }
-        }
-        port.sendWebhook(event, apiKey: job.apiKey, data: .object(data), to: urls)
+        port.sendWebhook(event, apiKey: job.apiKey, data: .object(data + job.workerOutput), to: urls)
     }
 
     private func storeFailure(_ error: any Error) -> AppError {

@@ -26,7 +26,7 @@ package final class RoomCache: Sendable {
     /// The room as the API shows it (the server's encoding), kept with each entry.
     private let encode: @Sendable (RoomRecord) -> [UInt8]
 
-    package init(repositories: any Repositories, lifetime: Duration, encode: @escaping @Sendable (RoomRecord) -> [UInt8] = { _ in [] }) {
+    package init(repositories: any Repositories, lifetime: Duration, encode: @escaping @Sendable (RoomRecord) -> [UInt8]) {
         self.repositories = repositories
         self.lifetime = lifetime
         self.encode = encode

@@ -23,7 +23,7 @@ public struct AdmitClient: Sendable {
         public let status: Int
         public let body: JSONValue
         /// The contract code (4002, 4022, ...), when the error has one.
-        public var code: Int? { body["code"]?.doubleValue.flatMap { Int(exactly: $0) } }
+        public var code: Int? { body["code"]?.integerValue }
         public var reason: String? { body["reason"]?.stringValue }
         public var description: String { "HTTP \(status): \(body.jsonText)" }
 

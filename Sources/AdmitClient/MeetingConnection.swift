@@ -17,7 +17,7 @@ public final class MeetingConnection: Sendable {
         public let event: RTCEvent
         public var participantId: String? { body["participantId"]?.stringValue }
         /// `reason.code` of `meeting-left` and `participant-left`.
-        public var reasonCode: Int? { body["reason"]?["code"]?.doubleValue.flatMap { Int(exactly: $0) } }
+        public var reasonCode: Int? { body["reason"]?["code"]?.integerValue }
         public var description: String { body.jsonText }
     }
 
@@ -123,7 +123,8 @@ public final class MeetingConnection: Sendable {
         let id = nextId.withLock {
             $0 += 1; return $0
         }
-        return try await exchange(id, JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("method", .string(method))] + fields).jsonText)
+        return try await exchange(
+            id, JSONValue.object([JSONMember("id", .number(String(id))), JSONMember("method", .string(method))] + fields).jsonText)
     }
 
     private func exchange(_ id: Int, _ text: String) async throws -> RTCReply {
@@ -155,30 +156,16 @@ public final class MeetingConnection: Sendable {
     public func leave() async throws { try await send(.meeting(.leave)) }
     public func end() async throws { try await send(.meeting(.end)) }
 
-    /// A job's kind, as the methods name it: `startRecording`, `stopHls`, ...
-    public enum JobKind: String, Sendable {
-        case recording = "Recording", hls = "Hls", livestream = "Livestream", transcription = "Transcription"
-
-        var kind: AdmitCore.JobKind {
-            switch self {
-            case .recording: .recording
-            case .hls: .hls
-            case .livestream: .livestream
-            case .transcription: .transcription
-            }
-        }
-    }
-
     /// Starts a recording, HLS stream, livestream or transcription (needs `allow_mod`). `fields` are the
     /// start's own (`config`, `webhookUrl`, `transcription`, `outputs` for a livestream). Returns the job.
     @discardableResult
     public func start(_ kind: JobKind, _ fields: [JSONMember] = []) async throws -> JSONValue {
-        try await send(.startJob(kind.kind, .object(fields))).job ?? .null
+        try await send(.startJob(kind, .object(fields))).job ?? .null
     }
 
     /// Stops the room's active job of `kind` (needs `allow_mod`). Returns the job.
     @discardableResult
     public func stop(_ kind: JobKind) async throws -> JSONValue {
-        try await send(.stopJob(kind.kind)).job ?? .null
+        try await send(.stopJob(kind)).job ?? .null
     }
 }

@@ -20,7 +20,7 @@ public enum RTCMessage {
         guard let value = try? JSONValue(parsing: text), case .object = value else {
             return .failure(ParseError(id: nil, message: "A request is a JSON object."))
         }
-        guard let idNumber = value["id"]?.doubleValue, abs(idNumber) < 1e15, let id = Int(exactly: idNumber) else {
+        guard let id = value["id"]?.integerValue else {
             return .failure(ParseError(id: nil, message: "`id` must be a whole number."))
         }
         guard let method = value["method"]?.stringValue else { return .failure(ParseError(id: id, message: "`method` is required.")) }

@@ -34,7 +34,7 @@ public struct RTCErrorBody: Sendable, Equatable, Codable {
     }
 
     init?(members json: JSONValue) {
-        guard let code = json["code"]?.integer, let name = json["name"]?.stringValue else { return nil }
+        guard let code = json["code"]?.integerValue, let name = json["name"]?.stringValue else { return nil }
         self.init(code: code, name: name, message: json["message"]?.stringValue ?? "", reason: json["reason"]?.stringValue)
     }
 
@@ -69,7 +69,7 @@ public struct RTCReason: Sendable, Equatable, Hashable {
     }
 
     init?(json: JSONValue?) {
-        guard let json, let code = json["code"]?.integer, let name = json["name"]?.stringValue else { return nil }
+        guard let json, let code = json["code"]?.integerValue, let name = json["name"]?.stringValue else { return nil }
         self.init(code: code, name: name, message: json["message"]?.stringValue)
     }
 }
@@ -199,7 +199,9 @@ public enum RTCEvent: Sendable, Equatable, Codable {
                 }
             case "participant-joined": participant.map { .participantJoined(participantId: $0, name: string("name") ?? $0) }
             case "participant-left":
-                participant.flatMap { id in RTCReason(json: json["reason"]).map { .participantLeft(participantId: id, name: string("name") ?? id, reason: $0) } }
+                participant.flatMap { id in
+                    RTCReason(json: json["reason"]).map { .participantLeft(participantId: id, name: string("name") ?? id, reason: $0) }
+                }
             case "entry-requested": participant.map { .entryRequested(participantId: $0, name: string("name") ?? $0) }
             case "entry-responded": participant.flatMap { id in string("decision").map { .entryResponded(participantId: id, decision: $0) } }
             case "mic-requested": participant.map { .micRequested(participantId: $0) }
@@ -254,7 +256,7 @@ public struct RTCReply: Sendable, Equatable, Codable {
 
     /// Reads a reply: an object with a whole `id` and an `ok`; nil for anything else (an event).
     public init?(json: JSONValue) {
-        guard let id = json["id"]?.integer, case .bool(let ok)? = json["ok"] else { return nil }
+        guard let id = json["id"]?.integerValue, case .bool(let ok)? = json["ok"] else { return nil }
         self.init(
             id: id, error: ok ? nil : (json["error"].flatMap(RTCErrorBody.init(members:)) ?? RTCErrorBody(code: 0, name: "", message: "")),
             job: json["job"])
@@ -339,12 +341,4 @@ extension JobKind {
 public struct RTCWireError: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
-}
-
-extension JSONValue {
-    /// The value as a whole number that fits in `Int` (never traps on 1e300).
-    var integer: Int? {
-        guard let number = doubleValue, abs(number) < 1e15 else { return nil }
-        return Int(exactly: number)
-    }
 }

@@ -49,11 +49,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         ).register(on: router)
         let webhooks = Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
         let keyRing = services.keyRing
-        let allowPrivate = configuration.webhookAllowPrivate
         let jobs = JobService(
             repositories: services.repositories, port: ServerJobPort(hub: hub, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
             settings: { keyRing.settings(for: $0) }, startsPerMinute: configuration.jobStartsPerMinute,
-            webhookRefusal: { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) }, logger: logger)
+            webhookRefusal: services.webhookRefusal, logger: logger)
         hub.observeSessions(jobs)
         let joins = JoinService(access: services.access, rooms: services.rooms, revocations: services.revocations, meetings: hub)
         let rtc = RTCController(services: services, hub: hub, jobs: jobs, joins: joins)
@@ -61,7 +60,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         ExampleController(services: services, rooms: rooms).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
-        JobsController(services: services, rooms: rooms, jobs: jobs).register(on: router)
+        JobsController(services: services, jobs: jobs).register(on: router)
         OperationsController(services: services).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
@@ -122,12 +121,14 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
     let access = Access(keyRing: keyRing, verifier: verifier) { metrics.verification($0) }
     let rooms = RoomCache(repositories: repositories, lifetime: configuration.refreshInterval) { RoomResponse.json($0) }
     let allowPrivate = configuration.webhookAllowPrivate
+    let webhookRefusal: @Sendable (String) -> String? = { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) }
     let services = Services(
         configuration: configuration, repositories: repositories,
         rooms: rooms, keyRing: keyRing, revocations: revocations, keys: keys,
         settings: SettingsService(repositories: repositories) { try await keyRing.reload() },
         access: access,
-        roomService: RoomService(cache: rooms, access: access) { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) },
+        roomService: RoomService(cache: rooms, access: access, webhookRefusal: webhookRefusal),
+        webhookRefusal: webhookRefusal,
         verifier: verifier, metrics: metrics, devKey: devKey,
         adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
         tokenMint: TokenMint(

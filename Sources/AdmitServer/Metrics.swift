@@ -28,12 +28,14 @@ final class Metrics: Sendable {
     }
     private static var webhooks: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "admit", metricName: "webhooks", unitName: "total", helpText: "Webhook deliveries, by outcome: delivered, failed (after every attempt), refused (internal target), dropped (too many in flight).")
+            namespace: "admit", metricName: "webhooks", unitName: "total",
+            helpText:
+                "Webhook deliveries, by outcome: delivered, failed (after every attempt), refused (internal target), dropped (too many in flight).")
     }
     private static var connectionsExpired: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "admit", metricName: "connections_expired", unitName: "total",
-            helpText: "Connections closed by a time limit, by limit: head-timeout, idle-timeout, ping-timeout.")
+            helpText: "Connections closed by a limit, by limit: head-timeout, idle-timeout, ping-timeout, unread-events.")
     }
     private static var rtcRateLimited: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -60,7 +62,8 @@ final class Metrics: Sendable {
 
     private let rtcCounters = Mutex<[String: Counter]>([:])
 
-    /// A connection closed by a time limit (`ConnectionDeadlines.Expiry`).
+    /// A connection closed by a limit: a time limit (`ConnectionDeadlines.Expiry`), or
+    /// `unread-events` (a meeting client that stopped reading, `FrameOutlet.maxBacklog`).
     func connectionExpired(_ reason: String) {
         count(expiryCounters, reason) { registry.makeCounter(descriptor: Self.connectionsExpired, labels: [("reason", reason)]) }
     }

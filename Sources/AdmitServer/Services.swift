@@ -20,6 +20,8 @@ struct Services: Sendable {
     let access: Access
     /// Rooms: create, find, validate, deactivate.
     let roomService: RoomService
+    /// Why a webhook URL is refused (nil: accepted): `WebhookTarget` under `--webhook-allow-private`.
+    let webhookRefusal: @Sendable (String) -> String?
     let verifier: Verifier
     let metrics: Metrics
     /// The API key that dev mode's `/get-token` signs with.

@@ -1,5 +1,9 @@
 /// `JSONValue` through any `Encoder` and `Decoder` (such as Foundation's JSON coders), so
 /// types that carry free-form JSON (a `/rtc` event's `config`, a job) can be `Codable`.
+///
+/// A decoder does not say in which order an object's members came, so decoded members are
+/// sorted by name (the same value always decodes the same way); `JSONValue(parsing:)` keeps
+/// the original order. Numbers are whole (64-bit) or finite doubles; anything else is refused.
 extension JSONValue: Codable {
     private struct Key: CodingKey {
         var stringValue: String
@@ -16,7 +20,8 @@ extension JSONValue: Codable {
             return
         }
         if let object = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try object.allKeys.map { JSONMember($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
+            let keys = object.allKeys.sorted { $0.stringValue < $1.stringValue }
+            self = .object(try keys.map { JSONMember($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
             return
         }
         let single = try decoder.singleValueContainer()
@@ -26,7 +31,12 @@ extension JSONValue: Codable {
             self = .bool(flag)
         } else if let integer = try? single.decode(Int64.self) {
             self = .number(String(integer))
+        } else if let integer = try? single.decode(UInt64.self) {
+            self = .number(String(integer))
         } else if let number = try? single.decode(Double.self) {
+            guard number.isFinite else {
+                throw DecodingError.dataCorruptedError(in: single, debugDescription: "JSON has no infinite or NaN numbers")
+            }
             self = .number(number.description)
         } else {
             self = .string(try single.decode(String.self))
@@ -43,7 +53,15 @@ extension JSONValue: Codable {
             try single.encode(flag)
         case .number(let text):
             var single = encoder.singleValueContainer()
-            if let integer = Int64(text) { try single.encode(integer) } else { try single.encode(Double(text) ?? 0) }
+            if let integer = Int64(text) {
+                try single.encode(integer)
+            } else if let integer = UInt64(text) {
+                try single.encode(integer)
+            } else if let number = Double(text), number.isFinite {
+                try single.encode(number)
+            } else {
+                throw EncodingError.invalidValue(text, .init(codingPath: encoder.codingPath, debugDescription: "not a finite JSON number"))
+            }
         case .string(let text):
             var single = encoder.singleValueContainer()
             try single.encode(text)

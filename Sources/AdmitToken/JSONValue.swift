@@ -21,6 +21,13 @@ public enum JSONValue: Sendable, Equatable {
         return Double(text)
     }
 
+    /// The value as a whole number of magnitude below 10^15 (so exact in a `Double` and an
+    /// `Int`), when it is one: never traps, whatever the text (1e300, -0.5, 1e-400).
+    public var integerValue: Int? {
+        guard let number = doubleValue, abs(number) < 1e15 else { return nil }
+        return Int(exactly: number)
+    }
+
     /// The value as a string, when it is one.
     public var stringValue: String? {
         guard case .string(let text) = self else { return nil }

@@ -29,7 +29,11 @@ struct RTCWireTests {
 
     @Test("every event the meeting makes reads back as itself, from its text and through Foundation's coders")
     func events() throws {
-        let config = JSONValue.object([JSONMember("maxSendBitrate", .object([JSONMember("value", .string("hd"))]))])
+        // Members in name order: Foundation's decoder does not keep order, so `Codable` sorts them.
+        let config = JSONValue.object([
+            JSONMember("maxSendBitrate", .object([JSONMember("source", .string("sdk")), JSONMember("value", .string("hd"))])),
+            JSONMember("webcam", .object([JSONMember("enabled", .bool(true)), JSONMember("height", .number("720"))])),
+        ])
         var names: Set<String> = []
         for meetingEvent in Self.meetingEvents {
             let event = RTCEvent(meetingEvent, config: config)
@@ -41,7 +45,8 @@ struct RTCWireTests {
             #expect(decoded == event)
         }
         #expect(names.count == Self.meetingEvents.count)
-        let job = RTCEvent.jobStateChanged(kind: .hls, status: "HLS_PLAYABLE", id: "j1", details: [JSONMember("playbackHlsUrl", .string("https://x/y.m3u8"))])
+        let job = RTCEvent.jobStateChanged(
+            kind: .hls, status: "HLS_PLAYABLE", id: "j1", details: [JSONMember("playbackHlsUrl", .string("https://x/y.m3u8"))])
         #expect(RTCEvent(json: try JSONValue(parsing: job.text)) == job)
         #expect(job.name == "hls-state-changed")
         // An event this version does not know is kept whole, not dropped.
@@ -69,6 +74,14 @@ struct RTCWireTests {
             }
             #expect(try JSONDecoder().decode(RTCRequest.self, from: JSONEncoder().encode(request)).id == index + 1)
         }
+    }
+
+    @Test("JSONValue through Foundation's coders: members sorted by name, whole numbers exact, no infinity")
+    func codable() throws {
+        let value = try JSONValue(parsing: #"{"b":[1,-2,18446744073709551615,0.5,true,null,"x"],"a":{"z":1,"y":2}}"#)
+        let decoded = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+        #expect(decoded == (try JSONValue(parsing: #"{"a":{"y":2,"z":1},"b":[1,-2,18446744073709551615,0.5,true,null,"x"]}"#)))
+        #expect(throws: (any Error).self) { try JSONEncoder().encode(JSONValue.number("1e400")) }
     }
 
     @Test("replies: success, a job, and a refusal with its code and reason read back; an event is no reply")

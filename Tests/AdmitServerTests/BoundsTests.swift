@@ -155,7 +155,7 @@ struct BoundsTests {
     @Test("a lobby timer is cancelled when its connection goes, so waiters that leave hold no task")
     func lobbyTimersCancelled() async throws {
         let hub = MeetingHub(lobbyTimeout: 300, maxParticipants: 100, repositories: MemoryRepositories(), logger: Logger(label: "test"))
-        let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
+        let room = RoomRef(apiKey: "k", roomId: "r")
         let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
         var connections: [ConnectionID] = []
         for index in 0..<50 {
@@ -175,7 +175,7 @@ struct BoundsTests {
         for timeout in [Double.infinity, .nan, 1e300, -5] {
             let hub = MeetingHub(lobbyTimeout: timeout, maxParticipants: 10, repositories: MemoryRepositories(), logger: Logger(label: "test"))
             #expect(hub.lobbyTimeout >= 0 && hub.lobbyTimeout <= 86_400)
-            let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
+            let room = RoomRef(apiKey: "k", roomId: "r")
             let connection = hub.open(
                 room: room, config: .object([]), outlet: FrameOutlet.recording(on: MultiThreadedEventLoopGroup.singleton.next()).0)
             let guest = Claims(apiKey: "k", permissions: .askJoin, lifetime: 600, now: Date().timeIntervalSince1970)
@@ -194,7 +194,7 @@ struct BoundsTests {
     @Test("concurrent seat promises and joins never pass the cap; a joiner's first event is its meeting-joined")
     func concurrentJoinsCap() async throws {
         let hub = MeetingHub(lobbyTimeout: 300, maxParticipants: 3, repositories: MemoryRepositories(), logger: Logger(label: "test"))
-        let room = MeetingHub.RoomKey(apiKey: "k", roomId: "r")
+        let room = RoomRef(apiKey: "k", roomId: "r")
         let granted = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<40 { group.addTask { hub.reserveSeat(room, participantId: "p\(index)") } }
             return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }

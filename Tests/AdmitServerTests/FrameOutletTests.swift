@@ -75,4 +75,29 @@ struct FrameOutletTests {
         while try channel.readOutbound(as: ByteBuffer.self) != nil { frames += 1 }
         #expect(frames * frame.readableBytes <= 2 * FrameOutlet.maxBacklog + frame.readableBytes)
     }
+
+    @Test("after a Close frame from the WebSocket writer (a client's close answered, a 4029 close), no event frame follows it")
+    func nothingAfterClose() throws {
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        let outlet = try FrameOutlet.attached(to: channel)
+        let loop = try #require(channel.eventLoop as? EmbeddedEventLoop)
+        let frame = FrameOutlet.textFrame(#"{"event":"mic-changed","participantId":"p","enabled":true}"#)
+        func send() {
+            var fanout = Fanout()
+            fanout.write(frame, to: outlet)
+            fanout.send()
+            loop.run()
+        }
+        send()
+        let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8]))
+        try channel.writeAndFlush(close).wait()
+        send()
+        var opcodes: [UInt8] = []
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            // The encoder may write a frame's header and payload as two buffers: only headers start frames here.
+            if let first = buffer.readInteger(as: UInt8.self), first & 0x80 != 0 { opcodes.append(first & 0x0F) }
+        }
+        #expect(opcodes == [0x1, 0x8])
+    }
 }

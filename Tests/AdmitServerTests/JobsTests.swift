@@ -1,4 +1,5 @@
 import AdmitClient
+import AdmitCore
 import AdmitServer
 import AdmitToken
 import Foundation
@@ -122,7 +123,7 @@ struct JobsLiveTests {
                 let refused = try await m.failure { try await m.api.startJob(path, roomId: m.roomId, fields) }
                 #expect(refused.status == 403 && refused.code == 4021, "\(path): \(refused)")
             }
-            for (kind, fields) in [(MeetingConnection.JobKind.recording, []), (.hls, []), (.livestream, [outputs]), (.transcription, [])] {
+            for (kind, fields) in [(JobKind.recording, []), (.hls, []), (.livestream, [outputs]), (.transcription, [])] {
                 #expect(try await rtcFailure { try await host.connection.start(kind, fields) }.code == 4021)
             }
             // The switch is checked before the body: a livestream without outputs is still 4021.

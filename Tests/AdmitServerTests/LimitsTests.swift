@@ -154,7 +154,12 @@ struct LimitsTests {
 
     @Test("/rtc gets a ping every interval; a client that answers stays, one that sends nothing is closed after two unanswered pings")
     func pings() async throws {
-        try await Self.withServer({ $0.pingInterval = .milliseconds(300) }) { port, server in
+        // A generous head deadline: under a loaded test run an upgrade's admission can take longer
+        // than the suite's 600 ms, and this test is about pings.
+        try await Self.withServer({
+            $0.pingInterval = .milliseconds(300)
+            $0.headTimeout = .seconds(5)
+        }) { port, server in
             let path = try await Self.rtcPath(server, participant: "quiet")
             let quiet = try RawWebSocket(port: port, path: path)
             #expect(quiet.upgraded)
@@ -282,7 +287,9 @@ struct LimitsTests {
     @Test("the fast path answers only visible-ASCII targets; control bytes, NUL, CR and bytes over 0x7E go to the codec, which mints nothing")
     func fastPathTargets() async throws {
         try await Self.withServer { port, _ in
-            for target in ["/get-token?roomId=a\u{01}b", "/get-token?roomId=a\u{00}b", "/get-token?roomId=\u{FF}", "/get-token?r=\u{7F}", "/get-token?a\rb"] {
+            for target in [
+                "/get-token?roomId=a\u{01}b", "/get-token?roomId=a\u{00}b", "/get-token?roomId=\u{FF}", "/get-token?r=\u{7F}", "/get-token?a\rb",
+            ] {
                 let answers = try await RawHTTP.exchange(
                     port: port, writes: ["GET \(target) HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1, closeAllowed: true)
                 #expect(answers.allSatisfy { !$0.body.contains("token") }, "\(target.debugDescription): \(answers)")
@@ -297,7 +304,8 @@ struct LimitsTests {
                 return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
             }
             #expect(!rawAnswer.contains("token"))
-            let plain = try await RawHTTP.exchange(port: port, writes: ["GET /get-token?roomId=a~b HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1)
+            let plain = try await RawHTTP.exchange(
+                port: port, writes: ["GET /get-token?roomId=a~b HTTP/1.1\r\nHost: localhost\r\n\r\n"], responses: 1)
             #expect(plain.first?.body.contains("token") == true)
         }
     }

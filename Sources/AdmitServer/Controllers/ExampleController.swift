@@ -1,3 +1,4 @@
+import AdmitApp
 import AdmitToken
 import Foundation
 import Hummingbird
@@ -41,7 +42,8 @@ struct ExampleController {
         router.post("/validate-meeting/:meetingId") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
             try services.requireOriginUnlessScoped(claims, request.headers[.origin])
-            return try await rooms.validRoom(claims, try context.parameters.require("meetingId"), origin: request.headers[.origin])
+            return RoomResponse(
+                try await services.roomService.valid(claims, try context.parameters.require("meetingId"), origin: request.headers[.origin]))
         }
     }
 

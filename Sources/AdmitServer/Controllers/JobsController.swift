@@ -8,7 +8,6 @@ import Hummingbird
 /// side of the job queue under the admin credential.
 struct JobsController {
     let services: Services
-    let rooms: RoomsController
     let jobs: JobService
 
     /// The REST prefix of each kind (`/v2/transcriptions` is Admit's own; VideoSDK starts them over `/rtc`).
@@ -32,9 +31,9 @@ struct JobsController {
                 let claims = try services.requireServerAPI(request)
                 let (page, perPage) = try pagination(request)
                 var roomId = request.uri.queryParameters["roomId"].map(String.init)
-                if let id = roomId { roomId = try await rooms.findRoom(claims, id, origin: request.headers[.origin]).roomId }
+                if let id = roomId { roomId = try await services.roomService.find(claims, id, origin: request.headers[.origin]).roomId }
                 if roomId == nil, let scoped = claims.roomId {
-                    roomId = try await rooms.findRoom(claims, scoped, origin: request.headers[.origin]).roomId
+                    roomId = try await services.roomService.find(claims, scoped, origin: request.headers[.origin]).roomId
                 }
                 let found = try await services.repositories.jobs(
                     apiKey: claims.apiKey, roomId: roomId, kind: kind.rawValue, page: page, perPage: perPage)
@@ -69,11 +68,11 @@ struct JobsController {
     }
 
     /// The token's room named by the body's `roomId`, within the token's scope, and the body.
-    private func target(_ request: Request, _ context: AppContext) async throws -> (Claims, MeetingHub.RoomKey, JSONValue) {
+    private func target(_ request: Request, _ context: AppContext) async throws -> (Claims, RoomRef, JSONValue) {
         let claims = try services.requireServerAPI(request)
         let body = try await decodeJSON(request, context)
         guard let roomId = body["roomId"]?.stringValue, !roomId.isEmpty else { throw APIError.badRequest("`roomId` is required.") }
-        let room = try await rooms.findRoom(claims, roomId, origin: request.headers[.origin])
-        return (claims, MeetingHub.RoomKey(apiKey: claims.apiKey, roomId: room.roomId), body)
+        let room = try await services.roomService.find(claims, roomId, origin: request.headers[.origin])
+        return (claims, RoomRef(apiKey: claims.apiKey, roomId: room.roomId), body)
     }
 }

@@ -23,13 +23,15 @@ struct RTCController {
         var perSecond: Int
         var burst: Int
         var refused: @Sendable () -> Void
+        /// A client disconnected for not reading its events.
+        var unread: @Sendable () -> Void
     }
 
     private var limits: RequestLimits {
         let metrics = services.metrics
         return RequestLimits(
             perSecond: services.configuration.rtcRequestsPerSecond, burst: services.configuration.rtcRequestBurst,
-            refused: { metrics.rtcRequestRefused() })
+            refused: { metrics.rtcRequestRefused() }, unread: { metrics.connectionExpired("unread-events") })
     }
 
     func register(on router: Router<AppContext>) {
@@ -83,7 +85,7 @@ struct RTCController {
         { inbound, outbound, context in
             let outlet: FrameOutlet
             do {
-                outlet = try await FrameOutlet.attach(to: channel)
+                outlet = try await FrameOutlet.attach(to: channel, overflowed: limits.unread)
             } catch {
                 // Only if the WebSocket pipeline lost its frame encoder: the seat is given back by the hub's expiry.
                 context.logger.error("no WebSocket frame encoder on an upgraded /rtc channel")

@@ -47,19 +47,9 @@ struct RoomsController {
         RoomResponse(try await rooms.create(try body.newRoom(), claims: claims, origin: origin))
     }
 
-    /// The key's room named `id` (room id or custom id), within the token's scope and from an
-    /// origin the whitelist allows; 404 otherwise.
-    func findRoom(_ claims: Claims, _ id: String, origin: String?) async throws -> RoomRecord {
-        try await rooms.find(claims, id, origin: origin)
-    }
-
     /// 200 with the room when it exists and is enabled; 400 otherwise (4003 unknown, 4052 disabled).
     private func validate(_ request: Request, _ context: AppContext) async throws -> RoomResponse {
         let claims = try services.requireServerAPI(request)
-        return try await validRoom(claims, try context.parameters.require("roomId"), origin: request.headers[.origin])
-    }
-
-    func validRoom(_ claims: Claims, _ id: String, origin: String?) async throws -> RoomResponse {
-        RoomResponse(try await rooms.valid(claims, id, origin: origin))
+        return RoomResponse(try await rooms.valid(claims, try context.parameters.require("roomId"), origin: request.headers[.origin]))
     }
 }

@@ -30,7 +30,10 @@ struct SettingsController {
             let roomId = try context.parameters.require("roomId")
             guard let room = try await services.repositories.room(roomId: roomId) else { throw APIError.notFound("No room \(roomId).") }
             let query = request.uri.queryParameters
-            let sdk = try JoinSettings(maxSendBitrate: query["maxSendBitrate"].map(String.init), micEnabled: nil, webcamEnabled: nil).maxSendBitrate
+            let sdk = try JoinSettings(
+                maxSendBitrate: query["maxSendBitrate"].map(String.init), micEnabled: query["micEnabled"].map(String.init),
+                webcamEnabled: query["webcamEnabled"].map(String.init)
+            ).maxSendBitrate
             return JSONResponse(value: Precedence.room(dashboard: services.keyRing.settings(for: room.apiKey), sdkMaxSendBitrate: sdk).json)
         }
     }

@@ -26,13 +26,13 @@ struct WebhookTarget: Sendable, Equatable {
 
     var isHTTPS: Bool { scheme == "https" }
 
-    /// The URL's parts, or why it cannot be a webhook target.
     /// Why `text` is refused as a webhook target (nil: accepted), as the application layer asks.
     static func refusal(of text: String, allowPrivate: Bool) -> String? {
         guard case .failure(let refusal) = check(text, allowPrivate: allowPrivate) else { return nil }
         return refusal.message
     }
 
+    /// The URL's parts, or why it cannot be a webhook target.
     static func check(_ text: String, allowPrivate: Bool) -> Result<WebhookTarget, Refusal> {
         guard text.utf8.count <= 2048, let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             ["http", "https"].contains(scheme), var host = components.host, !host.isEmpty

@@ -13,7 +13,11 @@ import Synchronization
 ///
 /// Frames written here and the WebSocket writer's own (replies to malformed requests, the
 /// close handshake, pings) are whole frames, so they interleave at frame boundaries only.
-/// Everything after `attach` runs on the connection's event loop.
+/// Once a Close frame goes out, whoever wrote it (the hub's close, the 4029 close, the
+/// answer to a client's Close), nothing more is written here: `CloseWatcher`, just above the
+/// encoder, sees every frame the WebSocket writer sends and stops the outlet on the loop, in
+/// order (RFC 6455: no data frame after Close). The outlet's state is touched on the
+/// connection's event loop only; `finish()` touches only the close request's stream.
 final class FrameOutlet: @unchecked Sendable {
     let eventLoop: any EventLoop
     /// The WebSocket frame encoder's context: a write from it goes to the handlers below the
@@ -34,28 +38,32 @@ final class FrameOutlet: @unchecked Sendable {
     /// before it is disconnected: events are never dropped silently, and a reader that never
     /// reads cannot make the server keep its events without bound.
     static let maxBacklog = 1 << 20
+    /// Told when a client is disconnected for not reading (metrics).
+    private let overflowed: @Sendable () -> Void
 
-    private init(eventLoop: any EventLoop, context: ChannelHandlerContext?, recorder: FrameRecorder? = nil) {
+    private init(
+        eventLoop: any EventLoop, context: ChannelHandlerContext?, recorder: FrameRecorder? = nil,
+        overflowed: @escaping @Sendable () -> Void = {}
+    ) {
         self.eventLoop = eventLoop
         self.context = context
         self.recorder = recorder
+        self.overflowed = overflowed
         (closeRequested, closeRequest) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The outlet of an upgraded WebSocket channel.
-    static func attach(to channel: any Channel) async throws -> FrameOutlet {
-        try await channel.eventLoop.submit { try attached(to: channel) }.get()
+    static func attach(to channel: any Channel, overflowed: @escaping @Sendable () -> Void = {}) async throws -> FrameOutlet {
+        try await channel.eventLoop.submit { try attached(to: channel, overflowed: overflowed) }.get()
     }
 
-    /// The same, on the channel's event loop.
-    static func attached(to channel: any Channel) throws -> FrameOutlet {
-        let context = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        return FrameOutlet(eventLoop: channel.eventLoop, context: context)
-    }
-
-    /// An outlet that writes nowhere (a connection whose channel is gone).
-    static func detached(on eventLoop: any EventLoop) -> FrameOutlet {
-        FrameOutlet(eventLoop: eventLoop, context: nil)
+    /// The same, on the channel's event loop: finds the encoder and puts a `CloseWatcher` above it.
+    static func attached(to channel: any Channel, overflowed: @escaping @Sendable () -> Void = {}) throws -> FrameOutlet {
+        let operations = channel.pipeline.syncOperations
+        let context = try operations.context(handlerType: WebSocketFrameEncoder.self)
+        let outlet = FrameOutlet(eventLoop: channel.eventLoop, context: context, overflowed: overflowed)
+        try operations.addHandler(CloseWatcher(outlet), position: .after(context.handler))
+        return outlet
     }
 
     /// An outlet that keeps what it is given, on a real event loop, for tests of the hub's order.
@@ -74,6 +82,7 @@ final class FrameOutlet: @unchecked Sendable {
             backlog += frame.readableBytes
             if backlog > Self.maxBacklog {
                 closing = true
+                overflowed()
                 context.close(promise: nil)
                 return
             }
@@ -99,7 +108,12 @@ final class FrameOutlet: @unchecked Sendable {
         closeRequest.finish()
     }
 
-    /// The connection's task is over: nothing more goes out, and the close request is let go.
+    /// On the event loop: a Close frame went out (`CloseWatcher`); nothing more is written.
+    fileprivate func closeSent() {
+        closing = true
+    }
+
+    /// The connection's task is over: the close request is let go (any thread).
     func finish() {
         closeRequest.finish()
     }
@@ -123,6 +137,24 @@ final class FrameOutlet: @unchecked Sendable {
     }
 
     private static let allocator = ByteBufferAllocator()
+}
+
+/// Sits just above the WebSocket frame encoder and sees every frame the WebSocket writer sends
+/// (the outlet writes below the encoder, past it): a Close frame stops the outlet before it goes.
+final class CloseWatcher: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let outlet: FrameOutlet
+
+    init(_ outlet: FrameOutlet) {
+        self.outlet = outlet
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if unwrapOutboundIn(data).opcode == .connectionClose { outlet.closeSent() }
+        context.write(data, promise: promise)
+    }
 }
 
 /// What a recording outlet was given: the text of each frame, in order, and whether it was closed.

@@ -15,29 +15,27 @@ import Synchronization
 /// the order the machine made them, persistence never reorders them, and a joiner's first
 /// message is its `meeting-joined`.
 final class MeetingHub: MeetingDirectory, LiveMeetings {
-    /// A room of an API key.
-    typealias RoomKey = RoomRef
 
     private struct Connection {
-        var room: RoomKey
+        var room: RoomRef
         var outlet: FrameOutlet
         /// The effective A/V settings shown in `meeting-joined`.
         var config: JSONValue
     }
 
     private struct State {
-        var meetings: [RoomKey: Meeting] = [:]
+        var meetings: [RoomRef: Meeting] = [:]
         var connections: [ConnectionID: Connection] = [:]
         var nextConnection: ConnectionID = 1
         var sessionVersion: UInt64 = 0
         /// Rooms whose webhook wants participant events, as their latest join found them.
-        var participantHooks: Set<RoomKey> = []
+        var participantHooks: Set<RoomRef> = []
         /// Each waiting connection's lobby timer, cancelled when the connection goes. NIO timers:
         /// a cancelled one is gone at once, where a cancelled `Task.sleep` keeps its system
         /// timer until the original deadline (five minutes of memory per guest, seen in the soak).
         var lobbyTimers: [ConnectionID: Scheduled<Void>] = [:]
         /// Per room: changes waiting to be carried out, oldest first, and whether a task is at it.
-        var deliveries: [RoomKey: Deliveries] = [:]
+        var deliveries: [RoomRef: Deliveries] = [:]
     }
 
     /// What one change of a room's meeting must carry out after the lock.
@@ -76,7 +74,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
 
     // MARK: Queries
 
-    func participantCount(_ room: RoomKey) -> Int {
+    func participantCount(_ room: RoomRef) -> Int {
         state.withLock { $0.meetings[room]?.participantCount ?? 0 }
     }
 
@@ -84,29 +82,29 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     var lobbyTimerCount: Int { state.withLock { $0.lobbyTimers.count } }
 
     /// Participants in the meeting and waiting in its lobby now, and whether `participantId` waits there.
-    func counts(_ room: RoomKey, waiting participantId: String?) -> (participants: Int, lobby: Int, waiting: Bool) {
+    func counts(_ room: RoomRef, waiting participantId: String?) -> (participants: Int, lobby: Int, waiting: Bool) {
         state.withLock { state in
             guard let meeting = state.meetings[room] else { return (0, 0, false) }
             return (meeting.participantCount, meeting.lobbyCount, participantId.map(meeting.isWaiting) ?? false)
         }
     }
 
-    func lobbyMayUse(_ room: RoomKey, participantId: String) -> Bool {
+    func lobbyMayUse(_ room: RoomRef, participantId: String) -> Bool {
         state.withLock { $0.meetings[room]?.lobbyMayUse(participantId) ?? true }
     }
 
     /// The live session of a room, if any.
-    func liveSession(_ room: RoomKey) -> Session? {
+    func liveSession(_ room: RoomRef) -> Session? {
         state.withLock { $0.meetings[room]?.session }
     }
 
     /// Participant ids in the meeting now.
-    func participants(_ room: RoomKey) -> [String] {
+    func participants(_ room: RoomRef) -> [String] {
         state.withLock { $0.meetings[room]?.participantIds ?? [] }
     }
 
     /// The room and permissions of a connection in a meeting; nil while it waits in the lobby or once it left.
-    func member(_ connection: ConnectionID) -> (room: RoomKey, permissions: Permissions)? {
+    func member(_ connection: ConnectionID) -> (room: RoomRef, permissions: Permissions)? {
         state.withLock { state in
             guard let room = state.connections[connection]?.room,
                 let permissions = state.meetings[room]?.permissions(ofJoined: connection)
@@ -117,7 +115,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
 
     /// Sends a text frame to one connection, after whatever its room has queued before it.
     func send(_ connection: ConnectionID, _ text: String) {
-        let (room, drainer) = state.withLock { state -> (RoomKey?, Bool) in
+        let (room, drainer) = state.withLock { state -> (RoomRef?, Bool) in
             guard let target = state.connections[connection] else { return (nil, false) }
             return (target.room, Self.enqueue(&state, target.room, Batch(texts: [(target.outlet, FrameOutlet.textFrame(text))])))
         }
@@ -125,7 +123,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     }
 
     /// Sends a text frame to everyone in a room's meeting (not the lobby), in the room's order.
-    func broadcast(_ room: RoomKey, _ text: String) {
+    func broadcast(_ room: RoomRef, _ text: String) {
         let frame = FrameOutlet.textFrame(text)
         let drainer = state.withLock { state -> Bool in
             let texts = (state.meetings[room]?.joinedConnections ?? []).compactMap { state.connections[$0].map { ($0.outlet, frame) } }
@@ -136,7 +134,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     }
 
     /// Promises a seat in the room's meeting to a direct join about to be upgraded; false when full.
-    func reserveSeat(_ room: RoomKey, participantId: String) -> Bool {
+    func reserveSeat(_ room: RoomRef, participantId: String) -> Bool {
         state.withLock { state in
             var meeting = state.meetings[room] ?? newMeeting(room)
             let granted = meeting.reserveSeat(for: participantId, now: Date())
@@ -145,7 +143,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         }
     }
 
-    private func newMeeting(_ room: RoomKey) -> Meeting {
+    private func newMeeting(_ room: RoomRef) -> Meeting {
         Meeting(roomId: room.roomId, lobbyTimeout: lobbyTimeout, maxLobby: maxLobby, maxParticipants: maxParticipants) { Identifiers.recordId() }
     }
 
@@ -156,7 +154,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     // MARK: Connections
 
     /// Registers a connection whose events go out through `outlet`; returns its id.
-    func open(room: RoomKey, config: JSONValue, outlet: FrameOutlet, participantHooks: Bool = false) -> ConnectionID {
+    func open(room: RoomRef, config: JSONValue, outlet: FrameOutlet, participantHooks: Bool = false) -> ConnectionID {
         state.withLock { state in
             if participantHooks { state.participantHooks.insert(room) } else { state.participantHooks.remove(room) }
             let id = state.nextConnection
@@ -198,12 +196,12 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     // MARK: From the server API
 
     /// Ends a room's meeting for everyone (`POST /v2/sessions/end`: 1009). False when nobody is in it.
-    func end(_ room: RoomKey, reason: LeaveReason) async -> Bool {
+    func end(_ room: RoomRef, reason: LeaveReason) async -> Bool {
         await mutate(room: room) { meeting, now in meeting.isEmpty ? nil : meeting.endAll(reason: reason, now: now) }
     }
 
     /// Removes one participant (`POST /v2/sessions/participants/remove`: 1010). False when absent.
-    func remove(_ room: RoomKey, participantId: String) async -> Bool {
+    func remove(_ room: RoomRef, participantId: String) async -> Bool {
         await mutate(room: room) { meeting, now in meeting.remove(participantId: participantId, reason: .removePeerAPI, now: now) }
     }
 
@@ -228,7 +226,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     /// Applies `change` to the room's meeting under the lock (creating it on first use, dropping it
     /// when empty), then carries out the actions. Returns whether `change` returned actions.
     @discardableResult
-    private func mutate(room: RoomKey, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
+    private func mutate(room: RoomRef, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
         let now = Date.stamp()
         let result: (changed: Bool, drainer: Bool) = state.withLock { state in
             var meeting = state.meetings[room] ?? newMeeting(room)
@@ -257,7 +255,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
 
     /// Queues `batch` for `room`; true when the caller must carry the room's queue out (no
     /// other task is at it).
-    private static func enqueue(_ state: inout State, _ room: RoomKey, _ batch: Batch) -> Bool {
+    private static func enqueue(_ state: inout State, _ room: RoomRef, _ batch: Batch) -> Bool {
         var queue = state.deliveries[room] ?? Deliveries()
         queue.batches.append(batch)
         let drainer = !queue.draining
@@ -268,7 +266,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
 
     /// Carries out the room's queued changes, oldest first, until none is left. Changes queued
     /// meanwhile (by other tasks, or by observers called from here) are carried out in turn.
-    private func drain(_ room: RoomKey) async {
+    private func drain(_ room: RoomRef) async {
         while true {
             let batches = state.withLock { state -> [Batch] in
                 guard var queue = state.deliveries[room], !queue.batches.isEmpty else {
@@ -288,7 +286,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     /// Sessions first (the newest state of each, once: a client that reacts to an event then
     /// reads the state the event reports), then every batch's events in order, then timers
     /// and observers.
-    private func deliver(_ batches: [Batch], room: RoomKey) async {
+    private func deliver(_ batches: [Batch], room: RoomRef) async {
         var newest: [String: (SessionRecord, UInt64)] = [:]
         var order: [String] = []
         for batch in batches {
@@ -347,7 +345,9 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
                     fanout.write(frame, to: outlet)
                 }
             case .reply(let id, let request, let error):
-                if let outlet = batch.targets[id]?.0 { fanout.write(FrameOutlet.textFrame(RTCReply(id: request, error: error.map { RTCErrorBody($0) }).text), to: outlet) }
+                if let outlet = batch.targets[id]?.0 {
+                    fanout.write(FrameOutlet.textFrame(RTCReply(id: request, error: error.map { RTCErrorBody($0) }).text), to: outlet)
+                }
             case .close(let id):
                 if let outlet = batch.targets[id]?.0 { fanout.close(outlet) }
             case .startLobbyTimer(let id, let deadline):
@@ -427,7 +427,9 @@ actor SessionWriter {
         }
     }
 
-    /// Writes what is pending, then what came meanwhile, until nothing is left.
+    /// Writes what is pending, then what came meanwhile, until nothing is left. A statement
+    /// that fails is tried again one session at a time, so one bad row does not lose the
+    /// others; a session that still fails is logged (its next change writes it whole again).
     private func writeAll() async {
         while !pendingOrder.isEmpty {
             let batch = pendingOrder.compactMap { pending[$0] }
@@ -439,10 +441,13 @@ actor SessionWriter {
             while start < batch.count {
                 let part = Array(batch[start..<min(start + Self.perStatement, batch.count)])
                 start += part.count
-                do {
-                    try await repositories.saveSessions(part)
-                } catch {
-                    logger.error("could not save sessions", metadata: ["sessions": "\(part.map(\.id))"])
+                if (try? await repositories.saveSessions(part)) != nil { continue }
+                for session in part {
+                    do {
+                        try await repositories.saveSession(session)
+                    } catch {
+                        logger.error("could not save session", metadata: ["session": "\(session.id)"])
+                    }
                 }
             }
             for waiter in resumed { waiter.resume() }

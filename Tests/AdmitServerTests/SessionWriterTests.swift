@@ -1,0 +1,95 @@
+import AdmitCore
+import AdmitStore
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import AdmitServer
+
+/// Memory repositories whose session writes fail on demand: a statement of more than one
+/// session, or any write of the sessions named in `failing`.
+final class FlakySessions: Repositories {
+    let inner = MemoryRepositories()
+    let failBatches = Mutex(true)
+    let failing = Mutex<Set<String>>([])
+    let statements = Mutex(0)
+
+    func saveSessions(_ sessions: [SessionRecord]) async throws {
+        statements.withLock { $0 += 1 }
+        if sessions.count > 1, failBatches.withLock({ $0 }) { throw StoreError("batch refused") }
+        if sessions.contains(where: { id in failing.withLock { $0.contains(id.id) } }) { throw StoreError("row refused") }
+        try await inner.saveSessions(sessions)
+    }
+    func session(apiKey: String, id: String) async throws -> SessionRecord? { try await inner.session(apiKey: apiKey, id: id) }
+    func sessions(apiKey: String, roomId: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord> {
+        try await inner.sessions(apiKey: apiKey, roomId: roomId, page: page, perPage: perPage)
+    }
+    func insertKey(_ key: APIKeyRecord) async throws { try await inner.insertKey(key) }
+    func key(_ apiKey: String) async throws -> APIKeyRecord? { try await inner.key(apiKey) }
+    func keys() async throws -> [APIKeyRecord] { try await inner.keys() }
+    func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord? {
+        try await inner.rotateKey(apiKey: apiKey, sealedSecret: sealedSecret, previousValidUntil: previousValidUntil, now: now)
+    }
+    func deactivateKey(apiKey: String, now: Date) async throws -> APIKeyRecord? { try await inner.deactivateKey(apiKey: apiKey, now: now) }
+    func updateSettings(apiKey: String, settings: String?, expected: String?) async throws -> Bool {
+        try await inner.updateSettings(apiKey: apiKey, settings: settings, expected: expected)
+    }
+    func insertRoom(_ room: RoomRecord) async throws -> RoomRecord { try await inner.insertRoom(room) }
+    func room(apiKey: String, id: String) async throws -> RoomRecord? { try await inner.room(apiKey: apiKey, id: id) }
+    func room(roomId: String) async throws -> RoomRecord? { try await inner.room(roomId: roomId) }
+    func rooms(apiKey: String, page: Int, perPage: Int) async throws -> Page<RoomRecord> {
+        try await inner.rooms(apiKey: apiKey, page: page, perPage: perPage)
+    }
+    func updateRoom(_ room: RoomRecord) async throws { try await inner.updateRoom(room) }
+    func insertRevocation(_ revocation: RevocationRecord) async throws { try await inner.insertRevocation(revocation) }
+    func revocations() async throws -> [RevocationRecord] { try await inner.revocations() }
+    func insertJob(_ job: JobRecord) async throws -> Bool { try await inner.insertJob(job) }
+    func job(id: String) async throws -> JobRecord? { try await inner.job(id: id) }
+    func activeJob(apiKey: String, roomId: String, kind: String) async throws -> JobRecord? {
+        try await inner.activeJob(apiKey: apiKey, roomId: roomId, kind: kind)
+    }
+    func jobs(apiKey: String, roomId: String?, kind: String, page: Int, perPage: Int) async throws -> Page<JobRecord> {
+        try await inner.jobs(apiKey: apiKey, roomId: roomId, kind: kind, page: page, perPage: perPage)
+    }
+    func claimJob(kinds: [String]) async throws -> JobRecord? { try await inner.claimJob(kinds: kinds) }
+    func updateJob(_ job: JobRecord, expectedStatus: String) async throws -> Bool { try await inner.updateJob(job, expectedStatus: expectedStatus) }
+}
+
+@Suite("session writer: group commit that loses nothing when a statement fails")
+struct SessionWriterTests {
+    static func session(_ id: String, end: Date? = nil) -> SessionRecord {
+        SessionRecord(id: id, apiKey: "k", roomId: "r-\(id)", start: Date(timeIntervalSince1970: 1_795_000_000), end: end, attendees: [])
+    }
+
+    @Test("saves that come together are written together; a refused statement is retried one session at a time")
+    func batchRetried() async throws {
+        let store = FlakySessions()
+        let writer = SessionWriter(repositories: store, logger: Logger(label: "test"))
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<20 { group.addTask { await writer.save(Self.session("s\(index)"), version: 1) } }
+        }
+        for index in 0..<20 {
+            #expect(try await store.session(apiKey: "k", id: "s\(index)") != nil, "s\(index) was lost")
+        }
+    }
+
+    @Test("one session the store refuses costs only itself: the others of its statement are written, and no caller waits forever")
+    func badRowIsolated() async throws {
+        let store = FlakySessions()
+        store.failing.withLock { $0 = ["s3"] }
+        let writer = SessionWriter(repositories: store, logger: Logger(label: "test"))
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<8 { group.addTask { await writer.save(Self.session("s\(index)"), version: 1) } }
+        }
+        for index in 0..<8 where index != 3 {
+            #expect(try await store.session(apiKey: "k", id: "s\(index)") != nil, "s\(index) was lost with s3")
+        }
+        #expect(try await store.session(apiKey: "k", id: "s3") == nil)
+        // Its next change writes it whole.
+        store.failing.withLock { $0 = [] }
+        let ended = Self.session("s3", end: Date(timeIntervalSince1970: 1_795_000_060))
+        await writer.save(ended, version: 2)
+        #expect(try await store.session(apiKey: "k", id: "s3") == ended)
+    }
+}
