@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 swift build -c release --product admit-storm >&2
 if [ $# -ge 1 ]; then admit=$1; else swift build -c release --product admit >&2; admit="$(swift build -c release --show-bin-path)/admit"; fi
 storm="$(swift build -c release --show-bin-path)/admit-storm"
-data=$(mktemp -d)
+data=$(mktemp -d ${STORM_TMP:+-p "$STORM_TMP"})
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true
 ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --port 18483 --data-dir "$data" \
