@@ -55,7 +55,8 @@ public struct AdmitClient: Sendable {
 
     /// `GET /v2/sessions?roomId=`: the page's `data`.
     public func sessions(roomId: String) async throws -> [JSONValue] {
-        guard case .array(let items)? = try await call("GET", "/v2/sessions?roomId=\(roomId)")["data"] else { return [] }
+        guard case .array(let items)? = try await call("GET", "/v2/sessions?" + Self.formEncoded([URLQueryItem(name: "roomId", value: roomId)]))["data"]
+        else { return [] }
         return items
     }
 
@@ -123,9 +124,15 @@ public struct AdmitClient: Sendable {
         if let value = options.maxSendBitrate { items.append(.init(name: "maxSendBitrate", value: value)) }
         if let value = options.micEnabled { items.append(.init(name: "micEnabled", value: String(value))) }
         if let value = options.webcamEnabled { items.append(.init(name: "webcamEnabled", value: String(value))) }
+        return Self.formEncoded(items)
+    }
+
+    /// A query as the server reads it (form-encoded): `URLComponents` leaves `+` as it is,
+    /// which a form reader takes for a space, so a literal plus is written `%2B`.
+    static func formEncoded(_ items: [URLQueryItem]) -> String {
         var components = URLComponents()
         components.queryItems = items
-        return components.percentEncodedQuery ?? ""
+        return (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
     }
 
     // MARK: Transport

@@ -1,3 +1,4 @@
+import AdmitCore
 import AdmitToken
 import Foundation
 import Hummingbird
@@ -85,8 +86,9 @@ extension Decoder {
 
 /// Reads `page` and `perPage` (defaults 1 and 20, at most 100 per page).
 func pagination(_ request: Request) throws(APIError) -> (page: Int, perPage: Int) {
+    let query = FormQuery(request.uri.query?[...])
     func read(_ name: String, default value: Int, max: Int) throws(APIError) -> Int {
-        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let text = query[name] else { return value }
         guard let number = Int(text), number >= 1, number <= max else {
             throw APIError.badRequest("`\(name)` must be a whole number from 1 to \(max).")
         }

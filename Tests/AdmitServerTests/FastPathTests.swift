@@ -170,7 +170,11 @@ struct FastPathTests {
 
     @Test(
         "answers match the router's: plain, scoped, and a malformed peerId",
-        arguments: ["/get-token", "/get-token?roomId=abcd-efgh-ijkl&peerId=p1", "/get-token?peerId=a%20b", "/get-token?roomId="])
+        arguments: [
+            "/get-token", "/get-token?roomId=abcd-efgh-ijkl&peerId=p1", "/get-token?peerId=a%20b", "/get-token?roomId=",
+            // Form-encoded: `+` is a space, so this peerId has whitespace (4004) on both paths.
+            "/get-token?peerId=a+b", "/get-token?roomId=Daily+Standup&peerId=p%2B1",
+        ])
     func sameAnswers(_ target: String) async throws {
         try await Self.withDevServer { port, _, secret in
             let answers = try await Self.both(port: port, Self.pair(target))
@@ -179,7 +183,11 @@ struct FastPathTests {
             #expect(answers[0].header("Content-Type") == "application/json; charset=utf-8")
             if answers[0].statusLine == "HTTP/1.1 200 OK" {
                 let token = try #require(try JSONValue(parsing: answers[0].body)["token"]?.stringValue)
-                _ = try Verifier(keys: SingleSecret(Secret(secret)!)).verify(token)
+                let claims = try Verifier(keys: SingleSecret(Secret(secret)!)).verify(token)
+                if target.contains("Daily") {
+                    #expect(claims.roomId == "Daily Standup")
+                    #expect(claims.participantId == "p+1")
+                }
             } else {
                 #expect(answers[0].statusLine == "HTTP/1.1 400 Bad Request")
                 #expect(try JSONValue(parsing: answers[0].body)["code"] == .number("4004"))

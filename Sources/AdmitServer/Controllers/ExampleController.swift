@@ -1,4 +1,5 @@
 import AdmitApp
+import AdmitCore
 import AdmitToken
 import Foundation
 import Hummingbird
@@ -28,9 +29,9 @@ struct ExampleController {
     func register(on router: Router<AppContext>) {
         let tokens = TokenEndpoint(services: services)
         router.get("/get-token") { request, context in
-            let query = request.uri.queryParameters
+            let query = FormQuery(request.uri.query?[...])
             let token = try tokens.token(
-                roomId: query["roomId"].map(String.init), peerId: query["peerId"].map(String.init), origin: request.headers[.origin],
+                roomId: query["roomId"], peerId: query["peerId"], origin: request.headers[.origin],
                 remote: context.remoteAddress, forwardedFor: ClientAddress.forwardedFor(request.headers))
             return TokenResponse(token: token)
         }

@@ -30,7 +30,7 @@ struct JobsController {
             router.get(RouterPath(prefix)) { request, _ in
                 let claims = try services.requireServerAPI(request)
                 let (page, perPage) = try pagination(request)
-                var roomId = request.uri.queryParameters["roomId"].map(String.init)
+                var roomId = FormQuery(request.uri.query?[...])["roomId"]
                 if let id = roomId { roomId = try await services.roomService.find(claims, id, origin: request.headers[.origin]).roomId }
                 if roomId == nil, let scoped = claims.roomId {
                     roomId = try await services.roomService.find(claims, scoped, origin: request.headers[.origin]).roomId

@@ -178,8 +178,8 @@ struct RTCController {
     /// Admission (`JoinService.admit`) for this request: the token from `Authorization` or the
     /// `token` query parameter, the rest from the query.
     func admit(_ request: Request, _ context: AppContext, reserving: Bool = false) async throws -> AdmittedJoin {
-        let query = request.uri.queryParameters
-        func value(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        let query = FormQuery(request.uri.query?[...])
+        func value(_ name: String) -> String? { query[name] }
         return try await joins.admit(
             JoinQuery(
                 token: Services.accessToken(request) ?? value("token"), roomId: value("roomId"), participantId: value("participantId"),

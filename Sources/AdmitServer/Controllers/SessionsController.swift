@@ -84,7 +84,7 @@ struct SessionsController {
             let claims = try services.requireServerAPI(request)
             let (page, perPage) = try pagination(request)
             let found = try await sessions.list(
-                claims, roomId: request.uri.queryParameters["roomId"].map(String.init), origin: request.headers[.origin], page: page, perPage: perPage
+                claims, roomId: FormQuery(request.uri.query?[...])["roomId"], origin: request.headers[.origin], page: page, perPage: perPage
             )
             return PageResponse(items: found.items.map(SessionResponse.init), page: page, perPage: perPage, total: found.total)
         }

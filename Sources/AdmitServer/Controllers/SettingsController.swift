@@ -29,10 +29,9 @@ struct SettingsController {
         admin.get("/rooms/:roomId/effective-config") { request, context in
             let roomId = try context.parameters.require("roomId")
             guard let room = try await services.repositories.room(roomId: roomId) else { throw APIError.notFound("No room \(roomId).") }
-            let query = request.uri.queryParameters
+            let query = FormQuery(request.uri.query?[...])
             let sdk = try JoinSettings(
-                maxSendBitrate: query["maxSendBitrate"].map(String.init), micEnabled: query["micEnabled"].map(String.init),
-                webcamEnabled: query["webcamEnabled"].map(String.init)
+                maxSendBitrate: query["maxSendBitrate"], micEnabled: query["micEnabled"], webcamEnabled: query["webcamEnabled"]
             ).maxSendBitrate
             return JSONResponse(value: Precedence.room(dashboard: services.keyRing.settings(for: room.apiKey), sdkMaxSendBitrate: sdk).json)
         }

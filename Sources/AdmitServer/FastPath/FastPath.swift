@@ -1,4 +1,5 @@
 import AdmitApp
+import AdmitCore
 import AdmitStore
 import AdmitToken
 import Foundation
@@ -289,9 +290,9 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
         var roomId: String?
         var peerId: String?
         if target.utf8.count > 10 {
-            let query = URI(target).queryParameters
-            roomId = query["roomId"].map(String.init)
-            peerId = query["peerId"].map(String.init)
+            let query = FormQuery(target: target[...])
+            roomId = query["roomId"]
+            peerId = query["peerId"]
         }
         do throws(APIError) {
             let token = try dependencies.tokens.token(
