@@ -169,6 +169,8 @@ struct ExampleEndpointTests {
             let created = try await server.call(.post, "/create-meeting", body: #"{"token":"\#(token(key))"}"#)
             #expect(created.status == 200)
             let roomId = try #require(created.json["roomId"]?.stringValue)
+            // The official examples read `meetingId`.
+            #expect(created.json["meetingId"] == .string(roomId))
             let valid = try await server.call(.post, "/validate-meeting/\(roomId)", body: #"{"token":"\#(token(key))"}"#)
             #expect(valid.json["roomId"] == .string(roomId))
             let unknown = try await server.call(.post, "/validate-meeting/zzzz-zzzz-zzzz", body: #"{"token":"\#(token(key))"}"#)

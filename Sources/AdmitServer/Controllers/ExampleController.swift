@@ -38,7 +38,9 @@ struct ExampleController {
         router.post("/create-meeting") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
             try services.requireOriginUnlessScoped(claims, request.headers[.origin])
-            return try await rooms.createRoom(RoomRequest(), claims: claims, origin: request.headers[.origin])
+            var room = try await rooms.createRoom(RoomRequest(), claims: claims, origin: request.headers[.origin])
+            room.meetingId = room.roomId
+            return room
         }
         router.post("/validate-meeting/:meetingId") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))

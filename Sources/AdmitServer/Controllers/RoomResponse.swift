@@ -20,6 +20,8 @@ struct RoomResponse: ResponseEncodable, Sendable {
     var links: Links
     var webhook: RoomRequest.Webhook?
     var autoCloseConfig: RoomRequest.AutoClose?
+    /// `POST /create-meeting` also answers the room id as `meetingId`, as the official examples read it.
+    var meetingId: String?
 
     init(_ room: RoomRecord) {
         roomId = room.roomId
@@ -35,7 +37,7 @@ struct RoomResponse: ResponseEncodable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case roomId, customRoomId, userId, disabled, createdAt, updatedAt, id, links, webhook, autoCloseConfig
+        case roomId, customRoomId, userId, disabled, createdAt, updatedAt, id, links, webhook, autoCloseConfig, meetingId
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -50,6 +52,7 @@ struct RoomResponse: ResponseEncodable, Sendable {
         try container.encode(links, forKey: .links)
         try container.encodeIfPresent(webhook, forKey: .webhook)
         try container.encodeIfPresent(autoCloseConfig, forKey: .autoCloseConfig)
+        try container.encodeIfPresent(meetingId, forKey: .meetingId)
     }
 }
 
