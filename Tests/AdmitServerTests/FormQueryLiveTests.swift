@@ -9,9 +9,12 @@ import Testing
 struct FormQueryLiveTests {
     @Test("name=Guest+One on /rtc is \"Guest One\"; a Swift client's literal plus arrives as a plus")
     func plusIsSpace() async throws {
-        try await LimitsTests.withServer({ $0.headTimeout = .seconds(5) }) { port, server in
+        try await LimitsTests.withServer({
+            $0.headTimeout = .seconds(5)
+            $0.idleTimeout = .seconds(30)
+        }) { port, server in
             let path = try await LimitsTests.rtcPath(server, participant: "guest")
-            let guest = try RawWebSocket(port: port, path: path + "&name=Guest+One")
+            let guest = try await RawWebSocket.open(port: port, path: path + "&name=Guest+One")
             #expect(guest.upgraded)
             let joined = try await blocking { () -> String? in
                 guest.timeout(seconds: 3)

@@ -152,11 +152,11 @@ struct MeetingLiveTests {
     @Test("a token that expires a second after joining changes nothing in the meeting; a new join with it is refused")
     func expiryAfterJoin() async throws {
         try await withMeeting({ $0.leeway = 0 }) { m in
-            // `iat` is whole seconds, so a 2 s lifetime leaves at least 1 s to join on a busy machine.
-            let client = m.client(lifetime: 2)
+            // `iat` is whole seconds, so a 3 s lifetime leaves at least 2 s to join on a busy machine.
+            let client = m.client(lifetime: 3)
             let host = Reader(try await client.join(roomId: m.roomId, .init(participantId: "host")))
             try await host.next("meeting-joined")
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(4))
             try await host.connection.setMic(true)
             #expect(try await host.next("mic-changed").body["enabled"] == .bool(true))
             let error = await #expect(throws: AdmitClient.Failure.self) { try await client.join(roomId: m.roomId) }

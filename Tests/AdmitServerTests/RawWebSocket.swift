@@ -22,7 +22,14 @@ final class RawWebSocket: @unchecked Sendable {
     /// The upgrade response's status line.
     private(set) var statusLine = ""
 
-    /// Opens `path` (with its query) and reads the upgrade's answer.
+    /// Opens `path` and reads the upgrade's answer, off the cooperative pool: the server's
+    /// admission runs on that pool, and a test thread blocked in a read there can starve it
+    /// (two such reads on a 2-core machine held every upgrade until their timeouts).
+    static func open(port: Int, path: String, timeoutSeconds: Int = 2) async throws -> RawWebSocket {
+        try await blocking { try RawWebSocket(port: port, path: path, timeoutSeconds: timeoutSeconds) }
+    }
+
+    /// Opens `path` (with its query) and reads the upgrade's answer. Blocking: from async code use `open`.
     init(port: Int, path: String, timeoutSeconds: Int = 2) throws {
         connection = try RawHTTP.Connection(port: port)
         var value = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
