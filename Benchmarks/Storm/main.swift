@@ -80,7 +80,7 @@ final class WebSocketClient: ChannelInboundHandler, @unchecked Sendable {
                     let starts = payload.readableBytesView.starts(with: Array(expect.utf8))
                     report(starts, starts ? nil : "first frame: \(String(buffer: payload).prefix(60))")
                 }
-            case 0x9:
+            case 0x9 where payload.readableBytes < 126:  // a control frame's payload is at most 125 bytes
                 var pong = context.channel.allocator.buffer(capacity: 6 + payload.readableBytes)
                 pong.writeBytes([0x8A, 0x80 | UInt8(payload.readableBytes), 0, 0, 0, 0])
                 pong.writeImmutableBuffer(payload)

@@ -113,7 +113,7 @@ public final class MeetingConnection: Sendable {
         let id = nextId.withLock {
             $0 += 1; return $0
         }
-        return try await exchange(id, RTCRequest(id: id, message).json.jsonText)
+        return try await exchange(id, RTCRequest(id: id, message).text)
     }
 
     /// Sends `method` with `fields` as given (a method this client has no case for, or a

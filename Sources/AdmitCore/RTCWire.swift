@@ -2,10 +2,25 @@ public import AdmitToken
 
 // The `/rtc` protocol's frames as types (CONTRACT.md section 4), shared by the server, which
 // writes events and replies and reads requests, and by AdmitClient, which does the opposite.
-// Each type's JSON is spelled once, here (`json` and `init(json:)`); `Codable` goes through it.
+// Each type's JSON is spelled once, here (`json` and `init(wire:)`); `Codable` goes through it.
+
+/// A frame type whose JSON is written by `json` and read by `init(wire:)`; its `Codable`
+/// conformance is those two, so Foundation's coders and Admit's own agree.
+public protocol RTCWireCodable: Codable {
+    var json: JSONValue { get }
+    /// Reads the frame; throws `RTCWireError` when the JSON does not have its shape.
+    init(wire json: JSONValue) throws
+}
+
+extension RTCWireCodable {
+    public init(from decoder: any Decoder) throws { try self.init(wire: try JSONValue(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
+    /// The frame's text.
+    public var text: String { json.jsonText }
+}
 
 /// `{"code", "name", "message"}`, and a job refusal's `reason`.
-public struct RTCErrorBody: Sendable, Equatable, Codable {
+public struct RTCErrorBody: Sendable, Equatable, RTCWireCodable {
     public var code: Int
     public var name: String
     public var message: String
@@ -39,11 +54,11 @@ public struct RTCErrorBody: Sendable, Equatable, Codable {
     }
 
     public var json: JSONValue { .object(members) }
-    public init(from decoder: any Decoder) throws {
-        guard let body = RTCErrorBody(members: try JSONValue(from: decoder)) else { throw RTCWireError("an error needs a code and a name") }
+
+    public init(wire json: JSONValue) throws {
+        guard let body = RTCErrorBody(members: json) else { throw RTCWireError("an error needs a code and a name") }
         self = body
     }
-    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 }
 
 /// Why someone left: `{"code", "name"}`, with `message` for the one who left.
@@ -75,7 +90,7 @@ public struct RTCReason: Sendable, Equatable, Hashable {
 }
 
 /// A server event (`{"event": "...", ...}`).
-public enum RTCEvent: Sendable, Equatable, Codable {
+public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
     case meetingJoined(participantId: String, participants: [ParticipantInfo], permissions: [String], config: JSONValue)
     case participantJoined(participantId: String, name: String)
     case participantLeft(participantId: String, name: String, reason: RTCReason)
@@ -222,20 +237,18 @@ public enum RTCEvent: Sendable, Equatable, Codable {
         return .jobStateChanged(kind: kind, status: status, id: id, details: members.filter { !["event", "status", "id"].contains($0.key) })
     }
 
-    /// The frame's text.
-    public var text: String { json.jsonText }
-
-    public init(from decoder: any Decoder) throws { self.init(json: try JSONValue(from: decoder)) }
-    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
+    /// Never throws: an event this version cannot read is `other`.
+    public init(wire json: JSONValue) { self.init(json: json) }
 }
 
 /// The answer to request `id`: `{"id", "ok": true}` (with the `job` for a job request), or
 /// `{"id", "ok": false, "error": {...}}`.
-public struct RTCReply: Sendable, Equatable, Codable {
+public struct RTCReply: Sendable, Equatable, RTCWireCodable {
     public var id: Int
     public var error: RTCErrorBody?
     public var job: JSONValue?
 
+    /// Whether the request was carried out (`"ok": true`).
     public var ok: Bool { error == nil }
 
     public init(id: Int, error: RTCErrorBody? = nil, job: JSONValue? = nil) {
@@ -251,9 +264,6 @@ public struct RTCReply: Sendable, Equatable, Codable {
         return .object(members)
     }
 
-    /// The frame's text.
-    public var text: String { json.jsonText }
-
     /// Reads a reply: an object with a whole `id` and an `ok`; nil for anything else (an event).
     public init?(json: JSONValue) {
         guard let id = json["id"]?.integerValue, case .bool(let ok)? = json["ok"] else { return nil }
@@ -262,16 +272,15 @@ public struct RTCReply: Sendable, Equatable, Codable {
             job: json["job"])
     }
 
-    public init(from decoder: any Decoder) throws {
-        guard let reply = RTCReply(json: try JSONValue(from: decoder)) else { throw RTCWireError("a reply needs a whole id and ok") }
+    public init(wire json: JSONValue) throws {
+        guard let reply = RTCReply(json: json) else { throw RTCWireError("a reply needs a whole id and ok") }
         self = reply
     }
-    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 }
 
 /// A client request: `{"id", "method", ...fields}`. The server reads it with
 /// `RTCMessage.request` (the same parser `init(json:)` uses); clients write it with `json`.
-public struct RTCRequest: Sendable, Equatable, Codable {
+public struct RTCRequest: Sendable, Equatable, RTCWireCodable {
     public var id: Int
     public var message: RTCMessage.Inbound
 
@@ -319,15 +328,13 @@ public struct RTCRequest: Sendable, Equatable, Codable {
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let json = try JSONValue(from: decoder)
+    public init(wire json: JSONValue) throws {
         do throws(RTCMessage.ParseError) {
             try self.init(json: json)
         } catch {
             throw RTCWireError(error.message)
         }
     }
-    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 }
 
 extension JobKind {

@@ -39,10 +39,8 @@ struct JobServiceTests {
         port.live.withLock { $0[room] = "s1" }
         let first = try await jobs.start(.recording, room: room, body: .object([]), source: .api)
         #expect(first.jobStatus == .starting && first.action == .start && first.sessionId == "s1")
-        do {
-            _ = try await jobs.start(.recording, room: room, body: .object([]), source: .api)
-            Issue.record("a second active recording was started")
-        } catch { #expect(error.kind == .conflict) }
+        let second = await #expect(throws: AppError.self) { _ = try await jobs.start(.recording, room: room, body: .object([]), source: .api) }
+        #expect(second?.kind == .conflict)
         let stopped = try await jobs.stop(.recording, room: room)
         #expect(stopped.jobStatus == .stopped && stopped.action == nil)
 
@@ -81,17 +79,11 @@ struct JobServiceTests {
         try settings.apply(patch: .object([JSONMember("recording", .object([JSONMember("enabled", .bool(false))]))]))
         let (jobs, port, _) = service(settings: settings)
         port.live.withLock { $0[room] = "s1" }
-        do {
-            _ = try await jobs.start(.recording, room: room, body: .object([]), source: .api)
-            Issue.record("a disabled recording started")
-        } catch {
-            #expect(error.kind == .forbidden && error.code == .addOnServicesDisabled)
-        }
-        do {
+        let disabled = await #expect(throws: AppError.self) { _ = try await jobs.start(.recording, room: room, body: .object([]), source: .api) }
+        #expect(disabled?.kind == .forbidden && disabled?.code == .addOnServicesDisabled)
+        let noOutputs = await #expect(throws: AppError.self) {
             _ = try await jobs.start(.livestream, room: room, body: .object([JSONMember("outputs", .array([]))]), source: .api)
-            Issue.record("a livestream without outputs started")
-        } catch {
-            #expect(error.kind == .invalid && error.code == .invalidLivestreamConfig)
         }
+        #expect(noOutputs?.kind == .invalid && noOutputs?.code == .invalidLivestreamConfig)
     }
 }

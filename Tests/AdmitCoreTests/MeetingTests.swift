@@ -283,6 +283,17 @@ struct MeetingModerationTests {
         #expect(m.isEmpty)
     }
 
+    @Test("a replacement is an exit and an entry for observers; replacing the only participant ends one session and starts the next")
+    func replacementNotices() {
+        var m = meeting()
+        _ = m.join(1, participantId: "a", name: "A", claims: member, now: at(0))
+        let notices = m.join(2, participantId: "a", name: "A", claims: member, now: at(5)).compactMap { action -> [SessionNotice]? in
+            guard case .sessionChanged(_, let notices) = action else { return nil }
+            return notices
+        }
+        #expect(notices == [[.exited(participantId: "a", name: "A"), .ended], [.started, .entered(participantId: "a", name: "A")]])
+    }
+
     @Test("a second connection with the same participant id replaces the first (1011)")
     func duplicate() {
         var m = twoInMeeting()

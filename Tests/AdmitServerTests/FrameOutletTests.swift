@@ -7,6 +7,22 @@ import Testing
 
 @Suite("frame outlet: the hub's way out to a meeting connection")
 struct FrameOutletTests {
+    /// An active channel with a WebSocket encoder, its outlet, and its loop.
+    static func connected() throws -> (EmbeddedChannel, FrameOutlet, EmbeddedEventLoop) {
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        let loop = try #require(channel.eventLoop as? EmbeddedEventLoop)
+        return (channel, try FrameOutlet.attached(to: channel), loop)
+    }
+
+    /// Hands `frame` to `outlet` as the hub does, and runs the loop.
+    static func send(_ frame: ByteBuffer, to outlet: FrameOutlet, on loop: EmbeddedEventLoop) {
+        var fanout = Fanout()
+        fanout.write(frame, to: outlet)
+        fanout.send()
+        loop.run()
+    }
+
     @Test("frames are written whole below the encoder, one flush per batch, and shared payloads are not copied per recipient")
     func framesAndFlushes() throws {
         let channels = (0..<3).map { _ in EmbeddedChannel(handler: WebSocketFrameEncoder()) }
@@ -37,18 +53,12 @@ struct FrameOutletTests {
 
     @Test("a client that stops reading is disconnected once its backlog passes the limit; nothing is written after")
     func backlogBounded() throws {
-        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
-        let outlet = try FrameOutlet.attached(to: channel)
-        let loop = try #require(channel.eventLoop as? EmbeddedEventLoop)
+        let (channel, outlet, loop) = try Self.connected()
         let frame = FrameOutlet.textFrame(String(repeating: "y", count: 60_000))
         channel.isWritable = false
         var written = 0
         while written <= FrameOutlet.maxBacklog - frame.readableBytes {
-            var fanout = Fanout()
-            fanout.write(frame, to: outlet)
-            fanout.send()
-            loop.run()
+            Self.send(frame, to: outlet, on: loop)
             written += frame.readableBytes
             // (Read into a value first: a failing expectation that shows the channel trips over NIO's pipeline description.)
             let active = channel.isActive
@@ -56,19 +66,11 @@ struct FrameOutletTests {
         }
         // Writable again: the backlog starts over.
         channel.isWritable = true
-        var fanout = Fanout()
-        fanout.write(frame, to: outlet)
-        fanout.send()
-        loop.run()
+        Self.send(frame, to: outlet, on: loop)
         let activeAgain = channel.isActive
         #expect(activeAgain)
         channel.isWritable = false
-        for _ in 0...(FrameOutlet.maxBacklog / frame.readableBytes) {
-            var more = Fanout()
-            more.write(frame, to: outlet)
-            more.send()
-            loop.run()
-        }
+        for _ in 0...(FrameOutlet.maxBacklog / frame.readableBytes) { Self.send(frame, to: outlet, on: loop) }
         let closed = !channel.isActive
         #expect(closed)
         var frames = 0
@@ -78,21 +80,12 @@ struct FrameOutletTests {
 
     @Test("after a Close frame from the WebSocket writer (a client's close answered, a 4029 close), no event frame follows it")
     func nothingAfterClose() throws {
-        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
-        let outlet = try FrameOutlet.attached(to: channel)
-        let loop = try #require(channel.eventLoop as? EmbeddedEventLoop)
+        let (channel, outlet, loop) = try Self.connected()
         let frame = FrameOutlet.textFrame(#"{"event":"mic-changed","participantId":"p","enabled":true}"#)
-        func send() {
-            var fanout = Fanout()
-            fanout.write(frame, to: outlet)
-            fanout.send()
-            loop.run()
-        }
-        send()
+        Self.send(frame, to: outlet, on: loop)
         let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xE8]))
         try channel.writeAndFlush(close).wait()
-        send()
+        Self.send(frame, to: outlet, on: loop)
         var opcodes: [UInt8] = []
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
             // The encoder may write a frame's header and payload as two buffers: only headers start frames here.

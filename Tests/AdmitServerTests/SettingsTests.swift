@@ -97,6 +97,8 @@ struct SettingsAPITests {
             let dashboard = try await server.effectiveConfig(roomId, query: "?maxSendBitrate=hd").json["maxSendBitrate"]
             #expect(dashboard == .object([JSONMember("value", .string("fullhd")), JSONMember("source", .string("dashboard"))]))
             #expect(try await server.effectiveConfig(roomId, query: "?maxSendBitrate=8k").status == 400)
+            // The join's other flags are checked as a join checks them.
+            #expect(try await server.effectiveConfig(roomId, query: "?micEnabled=maybe").status == 400)
         }
     }
 }
