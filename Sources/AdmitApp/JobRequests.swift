@@ -54,7 +54,7 @@ package struct StartRequest {
                     "`outputs` must list 1 to 10 objects {\"url\": \"rtmp(s)://...\", \"streamKey\": \"...\"}.",
                     code: .invalidLivestreamConfig)
             }
-            extras.append(JSONMember("outputs", outputs!))
+            extras.append(JSONMember("outputs", .array(items)))
         }
     }
 }
@@ -66,6 +66,8 @@ package struct StatusReport {
     var playbackHlsUrl: String?
     var livestreamUrl: String?
     var error: String?
+    /// The file the job produced: `meta` (an object), `filePath`, `size` (bytes), `type`, `fileUrl`, in that order.
+    var file: [JSONMember]?
 
     package init(_ body: JSONValue) throws(AppError) {
         guard let name = body["status"]?.stringValue, let status = JobStatus(rawValue: name), status != .starting else {
@@ -79,9 +81,53 @@ package struct StatusReport {
             }
             return text
         }
-        fileUrl = try text("fileUrl", limit: 2048)
-        playbackHlsUrl = try text("playbackHlsUrl", limit: 2048)
-        livestreamUrl = try text("livestreamUrl", limit: 2048)
+        fileUrl = try Self.url(text("fileUrl", limit: 2048), "fileUrl")
+        playbackHlsUrl = try Self.url(text("playbackHlsUrl", limit: 2048), "playbackHlsUrl")
+        livestreamUrl = try Self.url(text("livestreamUrl", limit: 2048), "livestreamUrl")
         error = try text("error", limit: 1000)
+        if let value = body["file"], value != .null {
+            file = try Self.file(value)
+        }
+    }
+
+    /// A reported URL: Admit hands it to players (the HLS ones by redirect), so only an absolute
+    /// http(s) URL of visible ASCII is taken.
+    private static func url(_ text: String?, _ name: String) throws(AppError) -> String? {
+        guard let text else { return nil }
+        let lower = text.lowercased()
+        guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw AppError.invalid("`\(name)` must be an absolute http or https URL.")
+        }
+        return text
+    }
+
+    /// A reported file, checked field by field; fields it leaves out are null.
+    private static func file(_ value: JSONValue) throws(AppError) -> [JSONMember] {
+        guard case .object(let members) = value else {
+            throw AppError.invalid("`file` must be an object {meta, filePath, size, type, fileUrl}.")
+        }
+        let known = ["meta", "filePath", "size", "type", "fileUrl"]
+        if let unknown = members.first(where: { !known.contains($0.key) }) {
+            throw AppError.invalid("`file.\(unknown.key)` is not a file field (meta, filePath, size, type, fileUrl).")
+        }
+        var out: [JSONMember] = []
+        for key in known {
+            let field = value[key] ?? .null
+            switch (key, field) {
+            case (_, .null):
+                break
+            case ("meta", .object):
+                guard field.jsonText.utf8.count <= 4096 else { throw AppError.invalid("`file.meta` must be at most 4096 bytes of JSON.") }
+            case ("size", _):
+                guard let size = field.integerValue, size >= 0 else { throw AppError.invalid("`file.size` must be a whole number of bytes.") }
+            case ("filePath", .string(let text)), ("type", .string(let text)), ("fileUrl", .string(let text)):
+                guard !text.isEmpty, text.utf8.count <= 2048 else { throw AppError.invalid("`file.\(key)` must be a string of 1 to 2048 bytes.") }
+                if key == "fileUrl" { _ = try url(text, "file.fileUrl") }
+            default:
+                throw AppError.invalid(key == "meta" ? "`file.meta` must be an object." : "`file.\(key)` must be a string of 1 to 2048 bytes.")
+            }
+            out.append(JSONMember(key, field))
+        }
+        return out
     }
 }

@@ -93,6 +93,7 @@ extension JobRecord {
         job.status = next.rawValue
         job.pendingAction = action?.rawValue
         job.updatedAt = now
+        if next == .stopped || next == .failed { job.endedAt = now }
         return job
     }
 }
@@ -237,6 +238,11 @@ package final class JobService: SessionObserver {
         next.playbackHlsUrl = report.playbackHlsUrl ?? job.playbackHlsUrl
         next.livestreamUrl = report.livestreamUrl ?? job.livestreamUrl
         next.error = report.error ?? job.error
+        if let file = report.file {
+            // The list shows the file with an id of its own, stable across reports of the same job.
+            next.file = JSONValue.object(file + [JSONMember("id", .string("\(job.id)-file"))]).jsonText
+            if next.fileUrl == nil { next.fileUrl = file.first { $0.key == "fileUrl" }?.value.stringValue }
+        }
         guard try await repositories.updateJob(next, expectedStatus: job.status) else {
             throw AppError.conflict("Job \(id) changed meanwhile; read it and report again.")
         }

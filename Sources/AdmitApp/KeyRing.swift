@@ -10,6 +10,8 @@ package final class KeyRing: KeyProvider {
     private let keys = Mutex(KeyTable([:]))
     /// Each key's API settings, reloaded with the keys (so a change reaches the next join on every server).
     private let settingsByKey = Mutex<[String: APISettings]>([:])
+    /// Each key's name (the `user.name` rooms show).
+    private let names = Mutex<[String: String]>([:])
     private let repositories: any Repositories
     private let box: SecretBox
 
@@ -37,6 +39,11 @@ package final class KeyRing: KeyProvider {
         settingsByKey.withLock { $0[apiKey] } ?? APISettings()
     }
 
+    /// The name the key was created with, if the key exists.
+    package func name(of apiKey: String) -> String? {
+        names.withLock { $0[apiKey] }
+    }
+
     /// Orders reloads: one that started earlier never replaces what a later one installed.
     private let reloads = ReloadOrder()
 
@@ -47,14 +54,17 @@ package final class KeyRing: KeyProvider {
         let ticket = reloads.begin()
         var loaded: [String: VerificationKey] = [:]
         var settings: [String: APISettings] = [:]
+        var named: [String: String] = [:]
         for record in try await repositories.keys() {
             loaded[record.apiKey] = try verificationKey(record)
+            named[record.apiKey] = record.name
             if record.settings != nil { settings[record.apiKey] = APISettings(storedText: record.settings) }
         }
         let table = KeyTable(loaded)
         reloads.install(ticket) {
             keys.withLock { $0 = table }
             settingsByKey.withLock { $0 = settings }
+            names.withLock { $0 = named }
         }
     }
 

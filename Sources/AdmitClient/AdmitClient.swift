@@ -55,7 +55,8 @@ public struct AdmitClient: Sendable {
 
     /// `GET /v2/sessions?roomId=`: the page's `data`.
     public func sessions(roomId: String) async throws -> [JSONValue] {
-        guard case .array(let items)? = try await call("GET", "/v2/sessions?" + Self.formEncoded([URLQueryItem(name: "roomId", value: roomId)]))["data"]
+        guard
+            case .array(let items)? = try await call("GET", "/v2/sessions?" + Self.formEncoded([URLQueryItem(name: "roomId", value: roomId)]))["data"]
         else { return [] }
         return items
     }
@@ -72,14 +73,24 @@ public struct AdmitClient: Sendable {
             body: .object([JSONMember("roomId", .string(roomId)), JSONMember("participantId", .string(participantId))]))
     }
 
-    /// `POST /v2/<kind>/start` (`recordings`, `hls`, `livestreams`) with `fields` besides `roomId`: the job.
+    /// `POST /v2/<kind>/start` (`recordings`, `hls`, `livestreams`) with `fields` besides `roomId`:
+    /// the answer VideoSDK documents (`"Recording started successfully"`, HLS's stream URLs).
+    /// The job itself is the newest in `jobs(kind, roomId:)`.
     public func startJob(_ kind: String, roomId: String, _ fields: [JSONMember] = []) async throws -> JSONValue {
         try await call("POST", "/v2/\(kind)/start", body: .object([JSONMember("roomId", .string(roomId))] + fields))
     }
 
-    /// `POST /v2/<kind>/end`: the job, now stopping (or stopped, if no worker had taken it).
+    /// `POST /v2/<kind>/end`: `"Recording ended successfully"` and the like; the job, in `jobs`,
+    /// is now stopping (or stopped, if no worker had taken it).
     public func endJob(_ kind: String, roomId: String) async throws -> JSONValue {
         try await call("POST", "/v2/\(kind)/end", body: .object([JSONMember("roomId", .string(roomId))]))
+    }
+
+    /// `GET /v2/<kind>?roomId=`: the room's jobs of the kind, newest first (the first page's `data`).
+    public func jobs(_ kind: String, roomId: String) async throws -> [JSONValue] {
+        let page = try await call("GET", "/v2/\(kind)?" + Self.formEncoded([URLQueryItem(name: "roomId", value: roomId)]))
+        guard case .array(let items)? = page["data"] else { return [] }
+        return items
     }
 
     // MARK: Meetings

@@ -16,6 +16,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
     -> some ApplicationProtocol
 {
     var configuration = configuration
+    if let url = configuration.publicURL, let refusal = PublicLinks.refusal(of: url) {
+        throw ConfigurationError("--public-url \(refusal).")
+    }
     if configuration.dev {
         configuration.host = "127.0.0.1"
     } else {
@@ -58,6 +61,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let rtc = RTCController(services: services, hub: hub, jobs: jobs, joins: joins)
         rtc.register(on: router)
         ExampleController(services: services, rooms: rooms).register(on: router)
+        PreflightController(services: services, joins: joins).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
         JobsController(services: services, jobs: jobs).register(on: router)
@@ -81,6 +85,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
+            onServerRunning: { channel in
+                if let port = channel.localAddress?.port { services.links.bound(port: port) }
+            },
             logger: logger)
     } catch {
         try? await store.close()
@@ -119,7 +126,10 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
     verifier.maxLifetime = configuration.maxTokenLifetime ?? .infinity
     let metrics = Metrics()
     let access = Access(keyRing: keyRing, verifier: verifier) { metrics.verification($0) }
-    let rooms = RoomCache(repositories: repositories, lifetime: configuration.refreshInterval) { RoomResponse.json($0) }
+    let links = configuration.publicURL.map(PublicLinks.init(base:)) ?? PublicLinks(host: configuration.host, port: configuration.port)
+    let rooms = RoomCache(repositories: repositories, lifetime: configuration.refreshInterval) {
+        RoomResponse.json($0, links: links, owner: keyRing.name(of: $0.apiKey))
+    }
     let allowPrivate = configuration.webhookAllowPrivate
     let webhookRefusal: @Sendable (String) -> String? = { WebhookTarget.refusal(of: $0, allowPrivate: allowPrivate) }
     let services = Services(
@@ -134,7 +144,7 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         tokenMint: TokenMint(
             policy: TokenEndpoint.policy(configuration, devKey: devKey), keyRing: keyRing, access: access,
             limiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) }),
-        clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)))
+        clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)), links: links)
     try await services.reload()
     return services
 }

@@ -30,6 +30,9 @@ public struct AppConfiguration: Sendable {
 
     public var host = "127.0.0.1"
     public var port = 8080
+    /// The base URL clients reach this server at (`--public-url`), for the absolute `links` in
+    /// answers and the HLS and signalling URLs; nil: `http://HOST:PORT`.
+    public var publicURL: String?
     /// Dev mode: loopback only, a dev API key made on first start, `/get-token` open.
     public var dev = false
     public var database: Database = .memory

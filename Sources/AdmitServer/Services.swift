@@ -32,6 +32,18 @@ struct Services: Sendable {
     let tokenMint: TokenMint
     /// Who a request's client is (`--trusted-proxy`).
     let clientAddress: ClientAddress
+    /// Absolute URLs in answers (`--public-url`).
+    let links: PublicLinks
+
+    /// A room as the v2 API answers it.
+    func roomResponse(_ room: RoomRecord) -> RoomResponse {
+        RoomResponse(room, links: links, owner: keyRing.name(of: room.apiKey))
+    }
+
+    /// The same, encoded (the fast path's validate answers these bytes).
+    func roomJSON(_ room: RoomRecord) -> [UInt8] {
+        RoomResponse.json(room, links: links, owner: keyRing.name(of: room.apiKey))
+    }
 
     /// Reloads keys and revocations from the store.
     func reload() async throws {

@@ -67,6 +67,14 @@ enum Migrations {
                     "ALTER TABLE api_keys ADD COLUMN previous_secrets TEXT"
                 ]
             ),
+            (
+                5,
+                [
+                    // The file a worker reported (JSON) and when the job ended, for the v2 lists.
+                    "ALTER TABLE jobs ADD COLUMN file TEXT",
+                    "ALTER TABLE jobs ADD COLUMN ended_at BIGINT",
+                ]
+            ),
         ]
     }
 

@@ -181,13 +181,17 @@ public struct JobRecord: Sendable, Equatable {
     public var playbackHlsUrl: String?
     public var livestreamUrl: String?
     public var error: String?
+    /// The file a worker reported (`{meta, filePath, size, type, fileUrl, id}`), as JSON text.
+    public var file: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// When the job stopped or failed; nil while it is active.
+    public var endedAt: Date?
 
     public init(
         id: String, apiKey: String, roomId: String, sessionId: String, kind: String, status: String, pendingAction: String?, config: String,
         request: String, fileUrl: String? = nil, playbackHlsUrl: String? = nil, livestreamUrl: String? = nil, error: String? = nil,
-        createdAt: Date, updatedAt: Date
+        file: String? = nil, createdAt: Date, updatedAt: Date, endedAt: Date? = nil
     ) {
         self.id = id
         self.apiKey = apiKey
@@ -202,8 +206,10 @@ public struct JobRecord: Sendable, Equatable {
         self.playbackHlsUrl = playbackHlsUrl
         self.livestreamUrl = livestreamUrl
         self.error = error
+        self.file = file
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.endedAt = endedAt
     }
 
     /// Stopped and failed jobs no longer hold their room's slot for the kind.

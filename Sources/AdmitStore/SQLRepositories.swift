@@ -299,11 +299,11 @@ public final class SQLRepositories: Repositories {
             try await database.raw(
                 """
                 INSERT INTO jobs (id, api_key, room_id, session_id, kind, status, pending_action, active_slot, config, request,
-                                  file_url, playback_hls_url, livestream_url, error, created_at, updated_at)
+                                  file_url, playback_hls_url, livestream_url, error, file, created_at, updated_at, ended_at)
                 VALUES (\(bind: job.id), \(bind: job.apiKey), \(bind: job.roomId), \(bind: job.sessionId), \(bind: job.kind),
                         \(bind: job.status), \(bind: job.pendingAction), \(bind: Self.slot(job)), \(bind: job.config), \(bind: job.request),
-                        \(bind: job.fileUrl), \(bind: job.playbackHlsUrl), \(bind: job.livestreamUrl), \(bind: job.error),
-                        \(bind: Self.millis(job.createdAt)), \(bind: Self.millis(job.updatedAt)))
+                        \(bind: job.fileUrl), \(bind: job.playbackHlsUrl), \(bind: job.livestreamUrl), \(bind: job.error), \(bind: job.file),
+                        \(bind: Self.millis(job.createdAt)), \(bind: Self.millis(job.updatedAt)), \(bind: job.endedAt.map(Self.millis)))
                 """
             ).run()
             return true
@@ -367,7 +367,7 @@ public final class SQLRepositories: Repositories {
             UPDATE jobs SET status = \(bind: job.status), pending_action = \(bind: job.pendingAction), active_slot = \(bind: Self.slot(job)),
                 config = \(bind: job.config), request = \(bind: job.request), file_url = \(bind: job.fileUrl),
                 playback_hls_url = \(bind: job.playbackHlsUrl), livestream_url = \(bind: job.livestreamUrl), error = \(bind: job.error),
-                updated_at = \(bind: Self.millis(job.updatedAt))
+                file = \(bind: job.file), updated_at = \(bind: Self.millis(job.updatedAt)), ended_at = \(bind: job.endedAt.map(Self.millis))
             WHERE id = \(bind: job.id) AND status = \(bind: expectedStatus)
             RETURNING id
             """
@@ -394,8 +394,10 @@ public final class SQLRepositories: Repositories {
             playbackHlsUrl: try row.decode(column: "playback_hls_url", as: String?.self),
             livestreamUrl: try row.decode(column: "livestream_url", as: String?.self),
             error: try row.decode(column: "error", as: String?.self),
+            file: try row.decode(column: "file", as: String?.self),
             createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
-            updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
+            updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)),
+            endedAt: try row.decode(column: "ended_at", as: Int64?.self).map(date))
     }
 
     // MARK: Helpers

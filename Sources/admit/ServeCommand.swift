@@ -77,6 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Let webhooks reach loopback, private and link-local addresses (local development only).")
     var webhookAllowPrivate = false
 
+    @Option(help: "The URL clients reach this server at, for absolute links in answers (default http://HOST:PORT).")
+    var publicUrl: String?
+
     @Option(help: "Refuse tokens whose exp is further ahead than this (120m, 24h, 30d, or seconds); no limit by default.")
     var maxTokenLifetime: String?
 
@@ -107,6 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.dev = dev
         configuration.host = host ?? "127.0.0.1"
         configuration.port = port
+        configuration.publicURL = publicUrl
         configuration.leeway = leeway
         configuration.database = store.location
         if case .sqlite = store.location {

@@ -26,6 +26,30 @@ extension MeetingHarness {
         try #require(reply.status == 200, "\(reply.text)")
     }
 
+    /// Starts a job of `kind` (`recordings`, `hls`, `livestreams`, `transcriptions`) over REST,
+    /// checks the answer VideoSDK documents, and returns the job as the kind's list shows it.
+    func start(_ kind: String, roomId: String? = nil, _ fields: [JSONMember] = []) async throws -> JSONValue {
+        let room = roomId ?? self.roomId
+        let answer = try await api.startJob(kind, roomId: room, fields)
+        let listed = try #require(try await api.jobs(kind, roomId: room).first)
+        switch kind {
+        case "recordings": #expect(answer == .string("Recording started successfully"))
+        case "livestreams": #expect(answer == .string("Livestream started successfully"))
+        case "hls":
+            #expect(answer["id"] == listed["id"] && answer["sessionId"] == listed["sessionId"] && answer["roomId"] == .string(room))
+        default: #expect(answer["id"] == listed["id"])
+        }
+        return listed
+    }
+
+    /// Ends the room's job of `kind` over REST, checks the documented answer, and returns the job as listed.
+    func end(_ kind: String) async throws -> JSONValue {
+        let answer = try await api.endJob(kind, roomId: roomId)
+        let names = ["recordings": "Recording", "livestreams": "Livestream", "hls": "HLS"]
+        if let name = names[kind] { #expect(answer == .string("\(name) ended successfully")) }
+        return try #require(try await api.jobs(kind, roomId: roomId).first)
+    }
+
     /// The REST failure of `body`.
     func failure(_ body: () async throws -> JSONValue) async throws -> AdmitClient.Failure {
         try await refusal(AdmitClient.Failure.self, body)
@@ -66,8 +90,7 @@ struct JobsLiveTests {
 
             let host = try await m.join("host")
             try await host.next("meeting-joined")
-            let job = try await m.api.startJob(
-                "recordings", roomId: m.roomId, [JSONMember("config", .object([JSONMember("quality", .string("high"))]))])
+            let job = try await m.start("recordings", [JSONMember("config", .object([JSONMember("quality", .string("high"))]))])
             let id = try #require(job["id"]?.stringValue)
             #expect(job["status"] == .string("starting"))
             #expect(job["config"]?["quality"] == .object([JSONMember("value", .string("high")), JSONMember("source", .string("api"))]))
@@ -90,7 +113,7 @@ struct JobsLiveTests {
             #expect(try await m.report(id, #"{"status":"started"}"#).status == 200)
             #expect(try await host.state("recording") == "RECORDING_STARTED")
 
-            let stopping = try await m.api.endJob("recordings", roomId: m.roomId)
+            let stopping = try await m.end("recordings")
             #expect(stopping["status"] == .string("stopping"))
             #expect(try await host.state("recording") == "RECORDING_STOPPING")
             let stop = try await m.claim()
@@ -105,7 +128,7 @@ struct JobsLiveTests {
             #expect(listed["data"]?.jsonText.contains(#""layout.type":{"value":"SIDEBAR","source":"dashboard"}"#) == true)
 
             // A new start sees the dashboard as it is now.
-            let next = try await m.api.startJob("recordings", roomId: m.roomId)
+            let next = try await m.start("recordings")
             #expect(next["config"]?["layout.type"]?["value"] == .string("GRID"))
         }
     }
@@ -134,7 +157,7 @@ struct JobsLiveTests {
                 try await m.api.startJob("recordings", roomId: m.roomId, [JSONMember("transcription", .object([JSONMember("enabled", .bool(true))]))])
             }
             #expect(alongside.code == 4021)
-            #expect(try await m.api.startJob("recordings", roomId: m.roomId)["status"] == .string("starting"))
+            #expect(try await m.start("recordings")["status"] == .string("starting"))
         }
     }
 
@@ -154,7 +177,7 @@ struct JobsLiveTests {
             #expect(try await rtcFailure { try await host.connection.start(.livestream) }.code == 4015)
             // A stream key is a credential: the server API shows it redacted, workers get it.
             let output = JSONValue.object([JSONMember("url", .string("rtmp://live.example/app")), JSONMember("streamKey", .string("sk-123"))])
-            let live = try await m.api.startJob("livestreams", roomId: m.roomId, [JSONMember("outputs", .array([output]))])
+            let live = try await m.start("livestreams", [JSONMember("outputs", .array([output]))])
             #expect(live["outputs"]?.jsonText.contains("sk-123") == false)
             #expect(try await m.api.call("GET", "/v2/livestreams?roomId=\(m.roomId)").jsonText.contains("sk-123") == false)
             #expect(try await m.claim(#"["livestream"]"#).json["outputs"]?.jsonText.contains("sk-123") == true)
@@ -170,9 +193,10 @@ struct JobsLiveTests {
                 try await m.api.startJob("hls", roomId: m.roomId, [JSONMember("config", .object([JSONMember("mode", .string("video-and-audio"))]))])
             }
             #expect(mode.status == 400)
-            let audio = try await m.api.startJob("hls", roomId: m.roomId)
+            let audio = try await m.start("hls")
             #expect(audio["config"]?["mode"] == .object([JSONMember("value", .string("audio")), JSONMember("source", .string("dashboard"))]))
-            #expect(audio["playbackHlsUrl"] == .null)
+            let id = try #require(audio["id"]?.stringValue)
+            #expect(audio["playbackHlsUrl"] == .string("\(m.baseURL.absoluteString)/hls/\(id)/index.m3u8"))
         }
     }
 
@@ -253,7 +277,7 @@ struct JobsLiveTests {
         try await withMeeting { m in
             let host = try await m.join("host")
             try await host.next("meeting-joined")
-            let job = try await m.api.startJob("recordings", roomId: m.roomId)
+            let job = try await m.start("recordings")
             let id = try #require(job["id"]?.stringValue)
             #expect(try await m.claim(#"["hls"]"#).status == 204)
             let pending = try await m.admin.admin(.get, "/admin/v1/jobs/\(id)")
@@ -274,7 +298,7 @@ struct JobsLiveTests {
             #expect(try await m.report(id, #"{"status":"started"}"#).status == 409)
             #expect(try await m.admin.call(.post, "/admin/v1/jobs/claim", token: token(m.key)).status == 401)
             // The failed job freed the slot.
-            #expect(try await m.api.startJob("recordings", roomId: m.roomId)["status"] == .string("starting"))
+            #expect(try await m.start("recordings")["status"] == .string("starting"))
         }
     }
 }
@@ -317,7 +341,7 @@ struct WebhookTests {
                 let roomId = try #require(room["roomId"]?.stringValue)
                 let host = Reader(try await m.client().join(roomId: roomId, .init(participantId: "host")))
                 try await host.next("meeting-joined")
-                let job = try await m.api.startJob("recordings", roomId: roomId, [JSONMember("webhookUrl", .string("\(hooks)/job"))])
+                let job = try await m.start("recordings", roomId: roomId, [JSONMember("webhookUrl", .string("\(hooks)/job"))])
                 let id = try #require(job["id"]?.stringValue)
                 _ = try await m.claim()
                 _ = try await m.report(id, #"{"status":"started"}"#)

@@ -39,6 +39,8 @@ struct OperationsTests {
         let configuration = testConfiguration {
             $0.database = .sqlite(path: directory.appendingPathComponent("admit.sqlite").path)
             $0.masterKey = "mTXp0Qh3gn3Q9uV0bYyJ9yq3S2v0m6Cq0Yx4S9c2XxY="
+            // Each start listens on a port of its own: one public URL keeps the rooms' links equal.
+            $0.publicURL = "https://admit.example"
         }
         let (key, room) = try await withServer(configuration, mode: .live) { server in
             let key = try await server.createKey()

@@ -1,3 +1,4 @@
+import AdmitServer
 import AdmitToken
 import Foundation
 import HTTPTypes
@@ -7,8 +8,8 @@ import Testing
 struct RoomsTests {
     @Test("a room is created with the v2 shape and read back by id and custom id")
     func createAndGet() async throws {
-        try await withServer { server in
-            let key = try await server.createKey()
+        try await withServer(testConfiguration { $0.publicURL = "https://meet.example.com/admit/" }) { server in
+            let key = try await server.createKey("Acme backend")
             let created = try await server.createRoom(
                 token(key),
                 #"{"customRoomId":"standup","webhook":{"endPoint":"https://example.com/hook","events":["session-started"]},"autoCloseConfig":{"type":"session-ends","duration":10}}"#
@@ -19,7 +20,15 @@ struct RoomsTests {
             #expect(created.json["customRoomId"] == .string("standup"))
             #expect(created.json["userId"] == .string(key.apiKey))
             #expect(created.json["disabled"] == .bool(false))
-            #expect(created.json["links"]?["get_room"] == .string("/v2/rooms/\(roomId)"))
+            // VideoSDK's documented room: absolute links, the key's owner as `user` beside `userId`.
+            #expect(created.json["links"]?["get_room"] == .string("https://meet.example.com/admit/v2/rooms/\(roomId)"))
+            #expect(created.json["links"]?["get_session"] == .string("https://meet.example.com/admit/v2/sessions/?roomId=\(roomId)"))
+            #expect(
+                created.json["user"]
+                    == .object([
+                        JSONMember("discontinuedReason", .null), JSONMember("email", .null), JSONMember("id", .string(key.apiKey)),
+                        JSONMember("name", .string("Acme backend")),
+                    ]))
             #expect(created.json["webhook"]?["endPoint"] == .string("https://example.com/hook"))
             #expect(created.json["createdAt"]?.stringValue?.hasSuffix("Z") == true)
             #expect(try await server.room(token(key), roomId).json == created.json)

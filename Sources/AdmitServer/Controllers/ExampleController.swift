@@ -45,7 +45,7 @@ struct ExampleController {
         router.post("/validate-meeting/:meetingId") { request, context in
             let claims = try services.verify(try await token(request, context), for: .serverAPI(roomId: nil))
             try services.requireOriginUnlessScoped(claims, request.headers[.origin])
-            return RoomResponse(
+            return services.roomResponse(
                 try await services.roomService.valid(claims, try context.parameters.require("meetingId"), origin: request.headers[.origin]))
         }
     }

@@ -19,12 +19,14 @@ struct JobsController {
         for (kind, prefix) in Self.prefixes {
             router.post("\(prefix)/start") { request, context in
                 let (_, room, body) = try await target(request, context)
-                return JSONResponse(value: try await jobs.start(kind, room: room, body: body, source: .api).json())
+                let job = try await jobs.start(kind, room: room, body: body, source: .api)
+                return JSONResponse(value: Self.started(job, kind: kind, links: services.links))
             }
             for verb in ["end", "stop"] {
                 router.post("\(prefix)/\(verb)") { request, context in
                     let (_, room, _) = try await target(request, context)
-                    return JSONResponse(value: try await jobs.stop(kind, room: room).json())
+                    let job = try await jobs.stop(kind, room: room)
+                    return JSONResponse(value: Self.ended(job, kind: kind, links: services.links))
                 }
             }
             router.get(RouterPath(prefix)) { request, _ in
@@ -37,8 +39,26 @@ struct JobsController {
                 }
                 let found = try await services.repositories.jobs(
                     apiKey: claims.apiKey, roomId: roomId, kind: kind.rawValue, page: page, perPage: perPage)
-                return JSONResponse(value: JSONValue.page(items: found.items.map { $0.json() }, page: page, perPage: perPage, total: found.total))
+                return JSONResponse(
+                    value: JSONValue.page(items: found.items.map { $0.json(links: services.links) }, page: page, perPage: perPage, total: found.total)
+                )
             }
+        }
+
+        // HLS playback (`playbackHlsUrl`, `livestreamUrl` in the start's answer): no token, as
+        // players fetch it; the job id (96 random bits) is the capability. Redirects to the
+        // playlist the worker reported, while the stream runs.
+        router.get("/hls/:jobId/:playlist") { _, context -> Response in
+            let id = try context.parameters.require("jobId")
+            let playlist = try context.parameters.require("playlist")
+            guard playlist == "index.m3u8" || playlist == "live.m3u8", let job = try await services.repositories.job(id: id), job.kind == "hls" else {
+                throw APIError.notFound("No HLS stream \(id).")
+            }
+            let target = playlist == "index.m3u8" ? job.playbackHlsUrl : job.livestreamUrl ?? job.playbackHlsUrl
+            guard job.isActive, let target, !target.hasPrefix(services.links.base + "/hls/") else {
+                throw APIError.notFound("HLS stream \(id) is not playable \(job.isActive ? "yet" : "any more").")
+            }
+            return Response(status: .temporaryRedirect, headers: [.location: target, .cacheControl: "no-store"])
         }
 
         let admin = router.group("/admin/v1/jobs").add(middleware: AdminGuard(services: services))
@@ -54,16 +74,39 @@ struct JobsController {
                 kinds = parsed
             }
             guard let job = try await jobs.claim(kinds: kinds) else { return Response(status: .noContent) }
-            return try JSONResponse(value: job.json(worker: true, action: job.pendingAction ?? "start")).response(from: request, context: context)
+            return try JSONResponse(value: job.json(links: services.links, worker: true, action: job.pendingAction ?? "start")).response(
+                from: request, context: context)
         }
         admin.get("/:id") { _, context in
             let id = try context.parameters.require("id")
             guard let job = try await services.repositories.job(id: id) else { throw APIError.notFound("No job \(id).") }
-            return JSONResponse(value: job.json(worker: true, action: job.pendingAction))
+            return JSONResponse(value: job.json(links: services.links, worker: true, action: job.pendingAction))
         }
         admin.post("/:id/status") { request, context in
             let report = try StatusReport(try await decodeJSON(request, context))
-            return JSONResponse(value: try await jobs.report(try context.parameters.require("id"), report).json())
+            return JSONResponse(value: try await jobs.report(try context.parameters.require("id"), report).json(links: services.links))
+        }
+    }
+
+    /// What a REST start answers, as VideoSDK documents it: a sentence for recordings and
+    /// livestreams, the stream's URLs for HLS; transcriptions (Admit's own route) answer the job.
+    /// The job itself is in the kind's list.
+    static func started(_ job: JobRecord, kind: JobKind, links: PublicLinks) -> JSONValue {
+        switch kind {
+        case .recording: .string("Recording started successfully")
+        case .livestream: .string("Livestream started successfully")
+        case .hls: job.hlsStarted(links: links)
+        case .transcription: job.json(links: links)
+        }
+    }
+
+    /// What a REST end answers: `"<Kind> ended successfully"`; transcriptions answer the job.
+    static func ended(_ job: JobRecord, kind: JobKind, links: PublicLinks) -> JSONValue {
+        switch kind {
+        case .recording: .string("Recording ended successfully")
+        case .livestream: .string("Livestream ended successfully")
+        case .hls: .string("HLS ended successfully")
+        case .transcription: job.json(links: links)
         }
     }
 

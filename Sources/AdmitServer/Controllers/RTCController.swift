@@ -65,7 +65,7 @@ struct RTCController {
         let context = AppContext(source: .init(channel: channel, logger: logger))
         do {
             let join = try await admit(request, context, reserving: true)
-            return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, limits: limits))
+            return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, links: services.links, limits: limits))
         } catch let error as AppError {
             RefusedUpgradeWriter.record(ObjectIdentifier(channel), APIError(error))
             return .dontUpgrade
@@ -78,9 +78,9 @@ struct RTCController {
     }
 
     /// One admitted connection's life in its meeting. Static, so each connection's tasks hold
-    /// only the hub, the job service and the limits, not a copy of the controller.
+    /// only the hub, the job service, the links and the limits, not a copy of the controller.
     private static func meeting(
-        _ join: AdmittedJoin, channel: any Channel, hub: MeetingHub, jobs: JobService, limits: RequestLimits
+        _ join: AdmittedJoin, channel: any Channel, hub: MeetingHub, jobs: JobService, links: PublicLinks, limits: RequestLimits
     ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
         { inbound, outbound, context in
             let outlet: FrameOutlet
@@ -131,8 +131,9 @@ struct RTCController {
                             switch parsed {
                             case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
                             case .success(let (id, .startJob(kind, body))):
-                                await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs)
-                            case .success(let (id, .stopJob(kind))): await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs)
+                                await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
+                            case .success(let (id, .stopJob(kind))):
+                                await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
                             case .failure(let error):
                                 // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
                                 let body = RTCErrorBody.invalidRequest(error.message)
@@ -151,13 +152,14 @@ struct RTCController {
     /// `startRecording`, `stopHls`, ... over `/rtc`: needs `allow_mod` and a place in the meeting;
     /// the same rules as the server API (`JobService`), with the request's fields sourced `sdk`.
     /// A refusal carries its own code (4021, 4015) or the kind's start/stop failure code.
-    private static func job(_ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService) async
-    {
+    private static func job(
+        _ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService, links: PublicLinks
+    ) async {
         let failure = body == nil ? kind.stopCode : kind.startCode
         guard let member = hub.member(connection), member.permissions.contains(.allowMod) else {
             return hub.send(connection, RTCReply(id: id, error: RTCErrorBody(failure, reason: "needs allow_mod, in the meeting")).text)
         }
-        let reply = { (job: JobRecord) in hub.send(connection, RTCReply(id: id, job: job.json()).text) }
+        let reply = { (job: JobRecord) in hub.send(connection, RTCReply(id: id, job: job.json(links: links)).text) }
         do throws(AppError) {
             if let body {
                 _ = try await jobs.start(kind, room: member.room, body: body, source: .sdk, reply: reply)

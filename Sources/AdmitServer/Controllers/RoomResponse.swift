@@ -10,9 +10,27 @@ struct RoomResponse: ResponseEncodable, Sendable {
         var get_session: String
     }
 
+    /// The API key's owner, as VideoSDK shows the account: Admit knows the key's name only.
+    struct User: Encodable, Sendable {
+        var id: String
+        var name: String?
+        var email: String?
+        var discontinuedReason: String?
+
+        private enum CodingKeys: String, CodingKey { case id, name, email, discontinuedReason }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(name, forKey: .name)  // null when unknown, as every field here
+            try container.encode(email, forKey: .email)
+            try container.encode(discontinuedReason, forKey: .discontinuedReason)
+        }
+    }
+
     var roomId: String
     var customRoomId: String?
     var userId: String
+    var user: User
     var disabled: Bool
     var createdAt: Date
     var updatedAt: Date
@@ -23,21 +41,23 @@ struct RoomResponse: ResponseEncodable, Sendable {
     /// `POST /create-meeting` also answers the room id as `meetingId`, as the official examples read it.
     var meetingId: String?
 
-    init(_ room: RoomRecord) {
+    /// `owner`: the name of the room's API key, when known.
+    init(_ room: RoomRecord, links: PublicLinks, owner: String?) {
         roomId = room.roomId
         customRoomId = room.customRoomId
         userId = room.apiKey
+        user = User(id: room.apiKey, name: owner)
         disabled = room.disabled
         createdAt = room.createdAt
         updatedAt = room.updatedAt
         id = room.id
-        links = Links(get_room: "/v2/rooms/\(room.roomId)", get_session: "/v2/sessions/?roomId=\(room.roomId)")
+        self.links = Links(get_room: links.room(room.roomId), get_session: links.sessions(roomId: room.roomId))
         webhook = room.webhook.flatMap { try? JSONDecoder().decode(RoomRequest.Webhook.self, from: Data($0.utf8)) }
         autoCloseConfig = room.autoCloseConfig.flatMap { try? JSONDecoder().decode(RoomRequest.AutoClose.self, from: Data($0.utf8)) }
     }
 
     private enum CodingKeys: String, CodingKey {
-        case roomId, customRoomId, userId, disabled, createdAt, updatedAt, id, links, webhook, autoCloseConfig, meetingId
+        case roomId, customRoomId, userId, user, disabled, createdAt, updatedAt, id, links, webhook, autoCloseConfig, meetingId
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -45,6 +65,7 @@ struct RoomResponse: ResponseEncodable, Sendable {
         try container.encode(roomId, forKey: .roomId)
         try container.encode(customRoomId, forKey: .customRoomId)  // null when none, as in the contract's shape
         try container.encode(userId, forKey: .userId)
+        try container.encode(user, forKey: .user)
         try container.encode(disabled, forKey: .disabled)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
@@ -58,8 +79,8 @@ struct RoomResponse: ResponseEncodable, Sendable {
 
 extension RoomResponse {
     /// The room as a response body, by the encoder every JSON response uses (the room cache keeps it).
-    static func json(_ room: RoomRecord) -> [UInt8] {
-        Array((try? AppContext.encoder.encode(RoomResponse(room))) ?? Data())
+    static func json(_ room: RoomRecord, links: PublicLinks, owner: String?) -> [UInt8] {
+        Array((try? AppContext.encoder.encode(RoomResponse(room, links: links, owner: owner))) ?? Data())
     }
 }
 

@@ -23,33 +23,33 @@ struct RoomsController {
                 // A room-scoped token sees only its own room; no room check can fail here, so the origin's turn is now.
                 try services.requireOrigin(request, apiKey: claims.apiKey)
                 let own = try await rooms.scoped(claims)
-                let items = page == 1 ? own.map { [RoomResponse($0)] } ?? [] : []
+                let items = page == 1 ? own.map { [services.roomResponse($0)] } ?? [] : []
                 return PageResponse(items: items, page: page, perPage: perPage, total: own == nil ? 0 : 1)
             }
             let found = try await services.repositories.rooms(apiKey: claims.apiKey, page: page, perPage: perPage)
-            return PageResponse(items: found.items.map(RoomResponse.init), page: page, perPage: perPage, total: found.total)
+            return PageResponse(items: found.items.map(services.roomResponse), page: page, perPage: perPage, total: found.total)
         }
         router.get("/v2/rooms/validate/:roomId") { request, context in try await validate(request, context) }
         router.post("/v2/rooms/validate/:roomId") { request, context in try await validate(request, context) }
         router.get("/v2/rooms/:roomId") { request, context in
             let claims = try services.requireServerAPI(request)
-            return RoomResponse(try await rooms.find(claims, try context.parameters.require("roomId"), origin: request.headers[.origin]))
+            return services.roomResponse(try await rooms.find(claims, try context.parameters.require("roomId"), origin: request.headers[.origin]))
         }
         router.post("/v2/rooms/deactivate") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(RoomIdRequest.self, request, context)
-            return RoomResponse(try await rooms.deactivate(claims, body.roomId, origin: request.headers[.origin]))
+            return services.roomResponse(try await rooms.deactivate(claims, body.roomId, origin: request.headers[.origin]))
         }
     }
 
     /// Creates a room for the token's key; a room-scoped token may only (re)create its own custom room.
     func createRoom(_ body: RoomRequest, claims: Claims, origin: String?) async throws -> RoomResponse {
-        RoomResponse(try await rooms.create(try body.newRoom(), claims: claims, origin: origin))
+        services.roomResponse(try await rooms.create(try body.newRoom(), claims: claims, origin: origin))
     }
 
     /// 200 with the room when it exists and is enabled; 400 otherwise (4003 unknown, 4052 disabled).
     private func validate(_ request: Request, _ context: AppContext) async throws -> RoomResponse {
         let claims = try services.requireServerAPI(request)
-        return RoomResponse(try await rooms.valid(claims, try context.parameters.require("roomId"), origin: request.headers[.origin]))
+        return services.roomResponse(try await rooms.valid(claims, try context.parameters.require("roomId"), origin: request.headers[.origin]))
     }
 }

@@ -2,6 +2,7 @@ import AdmitApp
 import AdmitCore
 import AdmitStore
 import AdmitToken
+import Crypto
 import Foundation
 import Hummingbird
 
@@ -11,31 +12,49 @@ struct SessionsController {
     let services: Services
     let sessions: SessionService
 
+    /// A session as the v2 API shows it (one shape for the list, the single session and `end`).
     struct SessionResponse: ResponseEncodable, Sendable {
         var id: String
         var roomId: String
+        var customRoomId: String?
+        var userId: String
         var start: Date
         var end: Date?
         var status: String
+        /// Seconds from the start to the end, or to now while the session is live.
+        var activeDuration: Int
+        var links: RoomResponse.Links
         var participants: [ParticipantResponse]
 
-        init(_ session: SessionRecord) {
+        init(_ session: SessionRecord, customRoomId: String?, links: PublicLinks, now: Date = Date()) {
             id = session.id
             roomId = session.roomId
+            self.customRoomId = customRoomId
+            userId = session.apiKey
             start = session.start
             end = session.end
             status = session.end == nil ? "ongoing" : "ended"
-            participants = session.attendees.map(ParticipantResponse.init)
+            let seconds = (session.end ?? now).timeIntervalSince(session.start)
+            activeDuration = seconds.isFinite && seconds > 0 ? Int(min(seconds, Double(Int32.max))) : 0
+            self.links = RoomResponse.Links(get_room: links.room(session.roomId), get_session: links.sessions(roomId: session.roomId))
+            participants = session.attendees.map { ParticipantResponse($0, sessionId: session.id) }
         }
 
-        private enum CodingKeys: String, CodingKey { case id, roomId, start, end, status, participants }
+        private enum CodingKeys: String, CodingKey {
+            case id, roomId, customRoomId, userId, start, end, status, activeDuration, chatLink, links, participants
+        }
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(id, forKey: .id)
             try container.encode(roomId, forKey: .roomId)
+            try container.encode(customRoomId, forKey: .customRoomId)  // null when the room has none
+            try container.encode(userId, forKey: .userId)
             try container.encode(start, forKey: .start)
             try container.encode(end, forKey: .end)  // null while ongoing
             try container.encode(status, forKey: .status)
+            try container.encode(activeDuration, forKey: .activeDuration)
+            try container.encodeNil(forKey: .chatLink)  // Admit keeps no chat
+            try container.encode(links, forKey: .links)
             try container.encode(participants, forKey: .participants)
         }
     }
@@ -51,14 +70,22 @@ struct SessionsController {
                 try container.encode(end, forKey: .end)
             }
         }
+        /// The participant's record in this session: 24 hex digits, the same on every read.
+        var _id: String
         var participantId: String
         var name: String
         var timelog: [Stay]
 
-        init(_ attendee: SessionRecord.Attendee) {
+        init(_ attendee: SessionRecord.Attendee, sessionId: String) {
+            _id = Self.recordId(sessionId: sessionId, participantId: attendee.participantId)
             participantId = attendee.participantId
             name = attendee.name
             timelog = attendee.timelog.map { Stay(start: $0.start, end: $0.end) }
+        }
+
+        /// Derived, not stored: the first 12 bytes of SHA-256 over the session and participant ids.
+        static func recordId(sessionId: String, participantId: String) -> String {
+            SHA256.hash(data: Data("\(sessionId)\u{0}\(participantId)".utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
         }
     }
 
@@ -86,25 +113,27 @@ struct SessionsController {
             let found = try await sessions.list(
                 claims, roomId: FormQuery(request.uri.query?[...])["roomId"], origin: request.headers[.origin], page: page, perPage: perPage
             )
-            return PageResponse(items: found.items.map(SessionResponse.init), page: page, perPage: perPage, total: found.total)
+            return PageResponse(items: try await responses(found.items), page: page, perPage: perPage, total: found.total)
         }
         router.get("/v2/sessions/:sessionId") { request, context in
-            SessionResponse(try await session(request, context))
+            try await response(try await session(request, context))
         }
         router.get("/v2/sessions/:sessionId/participants") { request, context in
             let (page, perPage) = try pagination(request)
-            return participantsPage(try await session(request, context).attendees, page: page, perPage: perPage)
+            let found = try await session(request, context)
+            return participantsPage(found, found.attendees, page: page, perPage: perPage)
         }
         router.get("/v2/sessions/:sessionId/participants/active") { request, context in
             let (page, perPage) = try pagination(request)
             let found = try await session(request, context)
             let active = found.end != nil ? [] : found.attendees.filter { $0.timelog.last?.end == nil }
-            return participantsPage(active, page: page, perPage: perPage)
+            return participantsPage(found, active, page: page, perPage: perPage)
         }
         router.post("/v2/sessions/end") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(EndBody.self, request, context)
-            return SessionResponse(try await sessions.end(claims, roomId: body.roomId, sessionId: body.sessionId, origin: request.headers[.origin]))
+            return try await response(
+                try await sessions.end(claims, roomId: body.roomId, sessionId: body.sessionId, origin: request.headers[.origin]))
         }
         router.post("/v2/sessions/participants/remove") { request, context in
             let claims = try services.requireServerAPI(request)
@@ -121,10 +150,29 @@ struct SessionsController {
         return try await sessions.session(claims, id: try context.parameters.require("sessionId"), origin: request.headers[.origin])
     }
 
-    private func participantsPage(_ attendees: [SessionRecord.Attendee], page: Int, perPage: Int) -> PageResponse<ParticipantResponse> {
+    private func participantsPage(_ session: SessionRecord, _ attendees: [SessionRecord.Attendee], page: Int, perPage: Int)
+        -> PageResponse<ParticipantResponse>
+    {
         let start = min(attendees.count, (page - 1) * perPage)
         return PageResponse(
-            items: attendees[start..<min(attendees.count, start + perPage)].map(ParticipantResponse.init), page: page, perPage: perPage,
-            total: attendees.count)
+            items: attendees[start..<min(attendees.count, start + perPage)].map { ParticipantResponse($0, sessionId: session.id) }, page: page,
+            perPage: perPage, total: attendees.count)
+    }
+
+    private func response(_ session: SessionRecord) async throws -> SessionResponse {
+        try await responses([session])[0]
+    }
+
+    /// The sessions as answers, each with its room's customRoomId (one lookup per room, cached).
+    private func responses(_ found: [SessionRecord]) async throws -> [SessionResponse] {
+        var custom: [String: String?] = [:]
+        var answers: [SessionResponse] = []
+        for session in found {
+            if custom[session.roomId] == nil {
+                custom[session.roomId] = .some(try await services.rooms.room(apiKey: session.apiKey, id: session.roomId)?.customRoomId)
+            }
+            answers.append(SessionResponse(session, customRoomId: custom[session.roomId] ?? nil, links: services.links))
+        }
+        return answers
     }
 }

@@ -335,7 +335,7 @@ final class FastPath: ChannelInboundHandler, RemovableChannelHandler {
             guard !self.removed else { return }
             switch result {
             case .success(let room):
-                self.answerValidate(claims, room, json: room.map(RoomResponse.json), path: path, start: start, context: context)
+                self.answerValidate(claims, room, json: room.map(services.roomJSON), path: path, start: start, context: context)
             case .failure:
                 self.dependencies.logger.error("room lookup failed", metadata: ["path": "\(path)"])
                 self.write(

@@ -5,10 +5,11 @@ import Foundation
 import Hummingbird
 
 extension JobRecord {
-    /// The job as the API shows it: `id`, `status`, the resolved `config` (each value with its
-    /// source), the worker's URLs, and what the start asked for. The workers' view adds `action`
-    /// (what to do now: `start`, `stop`, or null), `kind` and `apiKey`.
-    func json(worker: Bool = false, action: String? = nil) -> JSONValue {
+    /// The job as the API shows it: `id`, `status`, `start` and `end`, the resolved `config` (each
+    /// value with its source), the worker's URLs and `file`, and what the start asked for. The
+    /// workers' view adds `action` (what to do now: `start`, `stop`, or null), `kind` and `apiKey`.
+    /// HLS jobs always carry their URLs: Admit's own (`links`) until a worker reports others.
+    func json(links: PublicLinks, worker: Bool = false, action: String? = nil) -> JSONValue {
         var members: [JSONMember] = [JSONMember("id", .string(id))]
         if worker {
             members += [
@@ -17,17 +18,21 @@ extension JobRecord {
         }
         members += [
             JSONMember("roomId", .string(roomId)), JSONMember("sessionId", .string(sessionId)), JSONMember("status", .string(status)),
+            JSONMember("start", .string(createdAt.iso8601)), JSONMember("end", endedAt.map { .string($0.iso8601) } ?? .null),
             JSONMember("config", (try? JSONValue(parsing: config)) ?? .object([])),
         ]
-        let urls: [(String, String?)] =
-            kind == "hls"
-            ? [("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl)]
-            : [
-                ("fileUrl", fileUrl), ("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl),
+        if kind == "hls" {
+            let playback = playbackHlsUrl ?? links.hlsPlayback(jobId: id)
+            members += [
+                JSONMember("downstreamUrl", .string(playback)), JSONMember("playbackHlsUrl", .string(playback)),
+                JSONMember("livestreamUrl", .string(livestreamUrl ?? links.hlsLive(jobId: id))),
             ]
-        for (name, value) in urls where value != nil || kind == "hls" {
-            members.append(JSONMember(name, value.map(JSONValue.string) ?? .null))
+        } else {
+            for (name, value) in [("fileUrl", fileUrl), ("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl)] where value != nil {
+                members.append(JSONMember(name, value.map(JSONValue.string) ?? .null))
+            }
         }
+        if let file, let parsed = try? JSONValue(parsing: file) { members.append(JSONMember("file", parsed)) }
         if let error { members.append(JSONMember("error", .string(error))) }
         if case .object(let extras)? = try? JSONValue(parsing: request) {
             // Stream keys are credentials for the RTMP endpoints: only workers (admin credential) see them.
@@ -35,6 +40,20 @@ extension JobRecord {
         }
         members += [JSONMember("createdAt", .string(createdAt.iso8601)), JSONMember("updatedAt", .string(updatedAt.iso8601))]
         return .object(members)
+    }
+
+    /// `POST /v2/hls/start`'s answer, as VideoSDK documents it: where the stream will play,
+    /// known at start (Admit's own URLs, which redirect to the worker's playlist once it has one).
+    func hlsStarted(links: PublicLinks) -> JSONValue {
+        let playback = links.hlsPlayback(jobId: id)
+        return .object([
+            JSONMember("sessionId", .string(sessionId)), JSONMember("start", .string(createdAt.iso8601)), JSONMember("roomId", .string(roomId)),
+            JSONMember(
+                "links",
+                .object([JSONMember("get_room", .string(links.room(roomId))), JSONMember("get_session", .string(links.sessions(roomId: roomId)))])),
+            JSONMember("downstreamUrl", .string(playback)), JSONMember("playbackHlsUrl", .string(playback)),
+            JSONMember("livestreamUrl", .string(links.hlsLive(jobId: id))), JSONMember("id", .string(id)),
+        ])
     }
 }
 
