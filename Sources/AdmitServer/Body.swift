@@ -31,26 +31,24 @@ func decodeJSON(_ request: Request, _ context: AppContext) async throws -> JSONV
     return value
 }
 
-/// A body of named fields, as JSON (`{"roomId": "..."}`) or as an HTML form
-/// (`application/x-www-form-urlencoded`): the SDK preflights accept both. Each of `names` must
-/// be a string when present; other fields are left alone (the SDKs send more than Admit reads).
+/// A body of named fields, as JSON (`{"roomId": "..."}`) or as an HTML form (`roomId=...`):
+/// the SDK preflights get both (the Flutter SDK posts a form). Told apart by the body itself,
+/// as many clients (curl -d, Python's urllib) label JSON as a form. Each of `names` must be a
+/// string when present; other fields are left alone (the SDKs send more than Admit reads).
 func decodeFields(_ names: [String], _ request: Request, _ context: AppContext) async throws -> [String: String] {
-    let form = request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true
-    let data = try await bodyData(request, context)
-    if form {
-        let text = String(decoding: data, as: UTF8.self)
-        let query = FormQuery(text == "{}" ? nil : text[...])
-        var fields: [String: String] = [:]
+    let text = String(decoding: try await bodyData(request, context), as: UTF8.self)
+    var fields: [String: String] = [:]
+    guard text.first(where: { !$0.isWhitespace }) == "{" else {
+        let query = FormQuery(text[...])
         for name in names { fields[name] = query[name] }
         return fields
     }
-    guard case .object(let members)? = try? JSONValue(parsing: String(decoding: data, as: UTF8.self)) else {
+    guard case .object(let members)? = try? JSONValue(parsing: text) else {
         throw APIError.badRequest("The request body must be a JSON object or a form.")
     }
-    var fields: [String: String] = [:]
     for member in members where member.value != .null && names.contains(member.key) {
-        guard let text = member.value.stringValue else { throw APIError.badRequest("`\(member.key)` must be a string.") }
-        fields[member.key] = text
+        guard let value = member.value.stringValue else { throw APIError.badRequest("`\(member.key)` must be a string.") }
+        fields[member.key] = value
     }
     return fields
 }

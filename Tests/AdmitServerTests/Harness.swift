@@ -40,7 +40,7 @@ struct Harness {
     {
         var headers = extra
         if let token { headers[.authorization] = token }
-        if body != nil { headers[.contentType] = "application/json" }
+        if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             let text = String(buffer: response.body)
             return Reply(status: Int(response.status.code), json: (try? JSONValue(parsing: text)) ?? .null, text: text, headers: response.headers)

@@ -107,6 +107,20 @@ async def main():
 
     sessions = http("GET", f"/v2/sessions?roomId={room}", host_token)[1]["data"]
     check(len(sessions) == 1 and sessions[0]["status"] == "ended", "the session is recorded as ended")
+    session = sessions[0]
+    check(session["links"]["get_room"] == f"{BASE}/v2/rooms/{room}" and session["chatLink"] is None
+          and isinstance(session["activeDuration"], int) and session["userId"] == dev_key,
+          "a session answers VideoSDK's fields: absolute links, userId, activeDuration, chatLink")
+    check(all(len(p["_id"]) == 24 for p in session["participants"]), "each session participant has an _id")
+    # A link is followed with the same token, as VideoSDK's clients do.
+    status, followed = http("GET", session["links"]["get_session"][len(BASE):], host_token)
+    check(status == 200 and followed["data"][0]["id"] == session["id"], "get_session answers the room's sessions")
+
+    # The official SDKs' preflight gets the join checks' verdict.
+    status, body = http("POST", "/infra/v1/meetings/init-config", host_token, {"roomId": room})
+    check(status == 200 and body["data"]["signalingUrl"] == f"{WS}/rtc", "init-config answers where to signal")
+    status, body = http("POST", "/infra/v1/meetings/init-config", host_token, {"roomId": "zzzz-zzzz-zzzz"})
+    check(status == 404 and body["code"] == 4003, "init-config refuses an unknown room with 4003")
 
     # The domain whitelist guards the upgrade itself (a browser sends Origin on every WebSocket).
     status, _ = http("PATCH", f"/admin/v1/api-keys/{dev_key}/settings", "Bearer " + admin,
