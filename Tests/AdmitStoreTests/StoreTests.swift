@@ -304,12 +304,16 @@ struct JobStoreTests {
 
             var stopped = started
             stopped.status = "stopped"
+            stopped.file = #"{"meta":null,"filePath":"a/1.mp4","size":1048576,"type":"video/mp4","fileUrl":"https://files/1.mp4","id":"f"}"#
+            stopped.endedAt = instant(1_795_000_015)
             #expect(try await store.updateJob(stopped, expectedStatus: "started"))
             #expect(try await store.activeJob(apiKey: key, roomId: "r1", kind: kind) == nil)
+            // The file and the end (migration 5) read back as written.
+            #expect(try await store.job(id: first.id) == stopped)
             let again = job("\(key)-4", room: "r1", at: 1_795_000_020)
             #expect(try await store.insertJob(again))
             let page = try await store.jobs(apiKey: key, roomId: "r1", kind: kind, page: 1, perPage: 1)
-            #expect(page.items == [again] && page.total == 2)
+            #expect(page.items == [again] && page.total == 2 && page.items.first?.endedAt == nil && page.items.first?.file == nil)
             #expect(try await store.jobs(apiKey: key, roomId: nil, kind: kind, page: 1, perPage: 10).total == 3)
             #expect(try await store.claimJob(kinds: ["\(kind)-other"]) == nil)
         }
