@@ -1,5 +1,6 @@
 package import AdmitCore
 package import AdmitToken
+import Foundation
 
 /// The fields of a start (REST body or `/rtc` request) besides the room: `config` (checked field
 /// by field), and what the job hands to its worker as given: `webhookUrl`, `awsDirPath`,
@@ -63,8 +64,8 @@ package struct StartRequest {
 package struct StatusReport {
     package var status: JobStatus
     var fileUrl: String?
-    var playbackHlsUrl: String?
-    var livestreamUrl: String?
+    package var playbackHlsUrl: String?
+    package var livestreamUrl: String?
     var error: String?
     /// The file the job produced: `meta` (an object), `filePath`, `size` (bytes), `type`, `fileUrl`, in that order.
     var file: [JSONMember]?
@@ -91,11 +92,12 @@ package struct StatusReport {
     }
 
     /// A reported URL: Admit hands it to players (the HLS ones by redirect), so only an absolute
-    /// http(s) URL of visible ASCII is taken.
+    /// http(s) URL with a host, of visible ASCII, is taken.
     private static func url(_ text: String?, _ name: String) throws(AppError) -> String? {
         guard let text else { return nil }
-        let lower = text.lowercased()
-        guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+        guard text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }), let components = URLComponents(string: text),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https", components.host?.isEmpty == false
+        else {
             throw AppError.invalid("`\(name)` must be an absolute http or https URL.")
         }
         return text
@@ -107,7 +109,8 @@ package struct StatusReport {
             throw AppError.invalid("`file` must be an object {meta, filePath, size, type, fileUrl}.")
         }
         let known = ["meta", "filePath", "size", "type", "fileUrl"]
-        if let unknown = members.first(where: { !known.contains($0.key) }) {
+        // `id` is Admit's: a worker sending back the file it read from the list is not refused for it.
+        if let unknown = members.first(where: { !known.contains($0.key) && $0.key != "id" }) {
             throw AppError.invalid("`file.\(unknown.key)` is not a file field (meta, filePath, size, type, fileUrl).")
         }
         var out: [JSONMember] = []
@@ -120,6 +123,8 @@ package struct StatusReport {
                 guard field.jsonText.utf8.count <= 4096 else { throw AppError.invalid("`file.meta` must be at most 4096 bytes of JSON.") }
             case ("size", _):
                 guard let size = field.integerValue, size >= 0 else { throw AppError.invalid("`file.size` must be a whole number of bytes.") }
+                out.append(JSONMember(key, .number(String(size))))  // 1e3 and 1000.0 are shown as 1000
+                continue
             case ("filePath", .string(let text)), ("type", .string(let text)), ("fileUrl", .string(let text)):
                 guard !text.isEmpty, text.utf8.count <= 2048 else { throw AppError.invalid("`file.\(key)` must be a string of 1 to 2048 bytes.") }
                 if key == "fileUrl" { _ = try url(text, "file.fileUrl") }

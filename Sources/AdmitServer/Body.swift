@@ -34,21 +34,25 @@ func decodeJSON(_ request: Request, _ context: AppContext) async throws -> JSONV
 /// A body of named fields, as JSON (`{"roomId": "..."}`) or as an HTML form (`roomId=...`):
 /// the SDK preflights get both (the Flutter SDK posts a form). Told apart by the body itself,
 /// as many clients (curl -d, Python's urllib) label JSON as a form. Each of `names` must be a
-/// string when present; other fields are left alone (the SDKs send more than Admit reads).
-func decodeFields(_ names: [String], _ request: Request, _ context: AppContext) async throws -> [String: String] {
+/// string of at most its limit in bytes when present; other fields are left alone (the SDKs
+/// send more than Admit reads).
+func decodeFields(_ limits: [String: Int], _ request: Request, _ context: AppContext) async throws -> [String: String] {
     let text = String(decoding: try await bodyData(request, context), as: UTF8.self)
     var fields: [String: String] = [:]
-    guard text.first(where: { !$0.isWhitespace }) == "{" else {
+    if text.first(where: { !$0.isWhitespace }) == "{" {
+        guard case .object(let members)? = try? JSONValue(parsing: text) else {
+            throw APIError.badRequest("The request body must be a JSON object or a form.")
+        }
+        for member in members where member.value != .null && limits[member.key] != nil {
+            guard let value = member.value.stringValue else { throw APIError.badRequest("`\(member.key)` must be a string.") }
+            fields[member.key] = value
+        }
+    } else {
         let query = FormQuery(text[...])
-        for name in names { fields[name] = query[name] }
-        return fields
+        for name in limits.keys { fields[name] = query[name] }
     }
-    guard case .object(let members)? = try? JSONValue(parsing: text) else {
-        throw APIError.badRequest("The request body must be a JSON object or a form.")
-    }
-    for member in members where member.value != .null && names.contains(member.key) {
-        guard let value = member.value.stringValue else { throw APIError.badRequest("`\(member.key)` must be a string.") }
-        fields[member.key] = value
+    for (name, value) in fields where value.utf8.count > limits[name] ?? 0 {
+        throw APIError.badRequest("`\(name)` must be at most \(limits[name] ?? 0) bytes.")
     }
     return fields
 }

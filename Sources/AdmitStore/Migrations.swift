@@ -73,6 +73,8 @@ enum Migrations {
                     // The file a worker reported (JSON) and when the job ended, for the v2 lists.
                     "ALTER TABLE jobs ADD COLUMN file TEXT",
                     "ALTER TABLE jobs ADD COLUMN ended_at BIGINT",
+                    // Jobs that ended before this step: their last change was their end.
+                    "UPDATE jobs SET ended_at = updated_at WHERE status IN ('stopped', 'failed')",
                 ]
             ),
         ]

@@ -152,6 +152,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         say("Admit listening on http://\(configuration.host):\(port)\(dev ? " (dev mode)" : "")")
+        if publicUrl == nil, ["0.0.0.0", "::", "[::]"].contains(configuration.host) {
+            say("Links in answers name http://localhost:\(port): set --public-url to the address clients reach this server at.")
+        }
         try await app.runService()
     }
 

@@ -81,14 +81,15 @@ struct CompatibilityTests {
                 let refused = try await m.report(id, #"{"status":"stopped","file":\#(bad)}"#)
                 #expect(refused.status == 400 && refused.error?.contains(field) == true, "\(bad): \(refused.text)")
             }
+            // A size written as a float is shown as the whole number it is; an `id` sent back is Admit's and ignored.
             let file =
-                #"{"meta":{"resolution":{"width":1280,"height":720}},"filePath":"rooms/a/rec.mp4","size":1048576,"type":"video/mp4","fileUrl":"https://files.example/rec.mp4"}"#
+                #"{"meta":{"resolution":{"width":1280,"height":720}},"filePath":"rooms/a/rec.mp4","size":1.048576e6,"type":"video/mp4","fileUrl":"https://files.example/rec.mp4","id":"mine"}"#
             #expect(try await m.report(id, #"{"status":"stopped","file":\#(file)}"#).status == 200)
             let stopped = try #require(try await m.api.jobs("recordings", roomId: m.roomId).first)
             #expect(stopped["end"]?.stringValue?.hasSuffix("Z") == true && stopped["status"] == .string("stopped"))
             #expect(names(stopped["file"]) == ["meta", "filePath", "size", "type", "fileUrl", "id"])
-            #expect(stopped["file"]?["size"]?.integerValue == 1_048_576 && stopped["file"]?["meta"]?["resolution"]?["width"]?.integerValue == 1280)
-            #expect(stopped["file"]?["id"]?.stringValue?.isEmpty == false && stopped["fileUrl"] == .string("https://files.example/rec.mp4"))
+            #expect(stopped["file"]?["size"] == .number("1048576") && stopped["file"]?["meta"]?["resolution"]?["width"]?.integerValue == 1280)
+            #expect(stopped["file"]?["id"] == .string("\(id)-file") && stopped["fileUrl"] == .string("https://files.example/rec.mp4"))
 
             let output = JSONValue.object([JSONMember("url", .string("rtmp://live.example/app")), JSONMember("streamKey", .string("k"))])
             let live = try await m.start("livestreams", [JSONMember("outputs", .array([output]))])
@@ -111,20 +112,39 @@ struct CompatibilityTests {
             #expect(answer["livestreamUrl"] == .string("\(base)/hls/\(id)/live.m3u8"))
             #expect(answer["links"]?["get_room"] == .string("\(base)/v2/rooms/\(m.roomId)"))
 
-            // Nothing to play until a worker says where.
-            #expect(try await m.admin.call(.get, "/hls/\(id)/index.m3u8").status == 404)
-            #expect(try await m.admin.call(.get, "/hls/nope/index.m3u8").status == 404)
-            #expect(try await m.admin.call(.get, "/hls/\(id)/other.m3u8").status == 404)
-            _ = try await m.claim()
-            #expect(try await m.report(id, #"{"status":"started","playbackHlsUrl":"ftp://cdn.example/x"}"#).status == 400)
+            // Nothing to play until a worker says where; one answer for every stream that is not playing.
+            let unknown = try await m.admin.call(.get, "/hls/\(id)/index.m3u8")
+            #expect(unknown.status == 404)
+            for path in [
+                "/hls/nope/index.m3u8", "/hls/\(id.uppercased())/index.m3u8", "/hls/\(id)/other.m3u8", "/hls/000000000000000000000000/index.m3u8",
+            ] {
+                let reply = try await m.admin.call(.get, path)
+                #expect(reply.status == 404 && reply.error == unknown.error, "\(path)")
+            }
+            // A worker sees what was reported (nothing yet), not Admit's own URLs.
+            let claimed = try await m.claim()
+            #expect(claimed.json["playbackHlsUrl"] == .null && claimed.json["livestreamUrl"] == .null && claimed.json["downstreamUrl"] == nil)
+            // Admit's own playback route, however it is spelt, would redirect to itself.
+            let own = m.baseURL.absoluteString.replacingOccurrences(of: "http://", with: "HTTP://")
+            for bad in [
+                "ftp://cdn.example/x", "http:///no-host", "https://cdn.example/a b", "\(own)/HLS/\(id)/index.m3u8",
+                "\(m.baseURL.absoluteString)/hls/\(id)/live.m3u8",
+            ] {
+                let refused = try await m.report(id, #"{"status":"started","playbackHlsUrl":"\#(bad)"}"#)
+                #expect(refused.status == 400, "\(bad): \(refused.text)")
+            }
             let playlist = "https://cdn.example/hls/\(id)/index.m3u8"
+            let live = "https://cdn.example/hls/\(id)/ll.m3u8"
             #expect(try await m.report(id, #"{"status":"started","playbackHlsUrl":"\#(playlist)"}"#).status == 200)
-            for path in ["index.m3u8", "live.m3u8"] {
+            for path in ["index.m3u8", "live.m3u8"] {  // live falls back to the playback playlist
                 let redirect = try await m.admin.call(.get, "/hls/\(id)/\(path)")
                 #expect(redirect.status == 307 && redirect.headers[.location] == playlist, "\(path)")
             }
+            #expect(try await m.report(id, #"{"status":"playable","livestreamUrl":"\#(live)"}"#).status == 200)
+            #expect(try await m.admin.call(.get, "/hls/\(id)/live.m3u8").headers[.location] == live)
             let listed = try #require(try await m.api.jobs("hls", roomId: m.roomId).first)
-            #expect(listed["playbackHlsUrl"] == .string(playlist) && listed["livestreamUrl"] == answer["livestreamUrl"])
+            #expect(listed["playbackHlsUrl"] == .string(playlist) && listed["downstreamUrl"] == .string(playlist))
+            #expect(listed["livestreamUrl"] == .string(live))
 
             #expect(try await m.end("hls")["status"] == .string("stopping"))
             _ = try await m.claim()
@@ -143,6 +163,7 @@ struct CompatibilityTests {
             #expect(json.json["data"]?["baseUrl"] == .string("127.0.0.1:\(port)"))
             #expect(json.json["data"]?["signalingUrl"] == .string("ws://127.0.0.1:\(port)/rtc"))
             #expect(json.json["data"]?["iceServers"] == .array([]) && json.json["data"]?["roomId"] == .string(m.roomId))
+            #expect(json.json["data"]?["admission"] == .string("join"))
 
             // The Flutter SDK posts a form; the custom room id names the room too.
             let form = try await m.admin.call(
@@ -167,6 +188,24 @@ struct CompatibilityTests {
                 #expect(refused.json["statusCode"]?.integerValue == refused.status && refused.error != nil, "\(what)")
             }
             #expect(try await m.admin.call(.post, "/infra/v1/meetings/init-config", token: good, body: #"{"roomId":7}"#).status == 400)
+            let long = String(repeating: "p", count: 257)
+            let tooLong = try await m.admin.call(
+                .post, "/infra/v1/meetings/init-config", token: good, body: #"{"roomId":"\#(m.roomId)","participantId":"\#(long)"}"#)
+            #expect(tooLong.status == 400 && tooLong.error?.contains("`participantId`") == true)
+
+            // The rest of /rtc's checks: the crawler role, the key's whitelist, a deactivated room.
+            let crawler = try await m.admin.call(
+                .post, "/infra/v1/meetings/init-config", token: token(m.key, roles: [.crawler]), body: #"{"roomId":"\#(m.roomId)"}"#)
+            #expect(crawler.code == 4024)
+            try await m.settings(#"{"transcription":{"whitelistDomains":["https://app.example.com"]}}"#)
+            let evil = try await m.admin.call(
+                .post, "/infra/v1/meetings/init-config", token: good, body: #"{"roomId":"\#(m.roomId)"}"#, headers: [.origin: "https://evil.example"])
+            #expect(evil.code == 4025)
+            let app = try await m.admin.call(
+                .post, "/infra/v1/meetings/init-config", token: good, body: #"{"roomId":"\#(m.roomId)"}"#,
+                headers: [.origin: "https://app.example.com"])
+            #expect(app.status == 200)
+            try await m.settings("{}")
 
             // The prebuilt UI reads meetingId, or error and statusCode.
             let prebuilt = try await m.admin.call(.post, "/v1/prebuilt/meetings/\(m.roomId)", token: good, body: #"{"region":"sg001"}"#)
@@ -175,12 +214,18 @@ struct CompatibilityTests {
             #expect(lobby.json["meetingId"] == .string(m.roomId) && lobby.json["admission"] == .string("lobby"))
             let missing = try await m.admin.call(.post, "/v1/prebuilt/meetings/zzzz-zzzz-zzzz", token: good)
             #expect(missing.code == 4003 && missing.json["statusCode"]?.integerValue == missing.status && missing.error != nil)
+
+            // Last: a deactivated room.
+            _ = try await m.api.call("POST", "/v2/rooms/deactivate", body: .object([JSONMember("roomId", .string(m.roomId))]))
+            let disabled = try await m.admin.call(.post, "/infra/v1/meetings/init-config", token: good, body: #"{"roomId":"\#(m.roomId)"}"#)
+            #expect(disabled.code == 4052)
         }
     }
 
     @Test("--public-url sets every link; a URL that cannot be one is refused at start")
     func publicURL() async throws {
-        try await withMeeting({ $0.publicURL = "https://meet.example.com/admit/" }) { m in
+        // The scheme and host are read in any case and written in lower case.
+        try await withMeeting({ $0.publicURL = "HTTPS://Meet.Example.com/admit/" }) { m in
             let host = try await m.join("host")
             try await host.next("meeting-joined")
             let session = try #require(try await m.api.sessions(roomId: m.roomId).first)

@@ -23,12 +23,9 @@ struct RoomsTests {
             // VideoSDK's documented room: absolute links, the key's owner as `user` beside `userId`.
             #expect(created.json["links"]?["get_room"] == .string("https://meet.example.com/admit/v2/rooms/\(roomId)"))
             #expect(created.json["links"]?["get_session"] == .string("https://meet.example.com/admit/v2/sessions/?roomId=\(roomId)"))
-            #expect(
-                created.json["user"]
-                    == .object([
-                        JSONMember("discontinuedReason", .null), JSONMember("email", .null), JSONMember("id", .string(key.apiKey)),
-                        JSONMember("name", .string("Acme backend")),
-                    ]))
+            let user = created.json["user"]
+            #expect(user?["id"] == .string(key.apiKey) && user?["name"] == .string("Acme backend"))
+            #expect(user?["email"] == .null && user?["discontinuedReason"] == .null)
             #expect(created.json["webhook"]?["endPoint"] == .string("https://example.com/hook"))
             #expect(created.json["createdAt"]?.stringValue?.hasSuffix("Z") == true)
             #expect(try await server.room(token(key), roomId).json == created.json)

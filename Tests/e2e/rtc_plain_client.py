@@ -113,6 +113,7 @@ async def main():
           "a session answers VideoSDK's fields: absolute links, userId, activeDuration, chatLink")
     check(all(len(p["_id"]) == 24 for p in session["participants"]), "each session participant has an _id")
     # A link is followed with the same token, as VideoSDK's clients do.
+    check(session["links"]["get_session"].startswith(BASE + "/"), "get_session is on this server")
     status, followed = http("GET", session["links"]["get_session"][len(BASE):], host_token)
     check(status == 200 and followed["data"][0]["id"] == session["id"], "get_session answers the room's sessions")
 

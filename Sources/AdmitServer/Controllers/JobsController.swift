@@ -49,15 +49,17 @@ struct JobsController {
         // players fetch it; the job id (96 random bits) is the capability. Redirects to the
         // playlist the worker reported, while the stream runs.
         router.get("/hls/:jobId/:playlist") { _, context -> Response in
+            // One answer for unknown, not yet playable and ended streams; ids that cannot be a
+            // job's (24 lower-case hex digits) never reach the store.
+            let notPlaying = APIError.notFound("No HLS stream is playing there.")
             let id = try context.parameters.require("jobId")
             let playlist = try context.parameters.require("playlist")
-            guard playlist == "index.m3u8" || playlist == "live.m3u8", let job = try await services.repositories.job(id: id), job.kind == "hls" else {
-                throw APIError.notFound("No HLS stream \(id).")
-            }
+            guard id.utf8.count == 24, id.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+                playlist == "index.m3u8" || playlist == "live.m3u8",
+                let job = try await services.repositories.job(id: id), job.kind == "hls", job.isActive
+            else { throw notPlaying }
             let target = playlist == "index.m3u8" ? job.playbackHlsUrl : job.livestreamUrl ?? job.playbackHlsUrl
-            guard job.isActive, let target, !target.hasPrefix(services.links.base + "/hls/") else {
-                throw APIError.notFound("HLS stream \(id) is not playable \(job.isActive ? "yet" : "any more").")
-            }
+            guard let target, !services.links.isOwnPlayback(target) else { throw notPlaying }
             return Response(status: .temporaryRedirect, headers: [.location: target, .cacheControl: "no-store"])
         }
 
@@ -84,6 +86,11 @@ struct JobsController {
         }
         admin.post("/:id/status") { request, context in
             let report = try StatusReport(try await decodeJSON(request, context))
+            for (name, url) in [("playbackHlsUrl", report.playbackHlsUrl), ("livestreamUrl", report.livestreamUrl)] {
+                if let url, services.links.isOwnPlayback(url) {
+                    throw APIError.badRequest("`\(name)` must be the worker's playlist, not Admit's own /hls URL.")
+                }
+            }
             return JSONResponse(value: try await jobs.report(try context.parameters.require("id"), report).json(links: services.links))
         }
     }

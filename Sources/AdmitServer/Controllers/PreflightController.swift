@@ -14,7 +14,8 @@ struct PreflightController {
     let joins: JoinService
 
     /// `{roomId}` as JSON or as a form; the token in `Authorization` (or a `token` field).
-    static let fields = ["roomId", "meetingId", "participantId", "name", "token"]
+    /// Each at most as long as a join URL could carry it.
+    static let fields = ["roomId": 256, "meetingId": 256, "participantId": 256, "name": 256, "token": 8192]
 
     func register(on router: Router<AppContext>) {
         for path in ["init-config", "sdk-init-config", "server-init-config"] {
@@ -26,9 +27,11 @@ struct PreflightController {
                         JSONMember(
                             "data",
                             .object([
-                                JSONMember("baseUrl", .string(services.links.host)), JSONMember("signalingUrl", .string(services.links.signaling)),
+                                JSONMember("baseUrl", .string(services.links.baseWithoutScheme)),
+                                JSONMember("signalingUrl", .string(services.links.signaling)),
                                 JSONMember("iceServers", .array([])), JSONMember("roomId", .string(join.room.roomId)),
                                 JSONMember("participantId", .string(join.participantId)),
+                                JSONMember("admission", .string(join.lobby ? "lobby" : "join")),
                             ]))
                     ]))
             }

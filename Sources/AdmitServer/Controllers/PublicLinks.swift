@@ -1,3 +1,4 @@
+import AdmitToken
 import Foundation
 import Synchronization
 
@@ -12,8 +13,14 @@ final class PublicLinks: Sendable {
     private let fixed: Bool
     private let listening: String
 
+    /// `base` must have passed `refusal(of:)`; its scheme and host are written in lower case.
     init(base: String) {
         var base = base
+        if var components = URLComponents(string: base) {
+            components.scheme = components.scheme?.lowercased()
+            components.host = components.host?.lowercased()
+            base = components.string ?? base
+        }
         while base.hasSuffix("/") { base.removeLast() }
         current = Mutex(base)
         fixed = true
@@ -49,6 +56,20 @@ final class PublicLinks: Sendable {
         return nil
     }
 
+    /// The `links` object of answers about a room: the room, and the room's sessions.
+    func roomLinks(_ roomId: String) -> JSONValue {
+        .object([JSONMember("get_room", .string(room(roomId))), JSONMember("get_session", .string(sessions(roomId: roomId)))])
+    }
+
+    /// Whether `url` names this server's HLS playback route (a worker reporting it back would
+    /// make the route redirect to itself): same host and port, any letter case, under `/hls/`.
+    func isOwnPlayback(_ url: String) -> Bool {
+        guard let given = URLComponents(string: url), let own = URLComponents(string: base) else { return false }
+        let ownPath = own.path.hasSuffix("/") ? String(own.path.dropLast()) : own.path
+        return given.host?.lowercased() == own.host?.lowercased() && given.port == own.port
+            && given.path.lowercased().hasPrefix((ownPath + "/hls/").lowercased())
+    }
+
     /// `GET /v2/rooms/:roomId`.
     func room(_ roomId: String) -> String { "\(base)/v2/rooms/\(Self.segment(roomId))" }
 
@@ -63,7 +84,7 @@ final class PublicLinks: Sendable {
 
     /// The base without its scheme (`meet.example.com`, `127.0.0.1:8080`): the SDK preflights'
     /// `baseUrl`, which the official SDKs read as a host to open `wss://{baseUrl}/...` on.
-    var host: String {
+    var baseWithoutScheme: String {
         let base = base
         if let range = base.range(of: "://") { return String(base[range.upperBound...]) }
         return base
@@ -76,11 +97,14 @@ final class PublicLinks: Sendable {
         return socket + "/rtc"
     }
 
+    /// RFC 3986's unreserved characters, ASCII only.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     private static func segment(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
     }
 
     private static func queryValue(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+        text.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? text
     }
 }

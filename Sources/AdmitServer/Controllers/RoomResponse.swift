@@ -8,6 +8,12 @@ struct RoomResponse: ResponseEncodable, Sendable {
     struct Links: Encodable, Sendable {
         var get_room: String
         var get_session: String
+
+        /// The room, and the room's sessions.
+        init(_ links: PublicLinks, roomId: String) {
+            get_room = links.room(roomId)
+            get_session = links.sessions(roomId: roomId)
+        }
     }
 
     /// The API key's owner, as VideoSDK shows the account: Admit knows the key's name only.
@@ -51,7 +57,7 @@ struct RoomResponse: ResponseEncodable, Sendable {
         createdAt = room.createdAt
         updatedAt = room.updatedAt
         id = room.id
-        self.links = Links(get_room: links.room(room.roomId), get_session: links.sessions(roomId: room.roomId))
+        self.links = Links(links, roomId: room.roomId)
         webhook = room.webhook.flatMap { try? JSONDecoder().decode(RoomRequest.Webhook.self, from: Data($0.utf8)) }
         autoCloseConfig = room.autoCloseConfig.flatMap { try? JSONDecoder().decode(RoomRequest.AutoClose.self, from: Data($0.utf8)) }
     }

@@ -36,7 +36,7 @@ struct SessionsController {
             status = session.end == nil ? "ongoing" : "ended"
             let seconds = (session.end ?? now).timeIntervalSince(session.start)
             activeDuration = seconds.isFinite && seconds > 0 ? Int(min(seconds, Double(Int32.max))) : 0
-            self.links = RoomResponse.Links(get_room: links.room(session.roomId), get_session: links.sessions(roomId: session.roomId))
+            self.links = RoomResponse.Links(links, roomId: session.roomId)
             participants = session.attendees.map { ParticipantResponse($0, sessionId: session.id) }
         }
 
@@ -113,10 +113,10 @@ struct SessionsController {
             let found = try await sessions.list(
                 claims, roomId: FormQuery(request.uri.query?[...])["roomId"], origin: request.headers[.origin], page: page, perPage: perPage
             )
-            return PageResponse(items: try await responses(found.items), page: page, perPage: perPage, total: found.total)
+            return PageResponse(items: await responses(found.items), page: page, perPage: perPage, total: found.total)
         }
         router.get("/v2/sessions/:sessionId") { request, context in
-            try await response(try await session(request, context))
+            await response(try await session(request, context))
         }
         router.get("/v2/sessions/:sessionId/participants") { request, context in
             let (page, perPage) = try pagination(request)
@@ -132,7 +132,7 @@ struct SessionsController {
         router.post("/v2/sessions/end") { request, context in
             let claims = try services.requireServerAPI(request)
             let body = try await decodeBody(EndBody.self, request, context)
-            return try await response(
+            return await response(
                 try await sessions.end(claims, roomId: body.roomId, sessionId: body.sessionId, origin: request.headers[.origin]))
         }
         router.post("/v2/sessions/participants/remove") { request, context in
@@ -159,19 +159,20 @@ struct SessionsController {
             perPage: perPage, total: attendees.count)
     }
 
-    private func response(_ session: SessionRecord) async throws -> SessionResponse {
-        try await responses([session])[0]
+    private func response(_ session: SessionRecord) async -> SessionResponse {
+        await responses([session])[0]
     }
 
     /// The sessions as answers, each with its room's customRoomId (one lookup per room, cached).
-    private func responses(_ found: [SessionRecord]) async throws -> [SessionResponse] {
-        var custom: [String: String?] = [:]
+    /// A lookup that fails shows null rather than failing the answer: `end` has happened by then.
+    private func responses(_ found: [SessionRecord]) async -> [SessionResponse] {
+        var rooms: [String: RoomRecord] = [:]
         var answers: [SessionResponse] = []
         for session in found {
-            if custom[session.roomId] == nil {
-                custom[session.roomId] = .some(try await services.rooms.room(apiKey: session.apiKey, id: session.roomId)?.customRoomId)
+            if rooms[session.roomId] == nil, let room = try? await services.rooms.room(apiKey: session.apiKey, id: session.roomId) {
+                rooms[session.roomId] = room
             }
-            answers.append(SessionResponse(session, customRoomId: custom[session.roomId] ?? nil, links: services.links))
+            answers.append(SessionResponse(session, customRoomId: rooms[session.roomId]?.customRoomId, links: services.links))
         }
         return answers
     }

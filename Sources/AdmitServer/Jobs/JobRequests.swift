@@ -9,6 +9,7 @@ extension JobRecord {
     /// value with its source), the worker's URLs and `file`, and what the start asked for. The
     /// workers' view adds `action` (what to do now: `start`, `stop`, or null), `kind` and `apiKey`.
     /// HLS jobs always carry their URLs: Admit's own (`links`) until a worker reports others.
+    /// Workers see what was reported (null until then), so they never take Admit's for theirs.
     func json(links: PublicLinks, worker: Bool = false, action: String? = nil) -> JSONValue {
         var members: [JSONMember] = [JSONMember("id", .string(id))]
         if worker {
@@ -21,14 +22,16 @@ extension JobRecord {
             JSONMember("start", .string(createdAt.iso8601)), JSONMember("end", endedAt.map { .string($0.iso8601) } ?? .null),
             JSONMember("config", (try? JSONValue(parsing: config)) ?? .object([])),
         ]
-        if kind == "hls" {
+        if kind == "hls", !worker {
             let playback = playbackHlsUrl ?? links.hlsPlayback(jobId: id)
             members += [
                 JSONMember("downstreamUrl", .string(playback)), JSONMember("playbackHlsUrl", .string(playback)),
                 JSONMember("livestreamUrl", .string(livestreamUrl ?? links.hlsLive(jobId: id))),
             ]
         } else {
-            for (name, value) in [("fileUrl", fileUrl), ("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl)] where value != nil {
+            // The reported URLs; a worker's view of an HLS job shows both, null until reported.
+            let urls = [("fileUrl", fileUrl), ("playbackHlsUrl", playbackHlsUrl), ("livestreamUrl", livestreamUrl)]
+            for (name, value) in urls where value != nil || (kind == "hls" && name != "fileUrl") {
                 members.append(JSONMember(name, value.map(JSONValue.string) ?? .null))
             }
         }
@@ -48,9 +51,7 @@ extension JobRecord {
         let playback = links.hlsPlayback(jobId: id)
         return .object([
             JSONMember("sessionId", .string(sessionId)), JSONMember("start", .string(createdAt.iso8601)), JSONMember("roomId", .string(roomId)),
-            JSONMember(
-                "links",
-                .object([JSONMember("get_room", .string(links.room(roomId))), JSONMember("get_session", .string(links.sessions(roomId: roomId)))])),
+            JSONMember("links", links.roomLinks(roomId)),
             JSONMember("downstreamUrl", .string(playback)), JSONMember("playbackHlsUrl", .string(playback)),
             JSONMember("livestreamUrl", .string(links.hlsLive(jobId: id))), JSONMember("id", .string(id)),
         ])

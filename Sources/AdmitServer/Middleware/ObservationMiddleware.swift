@@ -17,7 +17,7 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.info(
                 "request",
                 metadata: [
-                    "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
+                    "method": "\(request.method)", "path": "\(Self.loggable(request.uri.path))", "status": "\(status)",
                     "ms": "\(Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)",
                 ])
         }
@@ -29,5 +29,10 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
             status = Int(error.status.code)
             throw error
         }
+    }
+
+    /// The path as logged: an HLS playback path's job id is its only credential, so it is left out.
+    static func loggable(_ path: String) -> String {
+        path.hasPrefix("/hls/") ? "/hls/{jobId}/" + (path.split(separator: "/").last.map(String.init) ?? "") : path
     }
 }
