@@ -168,4 +168,33 @@ public final class MeetingConnection: Sendable {
     public func stop(_ kind: JobKind) async throws -> JSONValue {
         try await send(.stopJob(kind)).job ?? .null
     }
+
+    // Media signalling (docs/protocol.md, "Media"): SDP in, SDP out, for a WebRTC framework to
+    // pair with. Refusals: 4090 (no SFU), 4091 (publish), 4092 (subscribe).
+
+    /// Publishes the offer's audio and/or video; returns the SFU's answer (with the cap written in).
+    public func publish(offer sdp: String) async throws -> String {
+        try await send(.media(.publish(sdp: sdp)))["sdp"]?.stringValue ?? ""
+    }
+
+    public func unpublish() async throws { try await send(.media(.unpublish)) }
+
+    /// Subscribes to one participant's tracks: the subscription's id and the SFU's offer, to answer
+    /// with `subscribeAnswer`.
+    public func subscribe(to participantId: String) async throws -> (subscriptionId: String, offer: String) {
+        let reply = try await send(.media(.subscribe(participantId: participantId)))
+        return (reply["subscriptionId"]?.stringValue ?? "", reply["sdp"]?.stringValue ?? "")
+    }
+
+    public func subscribeAnswer(_ subscriptionId: String, answer sdp: String) async throws {
+        try await send(.media(.subscribeAnswer(subscriptionId: subscriptionId, sdp: sdp)))
+    }
+
+    public func unsubscribe(_ subscriptionId: String) async throws { try await send(.media(.unsubscribe(subscriptionId: subscriptionId))) }
+
+    /// An ICE candidate (`{candidate, sdpMid, sdpMLineIndex}`) for the publisher connection
+    /// (`target` "publisher") or a subscription; nil: no more candidates.
+    public func trickle(_ target: String, candidate: JSONValue?) async throws {
+        try await send(.media(.trickle(target: target, candidate: candidate)))
+    }
 }

@@ -63,6 +63,17 @@ public struct Meeting: Sendable {
         joined.first { $0.connection == connection }?.permissions
     }
 
+    /// A connection in the meeting as media sees it: who it is and whether its mic and webcam
+    /// may be forwarded. Nil while it waits in the lobby or after it left.
+    public func joinedMember(_ connection: ConnectionID) -> (participantId: String, mic: Bool, webcam: Bool)? {
+        joined.first { $0.connection == connection }.map { ($0.participantId, $0.mic, $0.webcam) }
+    }
+
+    /// The connection that holds `participantId` in the meeting now.
+    public func connection(of participantId: String) -> ConnectionID? {
+        joined.first { $0.participantId == participantId }?.connection
+    }
+
     public func claims(of participantId: String) -> Claims? {
         (joined.first { $0.participantId == participantId } ?? waiting.first { $0.participantId == participantId })?.claims
     }

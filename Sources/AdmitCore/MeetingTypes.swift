@@ -118,3 +118,18 @@ public struct Session: Sendable, Equatable {
 
     public var isLive: Bool { end == nil }
 }
+
+/// A media request over `/rtc` (CONTRACT.md section 7): the participant's own publication and
+/// subscriptions, carried out by the SFU.
+public enum StreamRequest: Sendable, Equatable {
+    /// An offer with the participant's audio and/or video; answered with the SFU's answer.
+    case publish(sdp: String)
+    case unpublish
+    /// An offer from the SFU for one publisher's tracks.
+    case subscribe(participantId: String)
+    case subscribeAnswer(subscriptionId: String, sdp: String)
+    case unsubscribe(subscriptionId: String)
+    /// An ICE candidate for the publisher connection (`target` "publisher") or a subscription;
+    /// nil ends them.
+    case trickle(target: String, candidate: JSONValue?)
+}

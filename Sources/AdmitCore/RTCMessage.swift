@@ -8,7 +8,11 @@ public enum RTCMessage {
         case meeting(MeetingRequest)
         case startJob(JobKind, JSONValue)
         case stopJob(JobKind)
+        case media(StreamRequest)
     }
+
+    /// Longest SDP taken (a browser's offer with simulcast is a few KiB).
+    public static let maxSDPBytes = 32 * 1024
 
     /// The job methods: `startRecording`/`stopRecording`, `startHls`/`stopHls`, ...
     public static let jobMethods: [String: JobKind] = [
@@ -37,6 +41,7 @@ public enum RTCMessage {
         func need<T>(_ field: T?, _ key: String, _ kind: String) -> Result<T, ParseError> {
             field.map { .success($0) } ?? .failure(ParseError(id: id, message: "`\(key)` must be \(kind) for \(method)."))
         }
+        if let media = streamRequest(method, value, id: id) { return media.map { (id, .media($0)) } }
         let parsed: Result<MeetingRequest, ParseError>
         switch method {
         case "respondEntry":
@@ -59,6 +64,48 @@ public enum RTCMessage {
         default: parsed = .failure(ParseError(id: id, message: "Unknown method \(method)."))
         }
         return parsed.map { (id, .meeting($0)) }
+    }
+
+    /// The media methods (CONTRACT.md section 7); nil for any other method.
+    static func streamRequest(_ method: String, _ value: JSONValue, id: Int) -> Result<StreamRequest, ParseError>? {
+        func fail(_ message: String) -> Result<StreamRequest, ParseError> { .failure(ParseError(id: id, message: message)) }
+        func sdp() -> String? {
+            guard let text = value["sdp"]?.stringValue, text.utf8.count <= maxSDPBytes, SDP.isPlausible(text) else { return nil }
+            return text
+        }
+        func name(_ key: String) -> String? {
+            guard let text = value[key]?.stringValue, !text.isEmpty, text.utf8.count <= 256 else { return nil }
+            return text
+        }
+        switch method {
+        case "publish":
+            return sdp().map { .success(.publish(sdp: $0)) } ?? fail("`sdp` must be an SDP offer of at most \(maxSDPBytes) bytes for publish.")
+        case "unpublish":
+            return .success(.unpublish)
+        case "subscribe":
+            return name("participantId").map { .success(.subscribe(participantId: $0)) } ?? fail("`participantId` must be a string for subscribe.")
+        case "subscribeAnswer":
+            guard let subscription = name("subscriptionId") else { return fail("`subscriptionId` must be a string for subscribeAnswer.") }
+            return sdp().map { .success(.subscribeAnswer(subscriptionId: subscription, sdp: $0)) }
+                ?? fail("`sdp` must be an SDP answer of at most \(maxSDPBytes) bytes for subscribeAnswer.")
+        case "unsubscribe":
+            return name("subscriptionId").map { .success(.unsubscribe(subscriptionId: $0)) }
+                ?? fail("`subscriptionId` must be a string for unsubscribe.")
+        case "trickle":
+            guard let target = name("target") else { return fail("`target` must be \"publisher\" or a subscriptionId for trickle.") }
+            let candidate = value["candidate"] ?? .null
+            if candidate == .null { return .success(.trickle(target: target, candidate: nil)) }
+            guard case .object = candidate, let line = candidate["candidate"]?.stringValue, line.utf8.count <= 1024,
+                candidate["sdpMid"].map({ $0 == .null || ($0.stringValue?.utf8.count ?? 1000) <= 64 }) ?? true,
+                candidate["sdpMLineIndex"].map({ $0 == .null || ($0.integerValue.map { (0...1000).contains($0) } ?? false) }) ?? true
+            else { return fail("`candidate` must be null or {candidate, sdpMid, sdpMLineIndex} for trickle.") }
+            var members = [JSONMember("candidate", .string(line))]
+            if let mid = candidate["sdpMid"], mid != .null { members.append(JSONMember("sdpMid", mid)) }
+            if let index = candidate["sdpMLineIndex"]?.integerValue { members.append(JSONMember("sdpMLineIndex", .number(String(index)))) }
+            return .success(.trickle(target: target, candidate: .object(members)))
+        default:
+            return nil
+        }
     }
 
     public struct ParseError: Error, Equatable, Sendable {

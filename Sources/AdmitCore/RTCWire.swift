@@ -91,7 +91,8 @@ public struct RTCReason: Sendable, Equatable, Hashable {
 
 /// A server event (`{"event": "...", ...}`).
 public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
-    case meetingJoined(participantId: String, participants: [ParticipantInfo], permissions: [String], config: JSONValue)
+    /// `media` (CONTRACT.md section 7): `{available, iceServers, maxSendBitrateBps}`; nil when read from a server that sends none.
+    case meetingJoined(participantId: String, participants: [ParticipantInfo], permissions: [String], config: JSONValue, media: JSONValue?)
     case participantJoined(participantId: String, name: String)
     case participantLeft(participantId: String, name: String, reason: RTCReason)
     case entryRequested(participantId: String, name: String)
@@ -103,6 +104,8 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
     case meetingLeft(reason: RTCReason)
     /// A refusal that answers no request (a full lobby, a malformed frame).
     case error(RTCErrorBody)
+    /// A publisher's track started (`enabled`) or stopped reaching the others; `kind` is `audio` or `video`.
+    case stream(participantId: String, kind: String, enabled: Bool)
     /// `<kind>-state-changed`: a job's status as participants see it (`RECORDING_STARTED`, ...).
     case jobStateChanged(kind: JobKind, status: String, id: String, details: [JSONMember])
     /// An event this version does not know, kept whole.
@@ -122,16 +125,19 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
         case .webcamChanged: "webcam-changed"
         case .meetingLeft: "meeting-left"
         case .error: "error"
+        case .stream(_, _, let enabled): enabled ? "stream-enabled" : "stream-disabled"
         case .jobStateChanged(let kind, _, _, _): "\(kind.rawValue)-state-changed"
         case .other(let name, _): name
         }
     }
 
-    /// The meeting's event for one connection; `config` is the joiner's effective settings.
-    public init(_ event: MeetingEvent, config: JSONValue) {
+    /// The meeting's event for one connection; `config` is the joiner's effective settings and
+    /// `media` what it may do with media.
+    public init(_ event: MeetingEvent, config: JSONValue, media: JSONValue? = nil) {
         switch event {
         case .meetingJoined(let participantId, let participants, let permissions):
-            self = .meetingJoined(participantId: participantId, participants: participants, permissions: permissions.names, config: config)
+            self = .meetingJoined(
+                participantId: participantId, participants: participants, permissions: permissions.names, config: config, media: media)
         case .participantJoined(let participantId, let name): self = .participantJoined(participantId: participantId, name: name)
         case .participantLeft(let participantId, let name, let reason):
             self = .participantLeft(participantId: participantId, name: name, reason: RTCReason(reason, message: false))
@@ -149,21 +155,22 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
     public var json: JSONValue {
         let members: [JSONMember]
         switch self {
-        case .meetingJoined(let participantId, let participants, let permissions, let config):
-            members = [
-                JSONMember("participantId", .string(participantId)),
-                JSONMember(
-                    "participants",
-                    .array(
-                        participants.map { info in
-                            .object([
-                                JSONMember("participantId", .string(info.participantId)), JSONMember("name", .string(info.name)),
-                                JSONMember("mic", .bool(info.mic)), JSONMember("webcam", .bool(info.webcam)),
-                            ])
-                        })),
-                JSONMember("permissions", .array(permissions.map(JSONValue.string))),
-                JSONMember("config", config),
-            ]
+        case .meetingJoined(let participantId, let participants, let permissions, let config, let media):
+            members =
+                [
+                    JSONMember("participantId", .string(participantId)),
+                    JSONMember(
+                        "participants",
+                        .array(
+                            participants.map { info in
+                                .object([
+                                    JSONMember("participantId", .string(info.participantId)), JSONMember("name", .string(info.name)),
+                                    JSONMember("mic", .bool(info.mic)), JSONMember("webcam", .bool(info.webcam)),
+                                ])
+                            })),
+                    JSONMember("permissions", .array(permissions.map(JSONValue.string))),
+                    JSONMember("config", config),
+                ] + (media.map { [JSONMember("media", $0)] } ?? [])
         case .participantJoined(let participantId, let name), .entryRequested(let participantId, let name):
             members = [JSONMember("participantId", .string(participantId)), JSONMember("name", .string(name))]
         case .participantLeft(let participantId, let name, let reason):
@@ -178,6 +185,8 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
             members = [JSONMember("reason", reason.json)]
         case .error(let body):
             members = body.members
+        case .stream(let participantId, let kind, _):
+            members = [JSONMember("participantId", .string(participantId)), JSONMember("kind", .string(kind))]
         case .jobStateChanged(_, let status, let id, let details):
             members = [JSONMember("status", .string(status)), JSONMember("id", .string(id))] + details
         case .other(_, let body):
@@ -210,7 +219,9 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
                     }
                     var permissions: [String] = []
                     if case .array(let names)? = json["permissions"] { permissions = names.compactMap(\.stringValue) }
-                    return .meetingJoined(participantId: id, participants: people, permissions: permissions, config: json["config"] ?? .object([]))
+                    return .meetingJoined(
+                        participantId: id, participants: people, permissions: permissions, config: json["config"] ?? .object([]), media: json["media"]
+                    )
                 }
             case "participant-joined": participant.map { .participantJoined(participantId: $0, name: string("name") ?? $0) }
             case "participant-left":
@@ -225,6 +236,10 @@ public enum RTCEvent: Sendable, Equatable, RTCWireCodable {
             case "webcam-changed": participant.flatMap { id in flag("enabled").map { .webcamChanged(participantId: id, enabled: $0) } }
             case "meeting-left": RTCReason(json: json["reason"]).map { .meetingLeft(reason: $0) }
             case "error": RTCErrorBody(members: json).map { .error($0) }
+            case "stream-enabled", "stream-disabled":
+                participant.flatMap { id in
+                    string("kind").map { .stream(participantId: id, kind: $0, enabled: name == "stream-enabled") }
+                }
             default: Self.jobEvent(name, json)
             }
         self = known ?? .other(name: name, body: json)
@@ -247,29 +262,38 @@ public struct RTCReply: Sendable, Equatable, RTCWireCodable {
     public var id: Int
     public var error: RTCErrorBody?
     public var job: JSONValue?
+    /// What else a successful reply carries: `sdp` for `publish`, `subscriptionId` and `sdp` for `subscribe`.
+    public var fields: [JSONMember]
 
     /// Whether the request was carried out (`"ok": true`).
     public var ok: Bool { error == nil }
 
-    public init(id: Int, error: RTCErrorBody? = nil, job: JSONValue? = nil) {
+    public init(id: Int, error: RTCErrorBody? = nil, job: JSONValue? = nil, fields: [JSONMember] = []) {
         self.id = id
         self.error = error
         self.job = job
+        self.fields = fields
+    }
+
+    /// The field named `key` of a successful reply.
+    public subscript(key: String) -> JSONValue? {
+        fields.first { $0.key == key }?.value
     }
 
     public var json: JSONValue {
         var members = [JSONMember("id", .number(String(id))), JSONMember("ok", .bool(error == nil))]
         if let job { members.append(JSONMember("job", job)) }
+        members += fields
         if let error { members.append(JSONMember("error", error.json)) }
         return .object(members)
     }
 
     /// Reads a reply: an object with a whole `id` and an `ok`; nil for anything else (an event).
     public init?(json: JSONValue) {
-        guard let id = json["id"]?.integerValue, case .bool(let ok)? = json["ok"] else { return nil }
+        guard let id = json["id"]?.integerValue, case .bool(let ok)? = json["ok"], case .object(let members) = json else { return nil }
         self.init(
             id: id, error: ok ? nil : (json["error"].flatMap(RTCErrorBody.init(members:)) ?? RTCErrorBody(code: 0, name: "", message: "")),
-            job: json["job"])
+            job: json["job"], fields: members.filter { !["id", "ok", "job", "error"].contains($0.key) })
     }
 
     public init(wire json: JSONValue) throws {
@@ -309,6 +333,17 @@ public struct RTCRequest: Sendable, Equatable, RTCWireCodable {
             return ("start\(kind.methodSuffix)", members.filter { $0.key != "id" && $0.key != "method" })
         case .stopJob(let kind):
             return ("stop\(kind.methodSuffix)", [])
+        case .media(let request):
+            switch request {
+            case .publish(let sdp): return ("publish", [JSONMember("sdp", .string(sdp))])
+            case .unpublish: return ("unpublish", [])
+            case .subscribe(let id): return ("subscribe", participant(id))
+            case .subscribeAnswer(let subscription, let sdp):
+                return ("subscribeAnswer", [JSONMember("subscriptionId", .string(subscription)), JSONMember("sdp", .string(sdp))])
+            case .unsubscribe(let subscription): return ("unsubscribe", [JSONMember("subscriptionId", .string(subscription))])
+            case .trickle(let target, let candidate):
+                return ("trickle", [JSONMember("target", .string(target)), JSONMember("candidate", candidate ?? .null)])
+            }
         case .meeting(let request):
             switch request {
             case .respondEntry(let id, let decision):

@@ -1,4 +1,5 @@
 import AdmitApp
+import AdmitCore
 import AdmitStore
 import AdmitToken
 import Crypto
@@ -41,10 +42,11 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         router.add(middleware: ObservationMiddleware(metrics: services.metrics))
         router.add(middleware: CORSMiddleware(services: services, tokenEndpointKey: configuration.tokenEndpoint?.apiKey ?? services.devKey))
         router.add(middleware: ErrorMiddleware())
+        let (bridge, launcher) = try await mediaBridge(configuration, keyRing: services.keyRing, logger: logger)
         let hub = MeetingHub(
             lobbyTimeout: configuration.lobbyTimeout, maxParticipants: configuration.maxParticipants, maxLobby: configuration.maxLobby,
-            repositories: services.repositories,
-            logger: logger)
+            repositories: services.repositories, media: bridge, logger: logger)
+        await bridge.attach(hub)
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
         SessionsController(
@@ -65,7 +67,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
         JobsController(services: services, jobs: jobs).register(on: router)
-        OperationsController(services: services).register(on: router)
+        OperationsController(services: services, media: bridge).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
         let limits = ConnectionDeadlines.Limits(
@@ -84,7 +86,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             router: router,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
-            services: [Refresher(services: services, interval: configuration.refreshInterval), StoreCloser(store: store)],
+            services: [
+                Refresher(services: services, interval: configuration.refreshInterval), MediaRunner(bridge: bridge, launcher: launcher),
+                StoreCloser(store: store),
+            ],
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { services.links.bound(port: port) }
             },
@@ -92,6 +97,44 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
     } catch {
         try? await store.close()
         throw error
+    }
+}
+
+/// The media bridge over `--janus`, or over dev mode's own Janus when one is installed; a
+/// bridge without Janus answers media requests with 4090.
+private func mediaBridge(_ configuration: AppConfiguration, keyRing: KeyRing, logger: Logger) async throws -> (MediaBridge, JanusLauncher?) {
+    var url = configuration.janusURL
+    var secret = configuration.janusAPISecret
+    var launcher: JanusLauncher?
+    if let given = url {
+        guard given.hasPrefix("ws://") || given.hasPrefix("wss://"), URL(string: given)?.host != nil else {
+            throw ConfigurationError("--janus must be Janus's WebSocket API, such as ws://127.0.0.1:8188/ (its websockets transport).")
+        }
+    } else if let directory = configuration.launchJanusIn {
+        do {
+            launcher = try await JanusLauncher.start(in: directory, logger: logger)
+        } catch {
+            logger.error("could not start janus: meetings run without media", metadata: ["error": "\(error)"])
+        }
+        url = launcher?.url
+        secret = launcher?.apiSecret
+    }
+    let janus = url.map { JanusClient(url: $0, apiSecret: secret, logger: logger) }
+    let bridge = MediaBridge(janus: janus, maxSubscriptions: configuration.maxParticipants, logger: logger) {
+        MediaBridge.bitsPerSecond(keyRing.settings(for: $0)["maxSendBitrate"]?.stringValue)
+    }
+    return (bridge, launcher)
+}
+
+/// Runs the media bridge (the Janus connection and the ordered queue) with the server, and
+/// stops dev mode's Janus when the server stops.
+struct MediaRunner: Service {
+    let bridge: MediaBridge
+    let launcher: JanusLauncher?
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await bridge.run() }
+        launcher?.stop()
     }
 }
 

@@ -33,6 +33,14 @@ public struct AppConfiguration: Sendable {
     /// The base URL clients reach this server at (`--public-url`), for the absolute `links` in
     /// answers and the HLS and signalling URLs; nil: `http://HOST:PORT`.
     public var publicURL: String?
+    /// Janus's WebSocket API (`ws://127.0.0.1:8188/`) for media (`--janus`); nil: none, or the
+    /// one `launchJanusIn` starts.
+    public var janusURL: String?
+    /// The API secret Janus's `api_secret` asks for (`--janus-api-secret`).
+    public var janusAPISecret: String?
+    /// When no `janusURL` is given: start a `janus` found on the PATH, configured in this
+    /// directory (dev mode). Nil: none.
+    public var launchJanusIn: String?
     /// Dev mode: loopback only, a dev API key made on first start, `/get-token` open.
     public var dev = false
     public var database: Database = .memory

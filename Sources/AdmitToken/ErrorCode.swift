@@ -63,6 +63,12 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     /// bursts of 100). The request is refused; a connection that keeps it up is closed with
     /// WebSocket close code 4029.
     public static let tooManyRequests = ErrorCode(4029, "TOO_MANY_REQUESTS", "Too many requests on this connection; slow down.")
+    /// Admit's own (media): no SFU is configured, or it is down.
+    public static let mediaUnavailable = ErrorCode(4090, "MEDIA_UNAVAILABLE", "No media server is available.")
+    /// Admit's own (media): a `publish` (or `unpublish`) the SFU or the meeting refused.
+    public static let publishFailed = ErrorCode(4091, "PUBLISH_FAILED", "Publish request failed.")
+    /// Admit's own (media): a `subscribe`, `subscribeAnswer`, `unsubscribe` or `trickle` refused.
+    public static let subscribeFailed = ErrorCode(4092, "SUBSCRIBE_FAILED", "Subscribe request failed.")
 
     /// Every code of the contract's table.
     public static let all: [ErrorCode] = [
@@ -73,6 +79,6 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         .unauthorizedRequest, .startTranscriptionFailed, .stopTranscriptionFailed, .meetingIDDisabled,
         .apiKeyDeactivated, .respondEntryFailed, .removeParticipantFailed, .enableParticipantMicFailed,
         .disableParticipantMicFailed, .enableParticipantWebcamFailed, .disableParticipantWebcamFailed,
-        .endMeetingFailed, .lobbyFull, .tooManyRequests,
+        .endMeetingFailed, .lobbyFull, .tooManyRequests, .mediaUnavailable, .publishFailed, .subscribeFailed,
     ]
 }

@@ -80,6 +80,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The URL clients reach this server at, for absolute links in answers (default http://HOST:PORT).")
     var publicUrl: String?
 
+    @Option(help: "Janus's WebSocket API for media (ws://127.0.0.1:8188/). Dev mode starts its own when janus is on the PATH.")
+    var janus: String?
+
+    @Option(help: "The api_secret Janus asks for; or ADMIT_JANUS_API_SECRET (kept out of the process list).")
+    var janusApiSecret: String?
+
+    @Flag(help: "Dev mode: do not start a Janus of its own (meetings run without media).")
+    var noJanus = false
+
     @Option(help: "Refuse tokens whose exp is further ahead than this (120m, 24h, 30d, or seconds); no limit by default.")
     var maxTokenLifetime: String?
 
@@ -111,6 +120,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host ?? "127.0.0.1"
         configuration.port = port
         configuration.publicURL = publicUrl
+        configuration.janusURL = janus
+        configuration.janusAPISecret = janusApiSecret ?? ProcessInfo.processInfo.environment["ADMIT_JANUS_API_SECRET"]
+        if dev, janus == nil, !noJanus, case .sqlite = store.location {
+            configuration.launchJanusIn = URL(fileURLWithPath: store.dataDir).appendingPathComponent("janus").path
+        }
         configuration.leeway = leeway
         configuration.database = store.location
         if case .sqlite = store.location {

@@ -71,7 +71,7 @@ func readSecretFile(_ path: String, what: String) throws -> String {
 }
 
 /// The files Admit keeps in its data directory.
-private let dataFiles: Set<String> = ["admit.sqlite", "admit.sqlite-wal", "admit.sqlite-shm", "master.key", "admin-token"]
+private let dataFiles: Set<String> = ["admit.sqlite", "admit.sqlite-wal", "admit.sqlite-shm", "master.key", "admin-token", "janus"]
 
 /// Creates `path` (and its parents) if missing, accessible to its owner only (0700). An
 /// existing directory is closed the same way when it holds nothing but Admit's files (made
@@ -88,7 +88,9 @@ func makePrivateDirectory(_ path: String) throws {
     if try manager.contentsOfDirectory(atPath: path).allSatisfy(dataFiles.contains) {
         try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
     } else {
-        printError("admit: warning: the data directory \(path) is open to other users; Admit's files in it are private, but prefer a directory of their own.")
+        printError(
+            "admit: warning: the data directory \(path) is open to other users; Admit's files in it are private, but prefer a directory of their own."
+        )
     }
 }
 

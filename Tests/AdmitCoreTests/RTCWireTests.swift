@@ -50,8 +50,10 @@ struct RTCWireTests {
         #expect(RTCEvent(json: try JSONValue(parsing: job.text)) == job)
         #expect(job.name == "hls-state-changed")
         // An event this version does not know is kept whole, not dropped.
-        let unknown = try JSONValue(parsing: #"{"event":"stream-enabled","participantId":"p","kind":"video"}"#)
-        #expect(RTCEvent(json: unknown) == .other(name: "stream-enabled", body: unknown))
+        let unknown = try JSONValue(parsing: #"{"event":"reaction-sent","participantId":"p","emoji":"👍"}"#)
+        #expect(RTCEvent(json: unknown) == .other(name: "reaction-sent", body: unknown))
+        let stream = RTCEvent.stream(participantId: "p", kind: "video", enabled: false)
+        #expect(RTCEvent(json: try JSONValue(parsing: stream.text)) == stream && stream.name == "stream-disabled")
     }
 
     @Test("every request a client writes is read by the server's parser as the same request")

@@ -10,7 +10,10 @@ struct OperationsTests {
     @Test("health needs no auth; metrics count requests and verifications by outcome")
     func healthAndMetrics() async throws {
         try await withServer { server in
-            #expect(try await server.call(.get, "/health").json == .object([JSONMember("status", .string("ok"))]))
+            // Liveness, with the parts' state: no SFU is configured here.
+            #expect(
+                try await server.call(.get, "/health").json
+                    == .object([JSONMember("sfu", .object([JSONMember("state", .string("none"))])), JSONMember("status", .string("ok"))]))
             let key = try await server.createKey()
             _ = try await server.rooms(token(key))
             _ = try await server.rooms("garbage")

@@ -105,6 +105,9 @@ struct RTCController {
                         connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
                         webcam: join.webcam)
                     var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
+                    // ICE candidates come in bursts at connection setup: `trickle` has its own,
+                    // ten times larger budget (CONTRACT.md section 4: not counted in the other).
+                    var trickles = RequestBudget(perSecond: limits.perSecond * 10, burst: limits.burst * 10)
                     let clock = ContinuousClock()
                     let started = clock.now
                     do {
@@ -113,7 +116,14 @@ struct RTCController {
                             let parsed: Result<(id: Int, request: RTCMessage.Inbound), RTCMessage.ParseError>?
                             if case .text(let text) = message { parsed = RTCMessage.request(text) } else { parsed = nil }
                             let elapsed = (clock.now - started).components
-                            switch budget.take(now: Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18) {
+                            let now = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+                            let verdict: RequestBudget.Decision
+                            if case .success((_, .media(.trickle)))? = parsed {
+                                verdict = trickles.take(now: now)
+                            } else {
+                                verdict = budget.take(now: now)
+                            }
+                            switch verdict {
                             case .allowed:
                                 break
                             case .refused:
@@ -134,6 +144,7 @@ struct RTCController {
                                 await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
                             case .success(let (id, .stopJob(kind))):
                                 await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
+                            case .success(let (id, .media(request))): await media(request, id: id, from: connection, hub: hub)
                             case .failure(let error):
                                 // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
                                 let body = RTCErrorBody.invalidRequest(error.message)
@@ -146,6 +157,18 @@ struct RTCController {
                 group.cancelAll()
             }
             await hub.disconnected(connection)
+        }
+    }
+
+    /// `publish`, `subscribe`, `trickle`, ... (CONTRACT.md section 7): carried out by the SFU
+    /// through the hub's media bridge; only a participant in the meeting may.
+    private static func media(_ request: StreamRequest, id: Int, from connection: ConnectionID, hub: MeetingHub) async {
+        do throws(MediaBridge.Failure) {
+            try await hub.media.handle(request, from: connection, bitrate: hub.bitrate(connection)) { fields in
+                hub.send(connection, RTCReply(id: id, fields: fields).text)
+            }
+        } catch {
+            hub.send(connection, RTCReply(id: id, error: RTCErrorBody(error.code, reason: error.reason)).text)
         }
     }
 

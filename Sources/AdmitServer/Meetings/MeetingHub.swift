@@ -14,13 +14,15 @@ import Synchronization
 /// writes first, then the events, then timers and observers. So per room, events leave in
 /// the order the machine made them, persistence never reorders them, and a joiner's first
 /// message is its `meeting-joined`.
-final class MeetingHub: MeetingDirectory, LiveMeetings {
+final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
 
     private struct Connection {
         var room: RoomRef
         var outlet: FrameOutlet
         /// The effective A/V settings shown in `meeting-joined`.
         var config: JSONValue
+        /// The effective `maxSendBitrate` (`sd`, `hd`, `fullhd`, `auto`): the publisher's cap.
+        var bitrate: String?
     }
 
     private struct State {
@@ -41,7 +43,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     /// What one change of a room's meeting must carry out after the lock.
     private struct Batch {
         var actions: [MeetingAction] = []
-        var targets: [ConnectionID: (FrameOutlet, JSONValue)] = [:]
+        var targets: [ConnectionID: (outlet: FrameOutlet, config: JSONValue, bitrate: String?)] = [:]
         var versions: [UInt64] = []
         /// Whether observers hear who entered and left (the room's webhook subscribed to it).
         var participantHooks = false
@@ -62,8 +64,14 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
     let maxLobby: Int
     private let sessions: SessionWriter
     private let logger: Logger
+    /// The SFU side: hears each room's device changes, departures and ends, in the room's order.
+    let media: MediaBridge
 
-    init(lobbyTimeout: TimeInterval, maxParticipants: Int, maxLobby: Int = 200, repositories: any Repositories, logger: Logger) {
+    init(
+        lobbyTimeout: TimeInterval, maxParticipants: Int, maxLobby: Int = 200, repositories: any Repositories, media: MediaBridge? = nil,
+        logger: Logger
+    ) {
+        self.media = media ?? MediaBridge(janus: nil, maxSubscriptions: maxParticipants, logger: logger)
         // A timeout no clock can reach would trap in `Duration`; the CLI checks it, embedders may not.
         self.lobbyTimeout = lobbyTimeout.isFinite ? min(max(lobbyTimeout, 0), 86_400) : 86_400
         self.maxParticipants = maxParticipants
@@ -103,6 +111,11 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         state.withLock { $0.meetings[room]?.participantIds ?? [] }
     }
 
+    /// The effective `maxSendBitrate` of a connection (its publisher's cap).
+    func bitrate(_ connection: ConnectionID) -> String? {
+        state.withLock { $0.connections[connection]?.bitrate }
+    }
+
     /// The room and permissions of a connection in a meeting; nil while it waits in the lobby or once it left.
     func member(_ connection: ConnectionID) -> (room: RoomRef, permissions: Permissions)? {
         state.withLock { state in
@@ -133,6 +146,28 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         if drainer { Task { await self.drain(room) } }
     }
 
+    // MARK: Media
+
+    func mediaMember(_ connection: ConnectionID) -> (room: RoomRef, participantId: String, mic: Bool, webcam: Bool)? {
+        state.withLock { state in
+            guard let room = state.connections[connection]?.room, let member = state.meetings[room]?.joinedMember(connection) else { return nil }
+            return (room, member.participantId, member.mic, member.webcam)
+        }
+    }
+
+    func connection(of participantId: String, in room: RoomRef) -> ConnectionID? {
+        state.withLock { $0.meetings[room]?.connection(of: participantId) }
+    }
+
+    func devices(of participantId: String, in room: RoomRef) -> (mic: Bool, webcam: Bool)? {
+        state.withLock { state in
+            guard let connection = state.meetings[room]?.connection(of: participantId),
+                let member = state.meetings[room]?.joinedMember(connection)
+            else { return nil }
+            return (member.mic, member.webcam)
+        }
+    }
+
     /// Promises a seat in the room's meeting to a direct join about to be upgraded; false when full.
     func reserveSeat(_ room: RoomRef, participantId: String) -> Bool {
         state.withLock { state in
@@ -159,7 +194,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
             if participantHooks { state.participantHooks.insert(room) } else { state.participantHooks.remove(room) }
             let id = state.nextConnection
             state.nextConnection += 1
-            state.connections[id] = Connection(room: room, outlet: outlet, config: config)
+            state.connections[id] = Connection(room: room, outlet: outlet, config: config, bitrate: config["maxSendBitrate"]?["value"]?.stringValue)
             return id
         }
     }
@@ -239,7 +274,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
             for action in actions {
                 switch action {
                 case .send(let id, _), .reply(let id, _, _), .close(let id):
-                    if let connection = state.connections[id] { batch.targets[id] = (connection.outlet, connection.config) }
+                    if let connection = state.connections[id] { batch.targets[id] = (connection.outlet, connection.config, connection.bitrate) }
                 case .sessionChanged:
                     state.sessionVersion += 1
                     batch.versions.append(state.sessionVersion)
@@ -301,6 +336,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         var fanout = Fanout()
         for batch in batches { carryOut(batch, into: &fanout) }
         fanout.send()
+        tellMedia(batches, room: room)
         guard let observer = observer.withLock({ $0 }) else { return }
         for batch in batches {
             for case .sessionChanged(let session, let notices) in batch.actions where !notices.isEmpty {
@@ -323,6 +359,35 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         }
     }
 
+    /// What the SFU must carry out, in the room's order: device changes (each participant's
+    /// once per batch: the bridge reads the meeting's state), departures and the session's end.
+    private func tellMedia(_ batches: [Batch], room: RoomRef) {
+        var devices: [String] = []
+        var started = false
+        var departed = false
+        var ended = false
+        for batch in batches {
+            for action in batch.actions {
+                switch action {
+                case .send(_, .micChanged(let participantId, _)), .send(_, .webcamChanged(let participantId, _)):
+                    if !devices.contains(participantId) { devices.append(participantId) }
+                case .sessionChanged(_, let notices):
+                    for notice in notices {
+                        if case .started = notice { started = true }
+                        if case .exited = notice { departed = true }
+                        if case .ended = notice { ended = true }
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        if started { media.sessionStarted(room) }
+        for participantId in devices { media.devicesChanged(room, participantId: participantId) }
+        if departed { media.departed(room) }
+        if ended { media.sessionEnded(room) }
+    }
+
     /// Frames a batch's events (each event once, shared by its recipients; `meeting-joined`
     /// carries the joiner's own config) into `fanout`, and arms its lobby timers.
     private func carryOut(_ batch: Batch, into fanout: inout Fanout) {
@@ -334,9 +399,9 @@ final class MeetingHub: MeetingDirectory, LiveMeetings {
         for action in batch.actions {
             switch action {
             case .send(let id, let event):
-                guard let (outlet, config) = batch.targets[id] else { continue }
+                guard let (outlet, config, bitrate) = batch.targets[id] else { continue }
                 if case .meetingJoined = event {
-                    fanout.write(FrameOutlet.textFrame(RTCEvent(event, config: config).text), to: outlet)
+                    fanout.write(FrameOutlet.textFrame(RTCEvent(event, config: config, media: media.joinInfo(bitrate: bitrate)).text), to: outlet)
                 } else if let last, last.event == event {
                     fanout.write(last.frame, to: outlet)
                 } else {

@@ -1,0 +1,263 @@
+import AdmitToken
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Admit's connection to Janus's WebSocket API (subprotocol `janus-protocol`): one Janus
+/// session for the whole server, kept alive every 25 s (Janus drops a session after 60 s of
+/// silence); requests matched to their answers by transaction; events about handles handed
+/// to `events`. When the connection drops it reconnects with a growing pause, and every new
+/// Janus session bumps `generation`: handles and rooms of an older one are gone.
+final class JanusClient: Sendable {
+    enum State: String, Sendable {
+        /// Never connected yet, or connecting again.
+        case connecting
+        case up
+        case down
+    }
+
+    /// A refusal from Janus (`error`) or from its VideoRoom plugin (`error_code`).
+    struct Failure: Error, Sendable, CustomStringConvertible {
+        var code: Int
+        var reason: String
+        var description: String { "Janus \(code): \(reason)" }
+        static let unavailable = Failure(code: 0, reason: "not connected to Janus")
+        static let timedOut = Failure(code: 0, reason: "Janus did not answer in time")
+    }
+
+    /// Something Janus said about a handle on its own (`webrtcup`, `media`, `hangup`,
+    /// `detached`, a plugin event), in the generation it belongs to.
+    struct Event: Sendable {
+        var generation: UInt64
+        var handle: UInt64
+        var body: JSONValue
+    }
+
+    let url: String
+    private let apiSecret: String?
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+    let events: AsyncStream<Event>
+    private let eventSink: AsyncStream<Event>.Continuation
+    /// Told of each new Janus session (its generation), after the first connect and every reconnect.
+    private let sessions: AsyncStream<UInt64>.Continuation
+    let newSessions: AsyncStream<UInt64>
+    /// How long a request may wait for its answer.
+    let requestTimeout: Duration
+
+    private struct Shared {
+        var state: State = .connecting
+        var session: UInt64?
+        var generation: UInt64 = 0
+        var outbound: AsyncStream<String>.Continuation?
+        var pending: [String: Pending] = [:]
+        var nextTransaction: UInt64 = 0
+    }
+
+    private struct Pending {
+        var continuation: CheckedContinuation<JSONValue, any Error>
+        /// Plugin requests answered asynchronously: an `ack` first, then the `event`.
+        var waitsForEvent: Bool
+    }
+
+    init(url: String, apiSecret: String?, logger: Logger, requestTimeout: Duration = .seconds(10)) {
+        self.url = url
+        self.apiSecret = apiSecret
+        self.logger = logger
+        self.requestTimeout = requestTimeout
+        (events, eventSink) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        (newSessions, sessions) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(16))
+    }
+
+    var state: State { shared.withLock { $0.state } }
+    var generation: UInt64 { shared.withLock { $0.generation } }
+
+    // MARK: The connection
+
+    /// Connects, and connects again whenever the connection drops, until cancelled.
+    func run() async {
+        var pause: Duration = .milliseconds(250)
+        while !Task.isCancelled {
+            let began = ContinuousClock.now
+            await connectOnce()
+            fail(all: .unavailable)
+            shared.withLock {
+                $0.state = .down
+                $0.session = nil
+                $0.outbound = nil
+            }
+            if Task.isCancelled { break }
+            // A connection that lasted a while starts the pauses over.
+            if ContinuousClock.now - began > .seconds(10) { pause = .milliseconds(250) }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
+        }
+        eventSink.finish()
+        sessions.finish()
+    }
+
+    private func connectOnce() async {
+        var headers = HTTPFields()
+        headers[.secWebSocketProtocol] = "janus-protocol"
+        let (outboundStream, outbound) = AsyncStream<String>.makeStream()
+        shared.withLock { $0.outbound = outbound }
+        do {
+            try await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers), logger: logger
+            ) { inbound, writer, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await text in outboundStream { try await writer.write(.text(text)) }
+                    }
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: 1 << 20) {
+                            if case .text(let text) = message { self.receive(text) }
+                        }
+                    }
+                    group.addTask { try await self.hold() }
+                    // Whichever ends first (the socket closed, the session failed) ends the connection.
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            if state != .down { logger.warning("Janus connection failed", metadata: ["url": "\(url)", "error": "\(error)"]) }
+        }
+        outbound.finish()
+    }
+
+    /// Creates the Janus session, says so, then keeps it alive.
+    private func hold() async throws {
+        let created = try await send(["janus": .string("create")], session: false)
+        guard let session = created["data"]?["id"].flatMap(Self.uint64) else { throw Failure(code: 0, reason: "Janus created no session") }
+        let generation = shared.withLock { shared -> UInt64 in
+            shared.session = session
+            shared.generation += 1
+            shared.state = .up
+            return shared.generation
+        }
+        logger.info("Janus session ready", metadata: ["url": "\(url)", "generation": "\(generation)"])
+        sessions.yield(generation)
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(25))
+            _ = try await send(["janus": .string("keepalive")])
+        }
+    }
+
+    // MARK: Requests
+
+    /// Sends a request of the Janus API; `members` without transaction, session or secret.
+    /// Returns the answer (`success`, the plugin's `event`, or `ack` for a trickle or keepalive).
+    @discardableResult
+    func send(_ members: KeyValuePairs<String, JSONValue>, session withSession: Bool = true, waitsForEvent: Bool = false) async throws -> JSONValue {
+        try await send(members.map { JSONMember($0.key, $0.value) }, session: withSession, waitsForEvent: waitsForEvent)
+    }
+
+    func send(_ members: [JSONMember], session withSession: Bool = true, waitsForEvent: Bool = false) async throws -> JSONValue {
+        let (transaction, outbound, session) = shared.withLock { shared -> (String, AsyncStream<String>.Continuation?, UInt64?) in
+            shared.nextTransaction += 1
+            return ("t\(shared.nextTransaction)", shared.outbound, shared.session)
+        }
+        guard let outbound, !withSession || session != nil else { throw Failure.unavailable }
+        var body = members + [JSONMember("transaction", .string(transaction))]
+        if withSession, let session { body.append(JSONMember("session_id", .number(String(session)))) }
+        if let apiSecret { body.append(JSONMember("apisecret", .string(apiSecret))) }
+        let text = JSONValue.object(body).jsonText
+        let timeout = requestTimeout
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.resolve(transaction, with: .failure(Failure.timedOut))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            shared.withLock { $0.pending[transaction] = Pending(continuation: continuation, waitsForEvent: waitsForEvent) }
+            if case .terminated = outbound.yield(text) { resolve(transaction, with: .failure(Failure.unavailable)) }
+        }
+    }
+
+    /// A plugin request on `handle`: the plugin's `data` (a plugin `error_code` thrown), and the JSEP that came with it.
+    func message(_ handle: UInt64, _ body: JSONValue, jsep: JSONValue? = nil, async: Bool = false) async throws -> (data: JSONValue, jsep: JSONValue?)
+    {
+        var members = [JSONMember("janus", .string("message")), JSONMember("handle_id", .number(String(handle))), JSONMember("body", body)]
+        if let jsep { members.append(JSONMember("jsep", jsep)) }
+        let answer = try await send(members, waitsForEvent: async)
+        let data = answer["plugindata"]?["data"] ?? .null
+        if let code = data["error_code"]?.integerValue {
+            throw Failure(code: code, reason: data["error"]?.stringValue ?? "VideoRoom error")
+        }
+        return (data, answer["jsep"])
+    }
+
+    /// Attaches a VideoRoom handle.
+    func attach() async throws -> UInt64 {
+        let answer = try await send(["janus": .string("attach"), "plugin": .string("janus.plugin.videoroom")])
+        guard let handle = answer["data"]?["id"].flatMap(Self.uint64) else { throw Failure(code: 0, reason: "Janus attached no handle") }
+        return handle
+    }
+
+    /// Detaches a handle (its PeerConnection closes); a handle already gone is not an error.
+    func detach(_ handle: UInt64) async {
+        _ = try? await send(["janus": .string("detach"), "handle_id": .number(String(handle))])
+    }
+
+    /// An ICE candidate for a handle's PeerConnection; nil: no more candidates.
+    func trickle(_ handle: UInt64, candidate: JSONValue?) async throws {
+        try await send([
+            "janus": .string("trickle"), "handle_id": .number(String(handle)),
+            "candidate": candidate ?? .object([JSONMember("completed", .bool(true))]),
+        ])
+    }
+
+    // MARK: Answers and events
+
+    private func receive(_ text: String) {
+        guard let message = try? JSONValue(parsing: text), let kind = message["janus"]?.stringValue else { return }
+        if let transaction = message["transaction"]?.stringValue {
+            let waiting = shared.withLock { $0.pending[transaction]?.waitsForEvent }
+            switch (kind, waiting) {
+            case ("ack", true?):
+                return  // the plugin's event follows
+            case ("error", _?):
+                let code = message["error"]?["code"]?.integerValue ?? 0
+                resolve(transaction, with: .failure(Failure(code: code, reason: message["error"]?["reason"]?.stringValue ?? "error")))
+                return
+            case (_, _?):
+                resolve(transaction, with: .success(message))
+                return
+            default:
+                break  // not ours (or timed out): an event like any other
+            }
+        }
+        if kind == "timeout" {
+            // Janus dropped the session: the next connection makes a new one.
+            logger.warning("Janus session timed out")
+            shared.withLock { $0.outbound?.finish() }
+            return
+        }
+        guard let handle = message["sender"].flatMap(Self.uint64) else { return }
+        eventSink.yield(Event(generation: generation, handle: handle, body: message))
+    }
+
+    private func resolve(_ transaction: String, with result: Result<JSONValue, any Error>) {
+        guard let pending = shared.withLock({ $0.pending.removeValue(forKey: transaction) }) else { return }
+        pending.continuation.resume(with: result)
+    }
+
+    private func fail(all failure: Failure) {
+        let waiting = shared.withLock { shared -> [Pending] in
+            defer { shared.pending = [:] }
+            return Array(shared.pending.values)
+        }
+        for pending in waiting { pending.continuation.resume(throwing: failure) }
+    }
+
+    /// Janus's ids are unsigned 64-bit numbers.
+    static func uint64(_ value: JSONValue) -> UInt64? {
+        guard case .number(let text) = value else { return nil }
+        return UInt64(text)
+    }
+}

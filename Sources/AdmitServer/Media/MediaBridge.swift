@@ -1,0 +1,529 @@
+import AdmitApp
+import AdmitCore
+import AdmitToken
+import Foundation
+import Logging
+
+/// What the media bridge needs from the meetings (the hub): who a connection is, who holds a
+/// participant id now, and a way to tell everyone in a room, in the room's order.
+protocol MediaMeetings: Sendable {
+    /// The connection's room, participant id and device state; nil unless it is in the meeting.
+    func mediaMember(_ connection: ConnectionID) -> (room: RoomRef, participantId: String, mic: Bool, webcam: Bool)?
+    /// The connection holding `participantId` in the room's meeting now.
+    func connection(of participantId: String, in room: RoomRef) -> ConnectionID?
+    /// The device state of a participant in the meeting.
+    func devices(of participantId: String, in room: RoomRef) -> (mic: Bool, webcam: Bool)?
+    func broadcast(_ room: RoomRef, _ text: String)
+}
+
+/// Carries the meetings' decisions to the SFU (CONTRACT.md section 7): one Janus VideoRoom per
+/// live session, each participant's publisher and subscriptions as Janus handles, moderation
+/// as VideoRoom `moderate`, removal as `kick`, the session's end as `destroy`. Admit's own state
+/// is the truth for `stream-enabled` / `stream-disabled` (Janus says nothing on moderation).
+///
+/// Client requests (`publish`, `subscribe`, ...) run as they come; what the meetings decide
+/// (devices, departures, ends) runs in order through one queue, so a mute and the unmute after
+/// it reach Janus in that order.
+actor MediaBridge {
+    struct Failure: Error {
+        var code: ErrorCode
+        var reason: String
+    }
+
+    private struct Track {
+        var kind: String
+        var mid: String
+    }
+
+    private struct Publisher {
+        var connection: ConnectionID
+        var handle: UInt64
+        /// The participant's numeric id in the VideoRoom.
+        var feed: UInt64
+        /// What the last publish sent; empty before one and after unpublish.
+        var tracks: [Track] = []
+        /// The kinds Janus forwards (published and not moderated).
+        var forwarding: Set<String> = []
+        /// The PeerConnection is up (Janus said `webrtcup`): media reaches Janus, and others may subscribe.
+        var up = false
+        /// The kinds the room was told reach it (`stream-enabled`), to tell it again when that changes.
+        var announced: Set<String> = []
+    }
+
+    private struct Subscription {
+        var connection: ConnectionID
+        var handle: UInt64
+        var subscriber: String
+        var publisher: String
+    }
+
+    private struct Room {
+        var janusRoom: UInt64
+        var generation: UInt64
+        var publishers: [String: Publisher] = [:]
+        var subscriptions: [String: Subscription] = [:]
+    }
+
+    /// Subscriptions one connection may hold (one per other participant, in the largest meeting).
+    let maxSubscriptions: Int
+    let janus: JanusClient?
+    private var meetings: (any MediaMeetings)?
+    private let logger: Logger
+    /// The dashboard's cap of a key (`maxSendBitrate` at the dashboard layer), in bit/s.
+    private let dashboardCap: @Sendable (String) -> Int?
+    private var rooms: [RoomRef: Room] = [:]
+    /// Rooms being created in Janus: a second request waits for the first's creation.
+    private var creating: [RoomRef: Task<UInt64, any Error>] = [:]
+    /// Every handle Admit made, by Janus handle id: its room.
+    private var handles: [UInt64: RoomRef] = [:]
+    private let commands: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let commandStream: AsyncStream<@Sendable () async -> Void>
+
+    init(janus: JanusClient?, maxSubscriptions: Int, logger: Logger, dashboardCap: @escaping @Sendable (String) -> Int? = { _ in nil }) {
+        self.janus = janus
+        self.maxSubscriptions = maxSubscriptions
+        self.dashboardCap = dashboardCap
+        self.logger = logger
+        (commandStream, commands) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(100_000))
+    }
+
+    func attach(_ meetings: any MediaMeetings) {
+        self.meetings = meetings
+    }
+
+    /// Whether media can be offered now.
+    nonisolated var available: Bool { janus?.state == .up }
+
+    /// `meeting-joined.media` for a participant whose effective `maxSendBitrate` is `bitrate`.
+    nonisolated func joinInfo(bitrate: String?) -> JSONValue {
+        .object([
+            JSONMember("available", .bool(available)), JSONMember("iceServers", .array([])),
+            JSONMember("maxSendBitrateBps", Self.bitsPerSecond(bitrate).map { .number(String($0)) } ?? .null),
+        ])
+    }
+
+    /// `sd`, `hd`, `fullhd` in bit/s; nil for `auto` and anything else.
+    nonisolated static func bitsPerSecond(_ bitrate: String?) -> Int? {
+        switch bitrate {
+        case "sd": 800_000
+        case "hd": 1_500_000
+        case "fullhd": 3_000_000
+        default: nil
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs the ordered queue and follows Janus (new sessions, events) until cancelled.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [commandStream] in
+                for await command in commandStream { await command() }
+            }
+            if let janus {
+                group.addTask { await janus.run() }
+                group.addTask {
+                    for await generation in janus.newSessions { await self.janusSessionStarted(generation) }
+                }
+                group.addTask {
+                    for await event in janus.events { await self.janusEvent(event) }
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    /// Queues work that must follow the meetings' order.
+    private nonisolated func enqueue(_ command: @escaping @Sendable () async -> Void) {
+        commands.yield(command)
+    }
+
+    // MARK: What the meetings decided
+
+    /// A session started (its first join): its VideoRoom is created now.
+    nonisolated func sessionStarted(_ room: RoomRef) {
+        enqueue { await self.create(room) }
+    }
+
+    /// A participant's mic or webcam changed: the SFU forwards the track or stops.
+    nonisolated func devicesChanged(_ room: RoomRef, participantId: String) {
+        enqueue { await self.applyDevices(room, participantId: participantId) }
+    }
+
+    /// Someone left (removal, revocation, replacement, leave): whatever media belongs to a
+    /// connection no longer in the meeting is kicked and detached.
+    nonisolated func departed(_ room: RoomRef) {
+        enqueue { await self.sweep(room) }
+    }
+
+    /// The session ended: its VideoRoom goes.
+    nonisolated func sessionEnded(_ room: RoomRef) {
+        enqueue { await self.destroy(room) }
+    }
+
+    // MARK: Requests
+
+    /// Carries out a media request of a connection in the meeting; `reply` gets the answer's
+    /// fields before the room hears what changed.
+    func handle(_ request: StreamRequest, from connection: ConnectionID, bitrate: String?, reply: ([JSONMember]) -> Void) async throws(Failure) {
+        let code: ErrorCode =
+            switch request {
+            case .publish, .unpublish: .publishFailed
+            default: .subscribeFailed
+            }
+        guard let meetings, let member = meetings.mediaMember(connection) else {
+            throw Failure(code: code, reason: "only participants in the meeting can send or receive media")
+        }
+        guard let janus, janus.state == .up else { throw Failure(code: .mediaUnavailable, reason: "no media server is available") }
+        do {
+            switch request {
+            case .publish(let sdp):
+                reply(try await publish(sdp, member: member, connection: connection, bitrate: bitrate, janus: janus))
+                // Told once media reaches Janus (`webrtcup`); at once for a renegotiation of a live one.
+                announce(member.room, participantId: member.participantId)
+            case .unpublish:
+                try await unpublish(member.room, participantId: member.participantId, connection: connection, janus: janus)
+                reply([])
+            case .subscribe(let target):
+                reply(try await subscribe(to: target, member: member, connection: connection, janus: janus))
+            case .subscribeAnswer(let id, let sdp):
+                let subscription = try owned(id, room: member.room, connection: connection)
+                _ = try await janus.message(
+                    subscription.handle, .object([JSONMember("request", .string("start"))]), jsep: Self.jsep("answer", sdp), async: true)
+                reply([])
+            case .unsubscribe(let id):
+                let subscription = try owned(id, room: member.room, connection: connection)
+                rooms[member.room]?.subscriptions[id] = nil
+                handles[subscription.handle] = nil
+                await janus.detach(subscription.handle)
+                reply([])
+            case .trickle(let target, let candidate):
+                let handle: UInt64
+                if target == "publisher" {
+                    guard let publisher = rooms[member.room]?.publishers[member.participantId], publisher.connection == connection else {
+                        throw Failure(code: .publishFailed, reason: "nothing is being published to trickle for")
+                    }
+                    handle = publisher.handle
+                } else {
+                    handle = try owned(target, room: member.room, connection: connection).handle
+                }
+                try await janus.trickle(handle, candidate: candidate)
+                reply([])
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch let failure as JanusClient.Failure {
+            logger.warning("Janus refused a media request", metadata: ["room": "\(member.room.roomId)", "reason": "\(failure)"])
+            throw Failure(code: janus.state == .up ? code : .mediaUnavailable, reason: failure.reason)
+        } catch {
+            throw Failure(code: code, reason: "\(error)")
+        }
+    }
+
+    private func publish(
+        _ sdp: String, member: (room: RoomRef, participantId: String, mic: Bool, webcam: Bool), connection: ConnectionID, bitrate: String?,
+        janus: JanusClient
+    ) async throws -> [JSONMember] {
+        let janusRoom = try await ensureRoom(member.room, janus: janus)
+        var publisher: Publisher
+        if let existing = rooms[member.room]?.publishers[member.participantId], existing.connection == connection {
+            publisher = existing
+        } else {
+            let handle = try await janus.attach()
+            handles[handle] = member.room
+            let feed = Self.numericId()
+            do {
+                _ = try await janus.message(
+                    handle,
+                    .object([
+                        JSONMember("request", .string("join")), JSONMember("ptype", .string("publisher")),
+                        JSONMember("room", .number(String(janusRoom))), JSONMember("id", .number(String(feed))),
+                        JSONMember("display", .string(member.participantId)),
+                    ]), async: true)
+            } catch {
+                handles[handle] = nil
+                await janus.detach(handle)
+                throw error
+            }
+            publisher = Publisher(connection: connection, handle: handle, feed: feed)
+        }
+        guard rooms[member.room] != nil else { throw Failure(code: .publishFailed, reason: "the session ended") }
+        rooms[member.room]?.publishers[member.participantId] = publisher
+        let cap = Self.bitsPerSecond(bitrate)
+        var body = [JSONMember("request", .string(publisher.tracks.isEmpty ? "publish" : "configure"))]
+        if let cap { body.append(JSONMember("bitrate", .number(String(cap)))) }
+        let (data, jsep) = try await janus.message(publisher.handle, .object(body), jsep: Self.jsep("offer", sdp), async: true)
+        guard let answer = jsep?["sdp"]?.stringValue else { throw Failure(code: .publishFailed, reason: "the SFU sent no answer") }
+        var tracks: [Track] = []
+        if case .array(let streams)? = data["streams"] {
+            for stream in streams {
+                guard let kind = stream["type"]?.stringValue, kind == "audio" || kind == "video", let mid = stream["mid"]?.stringValue,
+                    stream["disabled"] != .bool(true)
+                else { continue }
+                tracks.append(Track(kind: kind, mid: mid))
+            }
+        }
+        publisher.tracks = tracks
+        rooms[member.room]?.publishers[member.participantId] = publisher
+        // A state set before publishing applies now; `announce` then tells the room.
+        try await moderate(member.room, participantId: member.participantId, janus: janus, fresh: true)
+        let hasVideo = tracks.contains { $0.kind == "video" }
+        return [JSONMember("sdp", .string(cap != nil && hasVideo ? SDP.cappingVideo(answer, bitsPerSecond: cap ?? 0) : answer))]
+    }
+
+    /// Tells the room what changed in which of a publisher's tracks reach the others: those
+    /// Janus forwards while the PeerConnection is up.
+    private func announce(_ room: RoomRef, participantId: String) {
+        guard let publisher = rooms[room]?.publishers[participantId] else { return }
+        let reaching = publisher.up ? publisher.forwarding : []
+        for kind in ["audio", "video"] where publisher.announced.contains(kind) != reaching.contains(kind) {
+            meetings?.broadcast(room, RTCEvent.stream(participantId: participantId, kind: kind, enabled: reaching.contains(kind)).text)
+        }
+        rooms[room]?.publishers[participantId]?.announced = reaching
+    }
+
+    private func unpublish(_ room: RoomRef, participantId: String, connection: ConnectionID, janus: JanusClient) async throws {
+        guard let publisher = rooms[room]?.publishers[participantId], publisher.connection == connection, !publisher.tracks.isEmpty else {
+            throw Failure(code: .publishFailed, reason: "nothing is being published")
+        }
+        if publisher.up {
+            _ = try await janus.message(publisher.handle, .object([JSONMember("request", .string("unpublish"))]), async: true)
+            stopped(room, participantId: participantId)
+        } else {
+            // Janus counts a publication from its PeerConnection's start: before that there is
+            // nothing to unpublish, so the handle goes (the next publish makes a new one).
+            rooms[room]?.publishers[participantId] = nil
+            handles[publisher.handle] = nil
+            await janus.detach(publisher.handle)
+        }
+        await endSubscriptions(room, to: participantId, janus: janus)
+    }
+
+    private func subscribe(
+        to target: String, member: (room: RoomRef, participantId: String, mic: Bool, webcam: Bool), connection: ConnectionID,
+        janus: JanusClient
+    ) async throws -> [JSONMember] {
+        guard let room = rooms[member.room], let publisher = room.publishers[target], !publisher.tracks.isEmpty, publisher.up else {
+            throw Failure(code: .subscribeFailed, reason: "participant \(target) sends no media (yet)")
+        }
+        guard target != member.participantId else { throw Failure(code: .subscribeFailed, reason: "a participant cannot subscribe to itself") }
+        guard room.subscriptions.values.filter({ $0.connection == connection }).count < maxSubscriptions else {
+            throw Failure(code: .subscribeFailed, reason: "at most \(maxSubscriptions) subscriptions per connection")
+        }
+        let handle = try await janus.attach()
+        handles[handle] = member.room
+        let offer: String
+        do {
+            let (_, jsep) = try await janus.message(
+                handle,
+                .object([
+                    JSONMember("request", .string("join")), JSONMember("ptype", .string("subscriber")),
+                    JSONMember("room", .number(String(room.janusRoom))),
+                    JSONMember("streams", .array([.object([JSONMember("feed", .number(String(publisher.feed)))])])),
+                ]), async: true)
+            guard let sdp = jsep?["sdp"]?.stringValue else { throw Failure(code: .subscribeFailed, reason: "the SFU sent no offer") }
+            offer = sdp
+        } catch {
+            handles[handle] = nil
+            await janus.detach(handle)
+            throw error
+        }
+        // The room may have ended, or the publisher gone, while Janus answered.
+        guard rooms[member.room]?.publishers[target]?.tracks.isEmpty == false else {
+            handles[handle] = nil
+            await janus.detach(handle)
+            throw Failure(code: .subscribeFailed, reason: "participant \(target) stopped publishing")
+        }
+        let id = Identifiers.hex(8)
+        rooms[member.room]?.subscriptions[id] = Subscription(
+            connection: connection, handle: handle, subscriber: member.participantId, publisher: target)
+        return [JSONMember("subscriptionId", .string(id)), JSONMember("sdp", .string(offer))]
+    }
+
+    private func owned(_ id: String, room: RoomRef, connection: ConnectionID) throws(Failure) -> Subscription {
+        guard let subscription = rooms[room]?.subscriptions[id], subscription.connection == connection else {
+            throw Failure(code: .subscribeFailed, reason: "no subscription \(id) on this connection")
+        }
+        return subscription
+    }
+
+    // MARK: The room in Janus
+
+    private func ensureRoom(_ room: RoomRef, janus: JanusClient) async throws -> UInt64 {
+        if let existing = rooms[room], existing.generation == janus.generation { return existing.janusRoom }
+        if let pending = creating[room] { return try await pending.value }
+        let cap = dashboardCap(room.apiKey)
+        let task = Task { () async throws -> UInt64 in
+            let id = Self.numericId()
+            var body = [
+                JSONMember("request", .string("create")), JSONMember("room", .number(String(id))), JSONMember("permanent", .bool(false)),
+                JSONMember("is_private", .bool(false)), JSONMember("description", .string(room.roomId)),
+                JSONMember("publishers", .number(String(max(maxSubscriptions + 1, 3)))),
+                JSONMember("audiocodec", .string("opus")), JSONMember("videocodec", .string("vp8,h264")),
+            ]
+            if let cap { body += [JSONMember("bitrate", .number(String(cap))), JSONMember("bitrate_cap", .bool(true))] }
+            let handle = try await janus.attach()
+            defer { Task { await janus.detach(handle) } }
+            _ = try await janus.message(handle, .object(body))
+            return id
+        }
+        creating[room] = task
+        defer { creating[room] = nil }
+        let id = try await task.value
+        rooms[room] = Room(janusRoom: id, generation: janus.generation)
+        return id
+    }
+
+    /// Moderation as the meeting has it now: each published track forwarded while its device is
+    /// on. A `fresh` publication is told every track's state (Janus may keep a mid's old one
+    /// across a renegotiation), and the room hears of it from `announce`; later, only changes
+    /// go to Janus and the room hears each.
+    private func moderate(_ room: RoomRef, participantId: String, janus: JanusClient, fresh: Bool) async throws {
+        guard let publisher = rooms[room]?.publishers[participantId], let janusRoom = rooms[room]?.janusRoom,
+            let devices = meetings?.devices(of: participantId, in: room)
+        else { return }
+        var forwarding: Set<String> = []
+        for track in publisher.tracks {
+            let on = track.kind == "audio" ? devices.mic : devices.webcam
+            let was = publisher.forwarding.contains(track.kind)
+            if on { forwarding.insert(track.kind) }
+            guard fresh || on != was else { continue }
+            _ = try await janus.message(
+                publisher.handle,
+                .object([
+                    JSONMember("request", .string("moderate")), JSONMember("room", .number(String(janusRoom))),
+                    JSONMember("id", .number(String(publisher.feed))), JSONMember("mid", .string(track.mid)), JSONMember("mute", .bool(!on)),
+                ]))
+        }
+        rooms[room]?.publishers[participantId]?.forwarding = forwarding
+        if !fresh { announce(room, participantId: participantId) }
+    }
+
+    private func create(_ room: RoomRef) async {
+        guard let janus, janus.state == .up else { return }
+        do {
+            _ = try await ensureRoom(room, janus: janus)
+        } catch {
+            logger.warning("could not create a VideoRoom", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
+        }
+    }
+
+    private func applyDevices(_ room: RoomRef, participantId: String) async {
+        guard let janus, rooms[room]?.publishers[participantId] != nil else { return }
+        do {
+            try await moderate(room, participantId: participantId, janus: janus, fresh: false)
+        } catch {
+            logger.warning("moderation did not reach the SFU", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
+        }
+    }
+
+    /// A publisher's tracks stopped reaching the others: the room hears which.
+    private func stopped(_ room: RoomRef, participantId: String) {
+        guard rooms[room]?.publishers[participantId] != nil else { return }
+        rooms[room]?.publishers[participantId]?.tracks = []
+        rooms[room]?.publishers[participantId]?.forwarding = []
+        rooms[room]?.publishers[participantId]?.up = false
+        announce(room, participantId: participantId)
+    }
+
+    /// Ends every subscription to `publisher` (one subscription follows one publisher).
+    private func endSubscriptions(_ room: RoomRef, to publisher: String, janus: JanusClient) async {
+        let ending = rooms[room]?.subscriptions.filter { $0.value.publisher == publisher } ?? [:]
+        for (id, subscription) in ending {
+            rooms[room]?.subscriptions[id] = nil
+            handles[subscription.handle] = nil
+            await janus.detach(subscription.handle)
+        }
+    }
+
+    /// Kicks and detaches the media of connections that are no longer in the meeting.
+    private func sweep(_ room: RoomRef) async {
+        guard let janus, let meetings, let current = rooms[room] else { return }
+        for (participantId, publisher) in current.publishers where meetings.connection(of: participantId, in: room) != publisher.connection {
+            stopped(room, participantId: participantId)
+            rooms[room]?.publishers[participantId] = nil
+            handles[publisher.handle] = nil
+            _ = try? await janus.message(
+                publisher.handle,
+                .object([
+                    JSONMember("request", .string("kick")), JSONMember("room", .number(String(current.janusRoom))),
+                    JSONMember("id", .number(String(publisher.feed))),
+                ]))
+            await janus.detach(publisher.handle)
+            await endSubscriptions(room, to: participantId, janus: janus)
+        }
+        for (id, subscription) in rooms[room]?.subscriptions ?? [:]
+        where meetings.connection(of: subscription.subscriber, in: room) != subscription.connection {
+            rooms[room]?.subscriptions[id] = nil
+            handles[subscription.handle] = nil
+            await janus.detach(subscription.handle)
+        }
+    }
+
+    private func destroy(_ room: RoomRef) async {
+        if let pending = creating[room] { _ = try? await pending.value }
+        guard let janus, let current = rooms.removeValue(forKey: room) else { return }
+        let owned = Set(current.publishers.values.map(\.handle) + current.subscriptions.values.map(\.handle))
+        for handle in owned { handles[handle] = nil }
+        guard current.generation == janus.generation else { return }
+        do {
+            let handle = try await janus.attach()
+            _ = try await janus.message(
+                handle, .object([JSONMember("request", .string("destroy")), JSONMember("room", .number(String(current.janusRoom)))]))
+            await janus.detach(handle)
+        } catch {
+            logger.warning("could not destroy a VideoRoom", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
+        }
+        for handle in owned { await janus.detach(handle) }
+    }
+
+    // MARK: Janus on its own
+
+    /// A new Janus session: after a restart every room and handle of the old one is gone. The
+    /// rooms hear their streams stopped, and each room is created again for its next publisher.
+    private func janusSessionStarted(_ generation: UInt64) async {
+        guard let janus, generation > 1 else { return }
+        let stale = rooms.filter { $0.value.generation < generation }
+        handles = handles.filter { stale[$0.value] == nil }
+        for (room, state) in stale {
+            for participantId in state.publishers.keys { stopped(room, participantId: participantId) }
+            rooms[room] = nil
+            _ = try? await ensureRoom(room, janus: janus)
+        }
+        logger.info("Janus came back: rooms created again", metadata: ["rooms": "\(stale.count)"])
+    }
+
+    /// Janus's own events: a publisher's PeerConnection coming up starts its streams, closing
+    /// stops them; an event about a handle Admit did not make (or no longer holds) is ignored.
+    private func janusEvent(_ event: JanusClient.Event) async {
+        guard let janus, event.generation == janus.generation, let room = handles[event.handle] else { return }
+        let kind = event.body["janus"]?.stringValue
+        if kind == "webrtcup", let (participantId, publisher) = rooms[room]?.publishers.first(where: { $0.value.handle == event.handle }) {
+            guard !publisher.tracks.isEmpty else { return }
+            rooms[room]?.publishers[participantId]?.up = true
+            announce(room, participantId: participantId)
+            return
+        }
+        guard kind == "hangup" || kind == "detached" else { return }
+        guard let (participantId, _) = rooms[room]?.publishers.first(where: { $0.value.handle == event.handle }) else {
+            if kind == "detached" {
+                handles[event.handle] = nil
+                if let id = rooms[room]?.subscriptions.first(where: { $0.value.handle == event.handle })?.key { rooms[room]?.subscriptions[id] = nil }
+            }
+            return
+        }
+        stopped(room, participantId: participantId)
+        await endSubscriptions(room, to: participantId, janus: janus)
+    }
+
+    // MARK: Helpers
+
+    private static func jsep(_ type: String, _ sdp: String) -> JSONValue {
+        .object([JSONMember("type", .string(type)), JSONMember("sdp", .string(sdp))])
+    }
+
+    /// Janus's numeric room and participant ids: random, below 2^53 so every JSON reader keeps them exact.
+    static func numericId() -> UInt64 {
+        UInt64.random(in: 1..<(1 << 53))
+    }
+}

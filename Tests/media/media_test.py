@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Media through Admit and a real Janus, with aiortc as the participants' WebRTC stack
+(CONTRACT.md section 7). Run by scripts/media-test.sh inside a network namespace, against
+`admit serve --dev` (which starts its own Janus).
+
+Usage: media_test.py BASE_URL DATA_DIR
+Exits 0 when every check passes; prints each failed check and exits 1 otherwise.
+"""
+import asyncio
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+BASE, DATA = sys.argv[1], sys.argv[2]
+WS = BASE.replace("http", "ws", 1)
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def http(method, path, token=None, body=None):
+    headers = {"Authorization": token, "Content-Type": "application/json"} if token else {"Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(BASE + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Participant:
+    """One /rtc connection: requests with ids, events queued by name."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 0
+        self.replies = {}
+        self.events = asyncio.Queue()
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def join(cls, room, participant, token, **query):
+        extra = "".join(f"&{k}={v}" for k, v in query.items())
+        ws = await websockets.connect(f"{WS}/rtc?roomId={room}&participantId={participant}&name={participant}&token={token}{extra}",
+                                      max_size=1 << 20)
+        return cls(ws)
+
+    async def _read(self):
+        try:
+            async for text in self.ws:
+                message = json.loads(text)
+                if "id" in message and "ok" in message:
+                    future = self.replies.pop(message["id"], None)
+                    if future:
+                        future.set_result(message)
+                else:
+                    await self.events.put(message)
+        except websockets.ConnectionClosed:
+            pass
+
+    async def request(self, method, **fields):
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.replies[self.next_id] = future
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, **fields}))
+        return await asyncio.wait_for(future, 15)
+
+    async def event(self, name, timeout=10, where=lambda e: True):
+        """The next event called `name` (and matching `where`); others before it are dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {name} within {timeout} s")
+            message = await asyncio.wait_for(self.events.get(), remaining)
+            if message.get("event") == name and where(message):
+                return message
+
+    async def close(self):
+        await self.ws.close()
+        self.reader.cancel()
+
+
+class Janus:
+    """Janus's own API, straight (the dev-mode Janus under DATA/janus): to check what Admit did."""
+
+    def __init__(self):
+        config = open(f"{DATA}/janus/janus.jcfg").read()
+        self.secret = re.search(r'api_secret = "([^"]+)"', config).group(1)
+        ws_config = open(f"{DATA}/janus/janus.transport.websockets.jcfg").read()
+        port = re.search(r"ws_port = (\d+)", ws_config).group(1)
+        self.url = f"ws://127.0.0.1:{port}/"
+        self.transaction = 0
+
+    async def __aenter__(self):
+        self.ws = await websockets.connect(self.url, subprotocols=["janus-protocol"])
+        self.session = (await self.send({"janus": "create"}))["data"]["id"]
+        self.handle = (await self.send({"janus": "attach", "plugin": "janus.plugin.videoroom", "session_id": self.session}))["data"]["id"]
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+
+    async def send(self, message):
+        self.transaction += 1
+        transaction = f"check{self.transaction}"
+        await self.ws.send(json.dumps({**message, "transaction": transaction, "apisecret": self.secret}))
+        while True:
+            answer = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if answer.get("transaction") == transaction and answer.get("janus") != "ack":
+                return answer
+
+    async def videoroom(self, body):
+        answer = await self.send({"janus": "message", "session_id": self.session, "handle_id": self.handle, "body": body})
+        return answer["plugindata"]["data"]
+
+    async def room(self, description):
+        rooms = (await self.videoroom({"request": "list"}))["list"]
+        return next((room for room in rooms if room.get("description") == description), None)
+
+
+async def publish(participant, audio=True, video=True):
+    pc = RTCPeerConnection()
+    if audio:
+        pc.addTrack(AudioStreamTrack())
+    if video:
+        pc.addTrack(VideoStreamTrack())
+    await pc.setLocalDescription(await pc.createOffer())
+    reply = await participant.request("publish", sdp=pc.localDescription.sdp)
+    if reply["ok"]:
+        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+    return pc, reply
+
+
+async def subscribe(participant, target):
+    reply = await participant.request("subscribe", participantId=target)
+    if not reply["ok"]:
+        return None, None, reply
+    pc = RTCPeerConnection()
+    tracks = {}
+    arrived = asyncio.Event()
+
+    @pc.on("track")
+    def on_track(track):
+        tracks[track.kind] = track
+        if "video" in tracks:
+            arrived.set()
+
+    await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "offer"))
+    await pc.setLocalDescription(await pc.createAnswer())
+    answered = await participant.request("subscribeAnswer", subscriptionId=reply["subscriptionId"], sdp=pc.localDescription.sdp)
+    await asyncio.wait_for(arrived.wait(), 10)
+    return pc, tracks, answered | {"subscriptionId": reply["subscriptionId"]}
+
+
+async def frames(track, seconds):
+    """How many frames arrive within `seconds`."""
+    count = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(track.recv(), max(0.01, deadline - time.monotonic()))
+            count += 1
+        except (asyncio.TimeoutError, MediaStreamError):
+            break
+    return count
+
+
+async def main():
+    admin = open(f"{DATA}/admin-token").read().strip()
+    token = http("GET", "/get-token")[1]["token"]
+    dev_key = json.loads(urllib.request.urlopen(urllib.request.Request(
+        BASE + "/admin/v1/api-keys", headers={"Authorization": "Bearer " + admin})).read())["data"][0]["apiKey"]
+    guest_token = http("POST", f"/admin/v1/api-keys/{dev_key}/tokens", "Bearer " + admin,
+                       {"permissions": ["ask_join"], "expiresIn": "10m"})[1]["token"]
+    status, _ = http("PATCH", f"/admin/v1/api-keys/{dev_key}/settings", "Bearer " + admin, {"maxSendBitrate": "hd"})
+    check(status == 200, "the dashboard caps the key at hd")
+    room = http("POST", "/v2/rooms", token, {})[1]["roomId"]
+
+    host = await Participant.join(room, "host", token)
+    joined = await host.event("meeting-joined")
+    media = joined.get("media", {})
+    check(media.get("available") is True and media.get("maxSendBitrateBps") == 1500000,
+          "meeting-joined.media says media is available, capped at 1.5 Mbit/s")
+    guest = await Participant.join(room, "guest", token, micEnabled="true", webcamEnabled="true")
+    await guest.event("meeting-joined")
+
+    async with Janus() as janus:
+        listed = await janus.room(room)
+        check(listed is not None and listed.get("bitrate") == 1500000,
+              f"Janus has the room, its bitrate the effective setting (got {listed and listed.get('bitrate')})")
+
+        started = time.monotonic()
+        guest_pc, reply = await publish(guest)
+        offer_to_answer = time.monotonic() - started
+        check(reply["ok"] and "b=TIAS:1500000" in reply["sdp"], "publish answers the SFU's answer with the cap written in (b=TIAS)")
+        enabled = {(await host.event("stream-enabled"))["kind"] for _ in range(2)}
+        check(enabled == {"audio", "video"}, "the host hears stream-enabled for the guest's audio and video")
+
+        started = time.monotonic()
+        host_pc, tracks, answered = await subscribe(host, "guest")
+        check(answered is not None and answered["ok"], "the host subscribes to the guest and answers the offer")
+        video = tracks["video"]
+        await asyncio.wait_for(video.recv(), 10)
+        first_frame = time.monotonic() - started
+        check(await frames(video, 2) >= 10, "the host decodes the guest's video frames")
+        print(f"     offer to answer {offer_to_answer * 1000:.1f} ms, subscribe to first frame {first_frame * 1000:.0f} ms")
+
+        # Moderation reaches the media: the SFU stops forwarding the guest's video.
+        assert (await host.request("disableWebcam", participantId="guest"))["ok"]
+        disabled = await host.event("stream-disabled", where=lambda e: e["participantId"] == "guest")
+        check(disabled["kind"] == "video", "disableWebcam: everyone hears stream-disabled for the guest's video")
+        await frames(video, 1.0)  # what was in flight
+        check(await frames(video, 2.0) == 0, "after disableWebcam the host's frames stop")
+        watcher = await janus.videoroom({"request": "listparticipants", "room": listed["room"]})
+        check(any(p.get("display") == "guest" for p in watcher.get("participants", [])), "Janus lists the guest as a participant")
+        joined_janus = await janus.send({"janus": "message", "session_id": janus.session, "handle_id": janus.handle,
+                                         "body": {"request": "join", "ptype": "publisher", "room": listed["room"], "display": "checker"}})
+        publishers = joined_janus["plugindata"]["data"].get("publishers", [])
+        moderated = [s for p in publishers if p.get("display") == "guest" for s in p.get("streams", []) if s.get("type") == "video"]
+        check(moderated and moderated[0].get("moderated") is True, "Janus shows the guest's video moderated")
+        await janus.videoroom({"request": "leave"})
+
+        # The guest turns the webcam on again when asked.
+        assert (await host.request("enableWebcam", participantId="guest"))["ok"]
+        await guest.event("webcam-requested")
+        assert (await guest.request("respondWebcamRequest", accept=True))["ok"]
+        check((await host.event("stream-enabled"))["kind"] == "video", "enableWebcam accepted: stream-enabled again")
+        check(await frames(video, 3) >= 5, "frames flow again after the webcam is enabled")
+
+        # A lobby participant can neither publish nor subscribe.
+        waiting = await Participant.join(room, "waiter", guest_token)
+        await host.event("entry-requested")
+        lobby_pc, refused = await publish(waiting)
+        check(not refused["ok"] and refused["error"]["code"] == 4091, "a participant in the lobby cannot publish (4091)")
+        refused = await waiting.request("subscribe", participantId="guest")
+        check(not refused["ok"] and refused["error"]["code"] == 4092, "a participant in the lobby cannot subscribe (4092)")
+        await lobby_pc.close()
+        await waiting.close()
+
+        # Removal kicks the guest's media: Janus no longer lists it within a second.
+        assert (await host.request("removeParticipant", participantId="guest"))["ok"]
+        removed_at = time.monotonic()
+        gone = False
+        while time.monotonic() - removed_at < 1.0:
+            participants = (await janus.videoroom({"request": "listparticipants", "room": listed["room"]})).get("participants", [])
+            if not any(p.get("display") == "guest" for p in participants):
+                gone = True
+                break
+            await asyncio.sleep(0.05)
+        check(gone, f"after removal Janus no longer lists the guest (within {time.monotonic() - removed_at:.2f} s)")
+        check((await host.event("stream-disabled", where=lambda e: e["participantId"] == "guest"))["kind"] in ("audio", "video"),
+              "the host hears the guest's streams stop")
+
+        # End destroys the room.
+        assert (await host.request("end"))["ok"]
+        ended_at = time.monotonic()
+        exists = True
+        while time.monotonic() - ended_at < 2.0 and exists:
+            exists = (await janus.videoroom({"request": "exists", "room": listed["room"]})).get("exists", True)
+            if exists:
+                await asyncio.sleep(0.05)
+        check(not exists, "after end the VideoRoom no longer exists in Janus (within 2 s)")
+
+    for pc in (guest_pc, host_pc):
+        await pc.close()
+    await host.close()
+    await guest.close()
+
+
+asyncio.run(main())
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("all media checks passed")

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Media end to end (CONTRACT.md section 7): Admit in dev mode starts its own Janus, and aiortc
+# peers publish and subscribe through Admit's /rtc signalling, all inside a network namespace
+# of this script's own (Janus gathers no ICE candidates on loopback, and test traffic never
+# goes to the machine's external address). Needs root (ip netns), janus and aiortc.
+# Usage: scripts/media-test.sh [path/to/admit] [extra command to run inside the namespace]
+# ADMIT_REQUIRE_MEDIA=1 (CI) turns a missing prerequisite into a failure instead of a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+admit=${1:-$(swift build --show-bin-path)/admit}
+admit=$(realpath "$admit")
+
+missing=""
+[ "$(id -u)" = 0 ] || missing="root (for ip netns)"
+command -v ip >/dev/null || missing="iproute2"
+command -v janus >/dev/null || missing="janus (apt-get install janus)"
+python3 -c "import aiortc, websockets" 2>/dev/null || missing="aiortc and websockets (pip install aiortc websockets)"
+if [ -n "$missing" ]; then
+  if [ "${ADMIT_REQUIRE_MEDIA:-0}" = 1 ]; then echo "media tests need $missing" >&2; exit 1; fi
+  echo "media tests skipped: no $missing"; exit 0
+fi
+
+ns="admit-media-$$"
+data=$(mktemp -d)
+cleanup() {
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+run() { ip netns exec "$ns" "$@"; }
+run ip link set lo up
+run ip link add mv0 type veth peer name mv1
+run ip addr add 10.77.0.1/24 dev mv0
+run ip link set mv0 up
+run ip link set mv1 up
+
+port=18470
+base="http://127.0.0.1:$port"
+ADMIT_LOG_LEVEL=info run "$admit" serve --dev --port "$port" --data-dir "$data" > "$data/serve.log" 2>&1 &
+for _ in $(seq 150); do
+  state=$(run curl -sf "$base/health" 2>/dev/null | python3 -c 'import sys, json; print(json.load(sys.stdin)["sfu"]["state"])' 2>/dev/null || true)
+  [ "$state" = up ] && break
+  sleep 0.2
+done
+if [ "$state" != up ]; then
+  echo "the SFU did not come up (state: ${state:-no answer})"; tail -20 "$data/serve.log"; tail -20 "$data/janus/janus.log" 2>/dev/null || true
+  exit 1
+fi
+status=0
+run python3 Tests/media/media_test.py "$base" "$data" || status=$?
+if [ $# -ge 2 ]; then
+  shift
+  ADMIT_TEST_MEDIA_BASE="$base" ADMIT_TEST_MEDIA_DATA="$data" run "$@" || status=$?
+fi
+if [ $status != 0 ]; then echo "--- serve.log"; tail -40 "$data/serve.log"; fi
+exit $status
