@@ -40,7 +40,8 @@ run ip link set mv1 up
 
 port=18470
 base="http://127.0.0.1:$port"
-ADMIT_LOG_LEVEL=info run "$admit" serve --dev --port "$port" --data-dir "$data" > "$data/serve.log" 2>&1 &
+ADMIT_LOG_LEVEL=info ip netns exec "$ns" "$admit" serve --dev --port "$port" --data-dir "$data" > "$data/serve.log" 2>&1 &
+admit_pid=$!  # ip netns exec execs Admit: the same process (not through `run`, a shell function would fork)
 for _ in $(seq 150); do
   state=$(run curl -sf "$base/health" 2>/dev/null | python3 -c 'import sys, json; print(json.load(sys.stdin)["sfu"]["state"])' 2>/dev/null || true)
   [ "$state" = up ] && break
@@ -52,6 +53,14 @@ if [ "$state" != up ]; then
 fi
 status=0
 run python3 Tests/media/media_test.py "$base" "$data" || status=$?
+
+# A Janus that Admit started dies with Admit, kill -9 included.
+janus_pid=$(cat "$data/janus/janus.pid")
+kill -9 "$admit_pid"
+gone=no
+for _ in $(seq 30); do kill -0 "$janus_pid" 2>/dev/null || { gone=yes; break; }; sleep 0.1; done
+if [ $gone = yes ]; then echo "ok   Janus dies with Admit when Admit is killed with SIGKILL"; else
+  echo "FAIL Janus (pid $janus_pid) outlived Admit's kill -9"; ps -ef | grep -E "janus|admit" | grep -v grep; status=1; fi
 if [ $# -ge 2 ]; then
   shift
   ADMIT_TEST_MEDIA_BASE="$base" ADMIT_TEST_MEDIA_DATA="$data" run "$@" || status=$?

@@ -134,7 +134,7 @@ struct MediaRunner: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await bridge.run() }
-        launcher?.stop()
+        await launcher?.stop()
     }
 }
 

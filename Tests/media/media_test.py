@@ -278,6 +278,55 @@ async def main():
         await pc.close()
     await host.close()
     await guest.close()
+    await janus_restart(token)
+
+
+def health():
+    return json.loads(urllib.request.urlopen(BASE + "/health").read())
+
+
+async def janus_restart(token):
+    """Janus dies mid-meeting: joins go on without media (4090), /health says so (still 200),
+    and when Janus is back the room is created again and media works."""
+    room = http("POST", "/v2/rooms", token, {})[1]["roomId"]
+    host = await Participant.join(room, "host", token)
+    await host.event("meeting-joined")
+    async with Janus() as janus:
+        check(await janus.room(room) is not None, "the new session's VideoRoom exists")
+    pid = int(open(f"{DATA}/janus/janus.pid").read().strip())
+    import os
+    import signal
+    os.kill(pid, signal.SIGKILL)
+    down_at = time.monotonic()
+    state = "up"
+    while time.monotonic() - down_at < 3 and state == "up":
+        state = health()["sfu"]["state"]
+        await asyncio.sleep(0.05)
+    check(state in ("down", "connecting"), f"/health says the SFU is {state} (still 200) once Janus dies")
+    guest = await Participant.join(room, "guest", token, micEnabled="true", webcamEnabled="true")
+    joined = await guest.event("meeting-joined")
+    check(joined["media"]["available"] is False, "a join while Janus is down works, and says media is unavailable")
+    pc, refused = await publish(guest)
+    check(not refused["ok"] and refused["error"]["code"] == 4090, "a publish while Janus is down is refused with 4090")
+    await pc.close()
+    while time.monotonic() - down_at < 15 and health()["sfu"]["state"] != "up":
+        await asyncio.sleep(0.1)
+    check(health()["sfu"]["state"] == "up", f"Janus is back within {time.monotonic() - down_at:.1f} s")
+    listed = None
+    for _ in range(40):
+        async with Janus() as janus:
+            listed = await janus.room(room)
+        if listed:
+            break
+        await asyncio.sleep(0.1)
+    check(listed is not None, "the room's VideoRoom is created again in the new Janus")
+    pc, reply = await publish(guest)
+    check(reply["ok"], "publishing works again")
+    enabled = await host.event("stream-enabled", timeout=10)
+    check(enabled["participantId"] == "guest", "and the host hears the guest's stream")
+    await pc.close()
+    await host.close()
+    await guest.close()
 
 
 asyncio.run(main())

@@ -3,13 +3,19 @@ import Logging
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Dev mode's own Janus: found on the PATH, configured under the data dir (its WebSocket API
 /// on loopback only with a random API secret, the other transports and plugins off, media on
 /// the host's own addresses), run as a child that dies with Admit however Admit ends.
 ///
 /// Janus runs under a small shell that holds a pipe from Admit: when Admit exits, even by
 /// kill -9, the kernel closes the pipe, the shell's `read` returns, and it kills Janus. The
-/// shell itself is run with `setpriv --pdeathsig` where available, a second guard.
+/// Janus itself runs under `setpriv --pdeathsig` where available: if the shell is killed
+/// outright, Janus goes with it. The shell also starts Janus again (a second later) when it dies, as a service manager would; the
+/// bridge then sees a new Janus session and creates the rooms again.
 final class JanusLauncher: Sendable {
     /// The WebSocket API to give `JanusClient`.
     let url: String
@@ -40,23 +46,37 @@ final class JanusLauncher: Sendable {
         self.directory = directory
         let lifeline = Pipe()
         let process = Process()
-        // `read` returns when Admit's end of the pipe closes (Admit exited, however); then Janus goes.
+        // `read` returns when Admit's end of the pipe closes (Admit exited, however); then Janus
+        // goes. Janus's pid is kept in janus.pid (the restart loop writes it each time).
         let script = #"""
-            "$0" -F "$1" -C "$1/janus.jcfg" -L "$1/janus.log" -N -o >/dev/null 2>&1 &
-            child=$!
-            trap 'kill $child 2>/dev/null; exit 0' TERM INT
+            janus="$0"; dir="$1"; guard="$2"
+            (
+              while :; do
+                $guard "$janus" -F "$dir" -C "$dir/janus.jcfg" -L "$dir/janus.log" -N -o >/dev/null 2>&1 &
+                echo $! > "$dir/janus.pid"
+                wait $!
+                sleep 1
+              done
+            ) &
+            loop=$!
+            stop() {
+              kill $loop 2>/dev/null
+              child=$(cat "$dir/janus.pid" 2>/dev/null)
+              [ -n "$child" ] && kill $child 2>/dev/null
+              sleep 1
+              [ -n "$child" ] && kill -9 $child 2>/dev/null
+              exit 0
+            }
+            trap stop TERM INT
             while read -r _; do :; done
-            kill $child 2>/dev/null
-            sleep 1
-            kill -9 $child 2>/dev/null
+            stop
             """#
-        if let setpriv = Self.which("setpriv") {
-            process.executableURL = URL(fileURLWithPath: setpriv)
-            process.arguments = ["--pdeathsig", "KILL", "--", "/bin/sh", "-c", script, janus, directory]
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script, janus, directory]
-        }
+        let guardCommand = Self.which("setpriv").map { "\($0) --pdeathsig KILL --" } ?? ""
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, janus, directory, guardCommand]
+        // Only the shell may hold the read end, and only Admit the write end: were the write end
+        // inherited, the shell would keep its own pipe open and never see Admit go.
+        _ = fcntl(lifeline.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
         process.standardInput = lifeline
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -65,10 +85,14 @@ final class JanusLauncher: Sendable {
         self.lifeline = lifeline
     }
 
-    /// Stops Janus (on shutdown): the shell kills it when the pipe closes.
-    func stop() {
+    /// Stops Janus (on shutdown): the shell kills it when the pipe closes. Waits up to three
+    /// seconds without blocking a thread (`waitUntilExit` spins a run loop here), then signals.
+    func stop() async {
         try? lifeline.fileHandleForWriting.close()
-        process.waitUntilExit()
+        for _ in 0..<60 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { process.terminate() }
     }
 
     // MARK: Configuration
