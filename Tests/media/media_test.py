@@ -264,6 +264,41 @@ async def main():
         check((await host.event("stream-disabled", where=lambda e: e["participantId"] == "guest"))["kind"] in ("audio", "video"),
               "the host hears the guest's streams stop")
 
+        # Revocation, a replacing connection and the server API's remove kick the media too.
+        async def publishing(name):
+            member = await Participant.join(room, name, token, micEnabled="true", webcamEnabled="true")
+            await member.event("meeting-joined")
+            pc, answer = await publish(member)
+            await host.event("stream-enabled", where=lambda e: e["participantId"] == name)
+            return member, pc
+
+        async def gone(name, action):
+            started = time.monotonic()
+            while time.monotonic() - started < 1.0:
+                listed = (await janus.videoroom({"request": "listparticipants", "room": listed_room})).get("participants", [])
+                if not any(p.get("display") == name for p in listed):
+                    return True
+                await asyncio.sleep(0.05)
+            print(f"     {name} still in Janus 1 s after {action}")
+            return False
+
+        listed_room = listed["room"]
+        revoked, revoked_pc = await publishing("revoked")
+        status, _ = http("POST", "/admin/v1/revocations", "Bearer " + admin, {"apiKey": dev_key, "participantId": "revoked"})
+        check(status == 200 and await gone("revoked", "revocation"), "a revoked participant's media is gone from Janus within a second")
+        twin, twin_pc = await publishing("twin")
+        second = await Participant.join(room, "twin", token)
+        await second.event("meeting-joined")
+        check(await gone("twin", "replacement"), "a replaced connection's media is gone from Janus within a second")
+        removed, removed_pc = await publishing("api-removed")
+        status, _ = http("POST", "/v2/sessions/participants/remove", token, {"roomId": room, "participantId": "api-removed"})
+        check(status == 200 and await gone("api-removed", "the server API's remove"),
+              "the server API's remove takes the participant's media out of Janus within a second")
+        for pc in (revoked_pc, twin_pc, removed_pc):
+            await pc.close()
+        for member in (revoked, twin, second, removed):
+            await member.close()
+
         # End destroys the room.
         assert (await host.request("end"))["ok"]
         ended_at = time.monotonic()
@@ -329,8 +364,9 @@ async def janus_restart(token):
     await guest.close()
 
 
-asyncio.run(main())
-if failures:
-    print(f"{len(failures)} check(s) failed")
-    sys.exit(1)
-print("all media checks passed")
+if __name__ == "__main__":
+    asyncio.run(main())
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        sys.exit(1)
+    print("all media checks passed")
