@@ -24,10 +24,10 @@ struct SDPTests {
     }
 
     @Test("the video section gets b=AS and b=TIAS after its c= line, replacing its own; audio is untouched")
-    func capping() {
+    func capping() throws {
         let capped = SDP.cappingVideo(Self.answer, bitsPerSecond: 1_500_000)
         let lines = capped.components(separatedBy: "\r\n")
-        let video = try! #require(lines.firstIndex { $0.hasPrefix("m=video") })
+        let video = try #require(lines.firstIndex { $0.hasPrefix("m=video") })
         #expect(
             Array(lines[video...].prefix(5)) == ["m=video 9 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 10.77.0.1", "b=AS:1500", "b=TIAS:1500000", "a=mid:1"])
         #expect(!capped.contains("b=AS:5000"))

@@ -80,7 +80,7 @@ struct MediaTests {
     }
 
     @Test(
-        "with Janus, through AdmitClient: publish answers with the cap, subscribe offers, moderation and unpublish say stream-disabled",
+        "with Janus, through AdmitClient: publish answers with the cap, nothing to subscribe to before media flows, moderation kept for the next publication, unpublish",
         .enabled(if: janusInstalled || ProcessInfo.processInfo.environment["ADMIT_REQUIRE_MEDIA"] == "1"))
     func signalling() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admit-janus-\(UUID())").path

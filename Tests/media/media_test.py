@@ -240,6 +240,21 @@ async def main():
         check((await host.event("stream-enabled"))["kind"] == "video", "enableWebcam accepted: stream-enabled again")
         check(await frames(video, 3) >= 5, "frames flow again after the webcam is enabled")
 
+        # A late joiner hears which streams already flow; nobody touches another's subscription.
+        late = await Participant.join(room, "late", token)
+        await late.event("meeting-joined")
+        told = {(await late.event("stream-enabled"))["kind"] for _ in range(2)}
+        check(told == {"audio", "video"}, "a participant joining later hears the guest's streams (stream-enabled)")
+        theirs = answered["subscriptionId"]
+        for method, fields in [("unsubscribe", {}), ("trickle", {"target": theirs, "candidate": None}),
+                               ("subscribeAnswer", {"sdp": host_pc.localDescription.sdp})]:
+            refused = await late.request(method, subscriptionId=theirs, **fields) if method != "trickle" else await late.request(method, **fields)
+            check(not refused["ok"] and refused["error"]["code"] == 4092, f"another connection's {method} on the host's subscription is refused (4092)")
+        duplicate = await host.request("subscribe", participantId="guest")
+        check(not duplicate["ok"] and duplicate["error"]["code"] == 4092, "a second subscription to the same publisher is refused (4092)")
+        check(await frames(video, 2) >= 5, "the host's frames keep flowing")
+        await late.close()
+
         # A lobby participant can neither publish nor subscribe.
         waiting = await Participant.join(room, "waiter", guest_token)
         await host.event("entry-requested")

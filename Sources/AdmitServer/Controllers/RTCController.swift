@@ -107,7 +107,7 @@ struct RTCController {
                     var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
                     // ICE candidates come in bursts at connection setup: `trickle` has its own,
                     // ten times larger budget (CONTRACT.md section 4: not counted in the other).
-                    var trickles = RequestBudget(perSecond: limits.perSecond * 10, burst: limits.burst * 10)
+                    var trickles = RequestBudget(perSecond: min(limits.perSecond, 1_000_000) * 10, burst: min(limits.burst, 1_000_000) * 10)
                     let clock = ContinuousClock()
                     let started = clock.now
                     do {

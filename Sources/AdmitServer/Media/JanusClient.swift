@@ -84,12 +84,13 @@ final class JanusClient: Sendable {
         while !Task.isCancelled {
             let began = ContinuousClock.now
             await connectOnce()
-            fail(all: .unavailable)
+            // Down first: a request failing now is answered as "no media server" (4090).
             shared.withLock {
                 $0.state = .down
                 $0.session = nil
                 $0.outbound = nil
             }
+            fail(all: .unavailable)
             if Task.isCancelled { break }
             // A connection that lasted a while starts the pauses over.
             if ContinuousClock.now - began > .seconds(10) { pause = .milliseconds(250) }

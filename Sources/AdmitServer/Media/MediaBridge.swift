@@ -14,6 +14,8 @@ protocol MediaMeetings: Sendable {
     /// The device state of a participant in the meeting.
     func devices(of participantId: String, in room: RoomRef) -> (mic: Bool, webcam: Bool)?
     func broadcast(_ room: RoomRef, _ text: String)
+    /// Sends a frame to one connection, in its room's order.
+    func send(_ connection: ConnectionID, _ text: String)
 }
 
 /// Carries the meetings' decisions to the SFU (CONTRACT.md section 7): one Janus VideoRoom per
@@ -84,7 +86,8 @@ actor MediaBridge {
         self.maxSubscriptions = maxSubscriptions
         self.dashboardCap = dashboardCap
         self.logger = logger
-        (commandStream, commands) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(100_000))
+        // Never dropped: a lost departure or end would leave media running.
+        (commandStream, commands) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
     func attach(_ meetings: any MediaMeetings) {
@@ -148,6 +151,11 @@ actor MediaBridge {
     /// A participant's mic or webcam changed: the SFU forwards the track or stops.
     nonisolated func devicesChanged(_ room: RoomRef, participantId: String) {
         enqueue { await self.applyDevices(room, participantId: participantId) }
+    }
+
+    /// Someone entered the meeting: it hears the streams already flowing.
+    nonisolated func entered(_ room: RoomRef, participantId: String) {
+        enqueue { await self.tellNewcomer(room, participantId: participantId) }
     }
 
     /// Someone left (removal, revocation, replacement, leave): whatever media belongs to a
@@ -214,7 +222,10 @@ actor MediaBridge {
             throw failure
         } catch let failure as JanusClient.Failure {
             logger.warning("Janus refused a media request", metadata: ["room": "\(member.room.roomId)", "reason": "\(failure)"])
-            throw Failure(code: janus.state == .up ? code : .mediaUnavailable, reason: failure.reason)
+            let down =
+                janus.state != .up || failure.reason == JanusClient.Failure.unavailable.reason
+                || failure.reason == JanusClient.Failure.timedOut.reason
+            throw Failure(code: down ? .mediaUnavailable : code, reason: failure.reason)
         } catch {
             throw Failure(code: code, reason: "\(error)")
         }
@@ -229,6 +240,8 @@ actor MediaBridge {
         if let existing = rooms[member.room]?.publishers[member.participantId], existing.connection == connection {
             publisher = existing
         } else {
+            // A record of another connection with this participant id (replaced, not swept yet) goes first.
+            await kick(member.room, participantId: member.participantId, janus: janus)
             let handle = try await janus.attach()
             handles[handle] = member.room
             let feed = Self.numericId()
@@ -247,7 +260,14 @@ actor MediaBridge {
             }
             publisher = Publisher(connection: connection, handle: handle, feed: feed)
         }
-        guard rooms[member.room] != nil else { throw Failure(code: .publishFailed, reason: "the session ended") }
+        // The awaits above let departures and ends run: the connection must still hold its place.
+        guard rooms[member.room] != nil, meetings?.connection(of: member.participantId, in: member.room) == connection else {
+            if rooms[member.room]?.publishers[member.participantId]?.handle == publisher.handle {
+                rooms[member.room]?.publishers[member.participantId] = nil
+            }
+            await forget(publisher.handle, janus: janus)
+            throw Failure(code: .publishFailed, reason: "the participant left, or the session ended")
+        }
         rooms[member.room]?.publishers[member.participantId] = publisher
         let cap = Self.bitsPerSecond(bitrate)
         var body = [JSONMember("request", .string(publisher.tracks.isEmpty ? "publish" : "configure"))]
@@ -307,6 +327,9 @@ actor MediaBridge {
             throw Failure(code: .subscribeFailed, reason: "participant \(target) sends no media (yet)")
         }
         guard target != member.participantId else { throw Failure(code: .subscribeFailed, reason: "a participant cannot subscribe to itself") }
+        guard !room.subscriptions.values.contains(where: { $0.connection == connection && $0.publisher == target }) else {
+            throw Failure(code: .subscribeFailed, reason: "this connection already subscribes to \(target)")
+        }
         guard room.subscriptions.values.filter({ $0.connection == connection }).count < maxSubscriptions else {
             throw Failure(code: .subscribeFailed, reason: "at most \(maxSubscriptions) subscriptions per connection")
         }
@@ -328,13 +351,15 @@ actor MediaBridge {
             await janus.detach(handle)
             throw error
         }
-        // The room may have ended, or the publisher gone, while Janus answered.
-        guard rooms[member.room]?.publishers[target]?.tracks.isEmpty == false else {
-            handles[handle] = nil
-            await janus.detach(handle)
-            throw Failure(code: .subscribeFailed, reason: "participant \(target) stopped publishing")
+        // The room may have ended, the publisher gone or the subscriber left while Janus answered.
+        guard rooms[member.room]?.publishers[target]?.tracks.isEmpty == false,
+            meetings?.connection(of: member.participantId, in: member.room) == connection
+        else {
+            await forget(handle, janus: janus)
+            throw Failure(code: .subscribeFailed, reason: "participant \(target) stopped publishing, or the subscriber left")
         }
-        let id = Identifiers.hex(8)
+        var id = Identifiers.hex(16)
+        while rooms[member.room]?.subscriptions[id] != nil { id = Identifiers.hex(16) }
         rooms[member.room]?.subscriptions[id] = Subscription(
             connection: connection, handle: handle, subscriber: member.participantId, publisher: target)
         return [JSONMember("subscriptionId", .string(id)), JSONMember("sdp", .string(offer))]
@@ -358,7 +383,7 @@ actor MediaBridge {
             var body = [
                 JSONMember("request", .string("create")), JSONMember("room", .number(String(id))), JSONMember("permanent", .bool(false)),
                 JSONMember("is_private", .bool(false)), JSONMember("description", .string(room.roomId)),
-                JSONMember("publishers", .number(String(max(maxSubscriptions + 1, 3)))),
+                JSONMember("publishers", .number(String(max(min(maxSubscriptions, 100_000) + 1, 3)))),
                 JSONMember("audiocodec", .string("opus")), JSONMember("videocodec", .string("vp8,h264")),
             ]
             if let cap { body += [JSONMember("bitrate", .number(String(cap))), JSONMember("bitrate_cap", .bool(true))] }
@@ -380,23 +405,37 @@ actor MediaBridge {
     /// go to Janus and the room hears each.
     private func moderate(_ room: RoomRef, participantId: String, janus: JanusClient, fresh: Bool) async throws {
         guard let publisher = rooms[room]?.publishers[participantId], let janusRoom = rooms[room]?.janusRoom,
-            let devices = meetings?.devices(of: participantId, in: room)
+            let current = meetings?.devices(of: participantId, in: room)
         else { return }
-        var forwarding: Set<String> = []
-        for track in publisher.tracks {
-            let on = track.kind == "audio" ? devices.mic : devices.webcam
-            let was = publisher.forwarding.contains(track.kind)
-            if on { forwarding.insert(track.kind) }
-            guard fresh || on != was else { continue }
-            _ = try await janus.message(
-                publisher.handle,
-                .object([
-                    JSONMember("request", .string("moderate")), JSONMember("room", .number(String(janusRoom))),
-                    JSONMember("id", .number(String(publisher.feed))), JSONMember("mid", .string(track.mid)), JSONMember("mute", .bool(!on)),
-                ]))
+        var devices = current
+        let publication = fresh
+        var fresh = fresh
+        // Up to three passes: a device change that lands while Janus answers is applied too
+        // (this runs beside the ordered queue when a publish calls it).
+        for _ in 0..<3 {
+            for track in publisher.tracks {
+                let on = track.kind == "audio" ? devices.mic : devices.webcam
+                let was = rooms[room]?.publishers[participantId]?.forwarding.contains(track.kind) ?? false
+                guard fresh || on != was else { continue }
+                _ = try await janus.message(
+                    publisher.handle,
+                    .object([
+                        JSONMember("request", .string("moderate")), JSONMember("room", .number(String(janusRoom))),
+                        JSONMember("id", .number(String(publisher.feed))), JSONMember("mid", .string(track.mid)), JSONMember("mute", .bool(!on)),
+                    ]))
+                // Recorded at once: a later failure must not leave Janus and Admit disagreeing.
+                if on {
+                    rooms[room]?.publishers[participantId]?.forwarding.insert(track.kind)
+                } else {
+                    rooms[room]?.publishers[participantId]?.forwarding.remove(track.kind)
+                }
+            }
+            fresh = false
+            guard let now = meetings?.devices(of: participantId, in: room), now.mic != devices.mic || now.webcam != devices.webcam else { break }
+            devices = now
         }
-        rooms[room]?.publishers[participantId]?.forwarding = forwarding
-        if !fresh { announce(room, participantId: participantId) }
+        // A publication's streams are announced after its reply (by `handle`).
+        if !publication { announce(room, participantId: participantId) }
     }
 
     private func create(_ room: RoomRef) async {
@@ -440,23 +479,49 @@ actor MediaBridge {
     private func sweep(_ room: RoomRef) async {
         guard let janus, let meetings, let current = rooms[room] else { return }
         for (participantId, publisher) in current.publishers where meetings.connection(of: participantId, in: room) != publisher.connection {
-            stopped(room, participantId: participantId)
-            rooms[room]?.publishers[participantId] = nil
-            handles[publisher.handle] = nil
-            _ = try? await janus.message(
-                publisher.handle,
-                .object([
-                    JSONMember("request", .string("kick")), JSONMember("room", .number(String(current.janusRoom))),
-                    JSONMember("id", .number(String(publisher.feed))),
-                ]))
-            await janus.detach(publisher.handle)
-            await endSubscriptions(room, to: participantId, janus: janus)
+            // Re-read: an earlier kick's awaits may have let a new publisher in under this id.
+            guard rooms[room]?.publishers[participantId]?.handle == publisher.handle else { continue }
+            await kick(room, participantId: participantId, janus: janus)
         }
         for (id, subscription) in rooms[room]?.subscriptions ?? [:]
         where meetings.connection(of: subscription.subscriber, in: room) != subscription.connection {
+            guard rooms[room]?.subscriptions[id]?.handle == subscription.handle else { continue }
             rooms[room]?.subscriptions[id] = nil
-            handles[subscription.handle] = nil
-            await janus.detach(subscription.handle)
+            await forget(subscription.handle, janus: janus)
+        }
+    }
+
+    /// Takes a participant's publisher out of the room: the room hears its streams stop, Janus
+    /// kicks the feed, the handle goes, and so do the subscriptions to it.
+    private func kick(_ room: RoomRef, participantId: String, janus: JanusClient) async {
+        guard let publisher = rooms[room]?.publishers[participantId], let janusRoom = rooms[room]?.janusRoom else { return }
+        stopped(room, participantId: participantId)
+        rooms[room]?.publishers[participantId] = nil
+        handles[publisher.handle] = nil
+        _ = try? await janus.message(
+            publisher.handle,
+            .object([
+                JSONMember("request", .string("kick")), JSONMember("room", .number(String(janusRoom))),
+                JSONMember("id", .number(String(publisher.feed))),
+            ]))
+        await janus.detach(publisher.handle)
+        await endSubscriptions(room, to: participantId, janus: janus)
+    }
+
+    /// Forgets a handle Admit made and detaches it.
+    private func forget(_ handle: UInt64, janus: JanusClient) async {
+        handles[handle] = nil
+        await janus.detach(handle)
+    }
+
+    /// A participant entered the meeting: it hears which streams already reach the room
+    /// (after its `meeting-joined`, in the room's order).
+    private func tellNewcomer(_ room: RoomRef, participantId: String) {
+        guard let meetings, let connection = meetings.connection(of: participantId, in: room), let state = rooms[room] else { return }
+        for (publisher, record) in state.publishers.sorted(by: { $0.key < $1.key }) where publisher != participantId {
+            for kind in ["audio", "video"] where record.announced.contains(kind) {
+                meetings.send(connection, RTCEvent.stream(participantId: publisher, kind: kind, enabled: true).text)
+            }
         }
     }
 

@@ -364,6 +364,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
     private func tellMedia(_ batches: [Batch], room: RoomRef) {
         var devices: [String] = []
         var started = false
+        var entered: [String] = []
         var departed = false
         var ended = false
         for batch in batches {
@@ -374,6 +375,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
                 case .sessionChanged(_, let notices):
                     for notice in notices {
                         if case .started = notice { started = true }
+                        if case .entered(let participantId, _) = notice { entered.append(participantId) }
                         if case .exited = notice { departed = true }
                         if case .ended = notice { ended = true }
                     }
@@ -385,6 +387,7 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
         if started { media.sessionStarted(room) }
         for participantId in devices { media.devicesChanged(room, participantId: participantId) }
         if departed { media.departed(room) }
+        for participantId in entered { media.entered(room, participantId: participantId) }
         if ended { media.sessionEnded(room) }
     }
 
