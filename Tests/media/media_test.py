@@ -341,8 +341,15 @@ async def janus_restart(token):
     room = http("POST", "/v2/rooms", token, {})[1]["roomId"]
     host = await Participant.join(room, "host", token)
     await host.event("meeting-joined")
-    async with Janus() as janus:
-        check(await janus.room(room) is not None, "the new session's VideoRoom exists")
+    # The VideoRoom is created when the session starts, by the bridge's queue: give it a moment.
+    created = None
+    for _ in range(40):
+        async with Janus() as janus:
+            created = await janus.room(room)
+        if created:
+            break
+        await asyncio.sleep(0.05)
+    check(created is not None, "the new session's VideoRoom exists")
     pid = int(open(f"{DATA}/janus/janus.pid").read().strip())
     import os
     import signal
