@@ -10,20 +10,7 @@ sizes=${2:-6}
 if [ $# -ge 3 ]; then admit=$3; else swift build -c release --product admit >&2; admit="$(swift build -c release --show-bin-path)/admit"; fi
 ns="admit-bench-$$"
 data=$(mktemp -d)
-cleanup() {
-  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-  sleep 1
-  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$data"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-ip netns exec "$ns" ip link add mv0 type veth peer name mv1
-ip netns exec "$ns" ip addr add 10.77.0.1/24 dev mv0
-ip netns exec "$ns" ip link set mv0 up
-ip netns exec "$ns" ip link set mv1 up
+source scripts/netns.sh
 port=18481
 ADMIT_LOG_LEVEL=warning ip netns exec "$ns" "$admit" serve --dev --port "$port" --data-dir "$data" \
   --rtc-rate 100000 --rtc-burst 100000 > "$data/serve.log" 2>&1 &

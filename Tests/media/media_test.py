@@ -331,6 +331,17 @@ async def main():
     await janus_restart(token)
 
 
+async def room_in_janus(room, seconds=4):
+    """The room's VideoRoom as Janus lists it, waiting up to `seconds` for it (it is made asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        async with Janus() as janus:
+            listed = await janus.room(room)
+        if listed or time.monotonic() > deadline:
+            return listed
+        await asyncio.sleep(0.05)
+
+
 def health():
     return json.loads(urllib.request.urlopen(BASE + "/health").read())
 
@@ -342,14 +353,7 @@ async def janus_restart(token):
     host = await Participant.join(room, "host", token)
     await host.event("meeting-joined")
     # The VideoRoom is created when the session starts, by the bridge's queue: give it a moment.
-    created = None
-    for _ in range(40):
-        async with Janus() as janus:
-            created = await janus.room(room)
-        if created:
-            break
-        await asyncio.sleep(0.05)
-    check(created is not None, "the new session's VideoRoom exists")
+    check(await room_in_janus(room) is not None, "the new session's VideoRoom exists")
     pid = int(open(f"{DATA}/janus/janus.pid").read().strip())
     import os
     import signal
@@ -369,14 +373,7 @@ async def janus_restart(token):
     while time.monotonic() - down_at < 15 and health()["sfu"]["state"] != "up":
         await asyncio.sleep(0.1)
     check(health()["sfu"]["state"] == "up", f"Janus is back within {time.monotonic() - down_at:.1f} s")
-    listed = None
-    for _ in range(40):
-        async with Janus() as janus:
-            listed = await janus.room(room)
-        if listed:
-            break
-        await asyncio.sleep(0.1)
-    check(listed is not None, "the room's VideoRoom is created again in the new Janus")
+    check(await room_in_janus(room) is not None, "the room's VideoRoom is created again in the new Janus")
     pc, reply = await publish(guest)
     check(reply["ok"], "publishing works again")
     enabled = await host.event("stream-enabled", timeout=10)
