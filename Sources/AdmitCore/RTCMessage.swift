@@ -73,21 +73,26 @@ public enum RTCMessage {
             guard let text = value["sdp"]?.stringValue, text.utf8.count <= maxSDPBytes, SDP.isPlausible(text) else { return nil }
             return text
         }
+        /// A description the SFU may see, or the failure saying why not.
+        func checked(_ text: String, _ what: String) -> Result<String, ParseError> {
+            SDP.refusal(text).map { .failure(ParseError(id: id, message: "`sdp` refused for \(what): \($0).")) } ?? .success(text)
+        }
         func name(_ key: String) -> String? {
             guard let text = value[key]?.stringValue, !text.isEmpty, text.utf8.count <= 256 else { return nil }
             return text
         }
         switch method {
         case "publish":
-            return sdp().map { .success(.publish(sdp: $0)) } ?? fail("`sdp` must be an SDP offer of at most \(maxSDPBytes) bytes for publish.")
+            guard let offer = sdp() else { return fail("`sdp` must be an SDP offer of at most \(maxSDPBytes) bytes for publish.") }
+            return checked(offer, "publish").map { .publish(sdp: $0) }
         case "unpublish":
             return .success(.unpublish)
         case "subscribe":
             return name("participantId").map { .success(.subscribe(participantId: $0)) } ?? fail("`participantId` must be a string for subscribe.")
         case "subscribeAnswer":
             guard let subscription = name("subscriptionId") else { return fail("`subscriptionId` must be a string for subscribeAnswer.") }
-            return sdp().map { .success(.subscribeAnswer(subscriptionId: subscription, sdp: $0)) }
-                ?? fail("`sdp` must be an SDP answer of at most \(maxSDPBytes) bytes for subscribeAnswer.")
+            guard let answer = sdp() else { return fail("`sdp` must be an SDP answer of at most \(maxSDPBytes) bytes for subscribeAnswer.") }
+            return checked(answer, "subscribeAnswer").map { .subscribeAnswer(subscriptionId: subscription, sdp: $0) }
         case "unsubscribe":
             return name("subscriptionId").map { .success(.unsubscribe(subscriptionId: $0)) }
                 ?? fail("`subscriptionId` must be a string for unsubscribe.")
@@ -99,6 +104,12 @@ public enum RTCMessage {
                 candidate["sdpMid"].map({ $0 == .null || ($0.stringValue?.utf8.count ?? 1000) <= 64 }) ?? true,
                 candidate["sdpMLineIndex"].map({ $0 == .null || ($0.integerValue.map { (0...1000).contains($0) } ?? false) }) ?? true
             else { return fail("`candidate` must be null or {candidate, sdpMid, sdpMLineIndex} for trickle.") }
+            // A browser's end of candidates is an empty one.
+            if line.isEmpty { return .success(.trickle(target: target, candidate: nil)) }
+            guard let parsed = ICECandidate(parsing: line) else {
+                return fail("`candidate.candidate` must be an ICE candidate (candidate:...) for trickle.")
+            }
+            if let refusal = parsed.refusal { return fail("`candidate` refused for trickle: \(parsed.address): \(refusal).") }
             var members = [JSONMember("candidate", .string(line))]
             if let mid = candidate["sdpMid"], mid != .null { members.append(JSONMember("sdpMid", mid)) }
             if let index = candidate["sdpMLineIndex"]?.integerValue { members.append(JSONMember("sdpMLineIndex", .number(String(index)))) }

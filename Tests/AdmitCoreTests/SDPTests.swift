@@ -97,3 +97,83 @@ struct MediaRequestTests {
         }
     }
 }
+
+@Suite("ICE candidates and descriptions the SFU may see")
+struct CandidateTests {
+    static func candidate(_ address: String, type: String = "host") -> String {
+        "candidate:842163049 1 udp 1677729535 \(address) 50000 typ \(type) raddr 0.0.0.0 rport 0 generation 0"
+    }
+
+    @Test("candidates parse field by field; public, private and mDNS addresses are forwarded")
+    func allowed() throws {
+        let parsed = try #require(ICECandidate(parsing: "a=" + Self.candidate("203.0.113.9", type: "srflx")))
+        #expect(parsed.component == 1 && parsed.transport == "udp" && parsed.priority == 1_677_729_535 && parsed.port == 50000)
+        #expect(parsed.address == "203.0.113.9" && parsed.type == "srflx" && parsed.foundation == "842163049")
+        for address in ["203.0.113.9", "10.77.0.2", "192.168.1.20", "2001:db8::1", "fd00::5", "0a1b2c3d-aaaa-bbbb.local", "172.16.0.1"] {
+            let candidate = try #require(ICECandidate(parsing: Self.candidate(address)), "\(address)")
+            #expect(candidate.refusal == nil, "\(address)")
+        }
+        #expect(ICECandidate(parsing: "candidate:1 1 TCP 2105524479 10.0.0.1 9 typ host tcptype active")?.transport == "tcp")
+    }
+
+    @Test("loopback, unspecified, link-local, multicast, reserved and DNS names are not forwarded")
+    func refused() throws {
+        for address in [
+            "127.0.0.1", "127.8.9.1", "::1", "0.0.0.0", "::", "169.254.169.254", "fe80::1", "224.0.0.251", "ff02::fb", "255.255.255.255",
+            "240.0.0.1", "::ffff:127.0.0.1", "metadata.google.internal", "localhost", "a.b.local", ".local",
+        ] {
+            let candidate = try #require(ICECandidate(parsing: Self.candidate(address)), "\(address)")
+            #expect(candidate.refusal != nil, "\(address)")
+        }
+    }
+
+    @Test("what is not a candidate does not parse, never trapping")
+    func malformed() {
+        for text in [
+            "", "candidate:", "x", "candidate:1 1 udp 1 10.0.0.1 5000", "candidate:1 1 sctp 1 10.0.0.1 5000 typ host",
+            "candidate:1 0 udp 1 10.0.0.1 5000 typ host", "candidate:1 1 udp 0 10.0.0.1 5000 typ host",
+            "candidate:1 1 udp 4294967296 10.0.0.1 5000 typ host", "candidate:1 1 udp 1 10.0.0.1 65536 typ host",
+            "candidate:1 1 udp 1 10.0.0.1 -1 typ host", "candidate:1 1 udp 1 10.0.0.1 5000 typ bogus",
+            "candidate:1 1 udp 1 10.0.0.1 5000 type host", "candidate:\(String(repeating: "f", count: 33)) 1 udp 1 10.0.0.1 5000 typ host",
+            "candidate:1 99999999999999999999 udp 1 10.0.0.1 5000 typ host",
+            "candidate:1 1 udp 1 10.0.0.1 5000 typ host" + String(repeating: " x", count: 40),
+        ] {
+            #expect(ICECandidate(parsing: text) == nil, "\(text.prefix(60))")
+        }
+    }
+
+    @Test("an offer with two video sections, too many candidates or a loopback candidate is refused by name; trickle likewise")
+    func descriptions() {
+        let base = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+        let video = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n"
+        #expect(SDP.refusal(base + audio + video + "a=" + Self.candidate("10.77.0.2") + "\r\n") == nil)
+        #expect(SDP.refusal(base + audio + video + video)?.contains("one video") == true)
+        #expect(SDP.refusal(base + "m=text 9 RTP/AVP 98\r\n")?.contains("text") == true)
+        #expect(SDP.refusal(base + audio + "a=" + Self.candidate("127.0.0.1") + "\r\n")?.contains("127.0.0.1") == true)
+        #expect(SDP.refusal(base + audio + "a=candidate:garbage\r\n")?.contains("parse") == true)
+        let many = String(repeating: "a=" + Self.candidate("10.77.0.2") + "\r\n", count: ICECandidate.maxPerConnection + 1)
+        #expect(SDP.refusal(base + audio + many)?.contains("at most") == true)
+
+        let publish = RTCRequest(id: 3, .media(.publish(sdp: base + audio + "a=" + Self.candidate("::1") + "\r\n"))).text
+        guard case .failure(let error) = RTCMessage.request(publish) else {
+            Issue.record("a loopback candidate was accepted")
+            return
+        }
+        #expect(error.message.contains("::1") && error.message.contains("loopback"))
+        let trickle =
+            #"{"id":4,"method":"trickle","target":"publisher","candidate":{"candidate":"\#(Self.candidate("169.254.169.254"))","sdpMid":"0"}}"#
+        guard case .failure(let refused) = RTCMessage.request(trickle) else {
+            Issue.record("a link-local candidate was accepted")
+            return
+        }
+        #expect(refused.message.contains("link-local"))
+        // A browser's end of candidates is an empty candidate.
+        let end = #"{"id":5,"method":"trickle","target":"publisher","candidate":{"candidate":"","sdpMid":"0","sdpMLineIndex":0}}"#
+        guard case .success(let (_, request)) = RTCMessage.request(end) else {
+            Issue.record("the empty candidate was refused")
+            return
+        }
+        #expect(request == .media(.trickle(target: "publisher", candidate: nil)))
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// An ICE candidate (RFC 8839 section 5.1) as a client names it, in a trickle or on an
+/// `a=candidate:` line of its SDP. The SFU sends connectivity checks to the address a client
+/// names, so a client could aim them at the SFU's own machine or its network: Admit forwards
+/// only candidates that parse and name an address a peer can have. Private addresses are
+/// allowed (meetings inside one network need them); loopback, unspecified, link-local,
+/// multicast and reserved ones are not, and neither are host names other than mDNS ones
+/// (`.local`), which would make the SFU look names up.
+public struct ICECandidate: Sendable, Equatable {
+    public var foundation: Substring
+    public var component: Int
+    /// `udp` or `tcp`, lower-cased.
+    public var transport: String
+    public var priority: UInt32
+    public var address: Substring
+    public var port: Int
+    /// `host`, `srflx`, `prflx` or `relay`.
+    public var type: Substring
+
+    /// Candidates one publication or subscription may name, in its SDP and trickles together.
+    public static let maxPerConnection = 64
+
+    /// Parses `candidate:...` (with or without a leading `a=`); nil if it is not one.
+    public init?(parsing text: some StringProtocol) {
+        var body = Substring(text)
+        if body.hasPrefix("a=") { body = body.dropFirst(2) }
+        guard body.hasPrefix("candidate:") else { return nil }
+        let fields = body.dropFirst("candidate:".count).split(separator: " ", omittingEmptySubsequences: false)
+        guard fields.count >= 8, fields.count <= 32, fields[6] == "typ" else { return nil }
+        let iceChars = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || c == "+" || c == "/") }
+        guard (1...32).contains(fields[0].count), fields[0].allSatisfy(iceChars),
+            fields[1].count <= 3, let component = Int(fields[1]), (1...256).contains(component),
+            ["udp", "tcp"].contains(fields[2].lowercased()),
+            fields[3].count <= 10, let priority = UInt32(fields[3]), priority > 0,
+            fields[5].count <= 5, let port = Int(fields[5]), (0...65_535).contains(port),
+            ["host", "srflx", "prflx", "relay"].contains(fields[7])
+        else { return nil }
+        foundation = fields[0]
+        self.component = component
+        transport = fields[2].lowercased()
+        self.priority = priority
+        address = fields[4]
+        self.port = port
+        type = fields[7]
+    }
+
+    /// Why the SFU must not be pointed at this candidate; nil when it may.
+    public var refusal: String? {
+        if address.hasSuffix(".local") {
+            let name = address.dropLast(".local".count)
+            let ok = (1...63).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            return ok ? nil : "an mDNS name must be one label before .local"
+        }
+        guard let bytes = Self.addressBytes(String(address)) else { return "the address must be an IP address or an mDNS name (.local)" }
+        return Self.unreachable(bytes).map { "\($0) addresses are not forwarded to the SFU" }
+    }
+
+    /// An IPv4 or IPv6 literal as bytes (4 or 16, network order).
+    static func addressBytes(_ text: String) -> [UInt8]? {
+        guard text.utf8.count <= 45, !text.contains("%") else { return nil }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+
+    /// The kind of address no peer has (`loopback`, ...); nil for public and private ones.
+    static func unreachable(_ bytes: [UInt8]) -> String? {
+        if bytes.count == 16 {
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return unreachable(Array(bytes[12...])) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) { return bytes[15] == 1 ? "loopback" : "unspecified" }
+            if bytes[0] == 0xFE, bytes[1] & 0xC0 == 0x80 { return "link-local" }
+            if bytes[0] == 0xFF { return "multicast" }
+            return nil
+        }
+        guard bytes.count == 4 else { return "unknown" }
+        switch (bytes[0], bytes[1]) {
+        case (0, _): return "unspecified"
+        case (127, _): return "loopback"
+        case (169, 254): return "link-local"
+        case (224...239, _): return "multicast"
+        case (240...255, _): return "reserved"
+        default: return nil
+        }
+    }
+}
+
+extension SDP {
+    /// The `a=candidate:` lines of a description, as written.
+    public static func candidateLines(_ text: String) -> [Substring] {
+        lines(text).filter { $0.hasPrefix("a=candidate:") }
+    }
+
+    /// Why an offer or answer must not reach the SFU; nil when it may. At most one audio, one
+    /// video and one data (`application`) section, and every candidate it names allowed.
+    public static func refusal(_ text: String) -> String? {
+        let kinds = sections(text).map(\.kind)
+        for kind in ["audio", "video", "application"] where kinds.filter({ $0 == kind }).count > 1 {
+            return "at most one \(kind) section"
+        }
+        if let other = kinds.first(where: { !["audio", "video", "application"].contains($0) }) { return "no \(other) sections" }
+        let candidates = candidateLines(text)
+        if candidates.count > ICECandidate.maxPerConnection { return "at most \(ICECandidate.maxPerConnection) candidates" }
+        for line in candidates {
+            guard let candidate = ICECandidate(parsing: line) else { return "a candidate line does not parse" }
+            if let refusal = candidate.refusal { return "candidate \(candidate.address): \(refusal)" }
+        }
+        return nil
+    }
+}
