@@ -132,8 +132,12 @@ struct MediaRunner: Service {
     let bridge: MediaBridge
     let launcher: JanusLauncher?
 
+    /// Until shutdown: a service that returns early would stop the server.
     func run() async throws {
-        await cancelWhenGracefulShutdown { await bridge.run() }
+        await cancelWhenGracefulShutdown {
+            await bridge.run()
+            try? await gracefulShutdown()
+        }
         await launcher?.stop()
     }
 }

@@ -92,6 +92,13 @@ struct RTCController {
                 return
             }
             let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
+            // Media requests wait on the SFU: they run in order on a task of their own, so the
+            // connection's other requests, and its departure, never wait behind one.
+            let (mediaRequests, mediaSink) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(
+                bufferingPolicy: .bufferingOldest(Self.mediaBacklog))
+            let mediaWorker = Task {
+                for await (id, request) in mediaRequests { await media(request, id: id, from: connection, hub: hub) }
+            }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // The hub's events go out through the outlet; this task only closes, when the hub says so.
@@ -144,7 +151,11 @@ struct RTCController {
                                 await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
                             case .success(let (id, .stopJob(kind))):
                                 await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
-                            case .success(let (id, .media(request))): await media(request, id: id, from: connection, hub: hub)
+                            case .success(let (id, .media(request))):
+                                if case .dropped = mediaSink.yield((id, request)) {
+                                    let body = RTCErrorBody(.tooManyRequests, reason: "at most \(Self.mediaBacklog) media requests may wait")
+                                    try? await outbound.write(.text(RTCReply(id: id, error: body).text))
+                                }
                             case .failure(let error):
                                 // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
                                 let body = RTCErrorBody.invalidRequest(error.message)
@@ -156,9 +167,15 @@ struct RTCController {
                 await group.next()
                 group.cancelAll()
             }
+            // The request in flight (if any) finds the connection gone when the SFU answers.
+            mediaSink.finish()
+            mediaWorker.cancel()
             await hub.disconnected(connection)
         }
     }
+
+    /// Media requests one connection may have waiting for the SFU.
+    static let mediaBacklog = 32
 
     /// `publish`, `subscribe`, `trickle`, ... (CONTRACT.md section 7): carried out by the SFU
     /// through the hub's media bridge; only a participant in the meeting may.

@@ -3,6 +3,8 @@ import AdmitCore
 import AdmitToken
 import Foundation
 import Logging
+import NIOCore
+import Synchronization
 
 /// What the media bridge needs from the meetings (the hub): who a connection is, who holds a
 /// participant id now, and a way to tell everyone in a room, in the room's order.
@@ -24,8 +26,10 @@ protocol MediaMeetings: Sendable {
 /// is the truth for `stream-enabled` / `stream-disabled` (Janus says nothing on moderation).
 ///
 /// Client requests (`publish`, `subscribe`, ...) run as they come; what the meetings decide
-/// (devices, departures, ends) runs in order through one queue, so a mute and the unmute after
-/// it reach Janus in that order.
+/// (starts, devices, departures, ends) runs in order through one queue per room, so a mute and
+/// the unmute after it reach Janus in that order, and a slow answer in one room holds up no other.
+/// A VideoRoom belongs to one session: a request of an ended session never creates one, and a
+/// room's next session gets a new one.
 actor MediaBridge {
     struct Failure: Error {
         var code: ErrorCode
@@ -50,6 +54,8 @@ actor MediaBridge {
         var up = false
         /// The kinds the room was told reach it (`stream-enabled`), to tell it again when that changes.
         var announced: Set<String> = []
+        /// Candidates named since the last offer (its SDP's and trickled ones).
+        var candidates = 0
     }
 
     private struct Subscription {
@@ -57,11 +63,18 @@ actor MediaBridge {
         var handle: UInt64
         var subscriber: String
         var publisher: String
+        /// The subscriber answered the SFU's offer; unanswered ones are detached after `answerTimeout`.
+        var answered = false
+        /// Candidates named by the answer's SDP and trickled.
+        var candidates = 0
     }
 
     private struct Room {
         var janusRoom: UInt64
+        /// The Janus session (`JanusClient.generation`) it was created in.
         var generation: UInt64
+        /// The Admit session it serves.
+        var session: String
         var publishers: [String: Publisher] = [:]
         var subscriptions: [String: Subscription] = [:]
     }
@@ -78,16 +91,24 @@ actor MediaBridge {
     private var creating: [RoomRef: Task<UInt64, any Error>] = [:]
     /// Every handle Admit made, by Janus handle id: its room.
     private var handles: [UInt64: RoomRef] = [:]
-    private let commands: AsyncStream<@Sendable () async -> Void>.Continuation
-    private let commandStream: AsyncStream<@Sendable () async -> Void>
+    /// Each room's live session, as the meetings said it (set and cleared at once, before the
+    /// queued work runs): a room is created only for the session live now.
+    private let live = Mutex<[RoomRef: String]>([:])
+    /// Each room's queue of what the meetings decided; a room with a queue has a task draining it.
+    /// Never dropped: a lost departure or end would leave media running.
+    private let queues = Mutex<[RoomRef: CircularBuffer<@Sendable () async -> Void>]>([:])
+    /// How long a subscription may wait for the subscriber's answer before it is detached.
+    let answerTimeout: Duration
 
-    init(janus: JanusClient?, maxSubscriptions: Int, logger: Logger, dashboardCap: @escaping @Sendable (String) -> Int? = { _ in nil }) {
+    init(
+        janus: JanusClient?, maxSubscriptions: Int, logger: Logger, answerTimeout: Duration = .seconds(30),
+        dashboardCap: @escaping @Sendable (String) -> Int? = { _ in nil }
+    ) {
         self.janus = janus
         self.maxSubscriptions = maxSubscriptions
         self.dashboardCap = dashboardCap
         self.logger = logger
-        // Never dropped: a lost departure or end would leave media running.
-        (commandStream, commands) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        self.answerTimeout = answerTimeout
     }
 
     func attach(_ meetings: any MediaMeetings) {
@@ -117,12 +138,9 @@ actor MediaBridge {
 
     // MARK: Running
 
-    /// Runs the ordered queue and follows Janus (new sessions, events) until cancelled.
+    /// Follows Janus (new sessions, events) until cancelled.
     func run() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [commandStream] in
-                for await command in commandStream { await command() }
-            }
             if let janus {
                 group.addTask { await janus.run() }
                 group.addTask {
@@ -136,37 +154,65 @@ actor MediaBridge {
         }
     }
 
-    /// Queues work that must follow the meetings' order.
-    private nonisolated func enqueue(_ command: @escaping @Sendable () async -> Void) {
-        commands.yield(command)
+    /// Queues work that must follow the room's order; the first command of an idle room starts
+    /// a task that drains its queue and ends with it.
+    private nonisolated func enqueue(_ room: RoomRef, _ command: @escaping @Sendable () async -> Void) {
+        let idle = queues.withLock { queues in
+            if queues[room] != nil {
+                queues[room]?.append(command)
+                return false
+            }
+            queues[room] = [command]
+            return true
+        }
+        guard idle else { return }
+        Task {
+            // An empty queue is removed under the lock, so the next command starts a new task.
+            while let next = self.queues.withLock({ queues -> (@Sendable () async -> Void)? in
+                guard let command = queues[room]?.popFirst() else {
+                    queues[room] = nil
+                    return nil
+                }
+                return command
+            }) {
+                await next()
+            }
+        }
+    }
+
+    /// The session live in `room` now, if any.
+    private nonisolated func liveSession(_ room: RoomRef) -> String? {
+        live.withLock { $0[room] }
     }
 
     // MARK: What the meetings decided
 
     /// A session started (its first join): its VideoRoom is created now.
-    nonisolated func sessionStarted(_ room: RoomRef) {
-        enqueue { await self.create(room) }
+    nonisolated func sessionStarted(_ room: RoomRef, session: String) {
+        live.withLock { $0[room] = session }
+        enqueue(room) { await self.create(room) }
     }
 
     /// A participant's mic or webcam changed: the SFU forwards the track or stops.
     nonisolated func devicesChanged(_ room: RoomRef, participantId: String) {
-        enqueue { await self.applyDevices(room, participantId: participantId) }
+        enqueue(room) { await self.applyDevices(room, participantId: participantId) }
     }
 
     /// Someone entered the meeting: it hears the streams already flowing.
     nonisolated func entered(_ room: RoomRef, participantId: String) {
-        enqueue { await self.tellNewcomer(room, participantId: participantId) }
+        enqueue(room) { await self.tellNewcomer(room, participantId: participantId) }
     }
 
     /// Someone left (removal, revocation, replacement, leave): whatever media belongs to a
     /// connection no longer in the meeting is kicked and detached.
     nonisolated func departed(_ room: RoomRef) {
-        enqueue { await self.sweep(room) }
+        enqueue(room) { await self.sweep(room) }
     }
 
     /// The session ended: its VideoRoom goes.
-    nonisolated func sessionEnded(_ room: RoomRef) {
-        enqueue { await self.destroy(room) }
+    nonisolated func sessionEnded(_ room: RoomRef, session: String) {
+        live.withLock { if $0[room] == session { $0[room] = nil } }
+        enqueue(room) { await self.destroy(room, session: session) }
     }
 
     // MARK: Requests
@@ -198,6 +244,10 @@ actor MediaBridge {
                 let subscription = try owned(id, room: member.room, connection: connection)
                 _ = try await janus.message(
                     subscription.handle, .object([JSONMember("request", .string("start"))]), jsep: Self.jsep("answer", sdp), async: true)
+                if rooms[member.room]?.subscriptions[id]?.handle == subscription.handle {
+                    rooms[member.room]?.subscriptions[id]?.answered = true
+                    rooms[member.room]?.subscriptions[id]?.candidates = SDP.candidateLines(sdp).count
+                }
                 reply([])
             case .unsubscribe(let id):
                 let subscription = try owned(id, room: member.room, connection: connection)
@@ -207,13 +257,20 @@ actor MediaBridge {
                 reply([])
             case .trickle(let target, let candidate):
                 let handle: UInt64
+                let counted = candidate == nil ? 0 : 1
+                let tooMany = Failure(code: code, reason: "at most \(ICECandidate.maxPerConnection) candidates per offer or answer")
                 if target == "publisher" {
                     guard let publisher = rooms[member.room]?.publishers[member.participantId], publisher.connection == connection else {
                         throw Failure(code: .publishFailed, reason: "nothing is being published to trickle for")
                     }
+                    guard publisher.candidates + counted <= ICECandidate.maxPerConnection else { throw tooMany }
+                    rooms[member.room]?.publishers[member.participantId]?.candidates += counted
                     handle = publisher.handle
                 } else {
-                    handle = try owned(target, room: member.room, connection: connection).handle
+                    let subscription = try owned(target, room: member.room, connection: connection)
+                    guard subscription.candidates + counted <= ICECandidate.maxPerConnection else { throw tooMany }
+                    rooms[member.room]?.subscriptions[target]?.candidates += counted
+                    handle = subscription.handle
                 }
                 try await janus.trickle(handle, candidate: candidate)
                 reply([])
@@ -268,6 +325,7 @@ actor MediaBridge {
             await forget(publisher.handle, janus: janus)
             throw Failure(code: .publishFailed, reason: "the participant left, or the session ended")
         }
+        publisher.candidates = SDP.candidateLines(sdp).count
         rooms[member.room]?.publishers[member.participantId] = publisher
         let cap = Self.bitsPerSecond(bitrate)
         var body = [JSONMember("request", .string(publisher.tracks.isEmpty ? "publish" : "configure"))]
@@ -362,7 +420,21 @@ actor MediaBridge {
         while rooms[member.room]?.subscriptions[id] != nil { id = Identifiers.hex(16) }
         rooms[member.room]?.subscriptions[id] = Subscription(
             connection: connection, handle: handle, subscriber: member.participantId, publisher: target)
+        let timeout = answerTimeout
+        Task {
+            try? await Task.sleep(for: timeout)
+            await self.expire(member.room, subscription: id, handle: handle)
+        }
         return [JSONMember("subscriptionId", .string(id)), JSONMember("sdp", .string(offer))]
+    }
+
+    /// A subscription still unanswered after `answerTimeout` is detached (its offer holds a
+    /// Janus handle and ports); a late answer is refused as for no such subscription.
+    private func expire(_ room: RoomRef, subscription id: String, handle: UInt64) async {
+        guard let janus, let subscription = rooms[room]?.subscriptions[id], subscription.handle == handle, !subscription.answered else { return }
+        rooms[room]?.subscriptions[id] = nil
+        logger.debug("an unanswered subscription was detached", metadata: ["room": "\(room.roomId)"])
+        await forget(handle, janus: janus)
     }
 
     private func owned(_ id: String, room: RoomRef, connection: ConnectionID) throws(Failure) -> Subscription {
@@ -374,28 +446,53 @@ actor MediaBridge {
 
     // MARK: The room in Janus
 
+    /// The VideoRoom of the room's live session in the current Janus session, created when
+    /// missing. One of an earlier session (its destroy still queued) or an earlier Janus goes first.
     private func ensureRoom(_ room: RoomRef, janus: JanusClient) async throws -> UInt64 {
-        if let existing = rooms[room], existing.generation == janus.generation { return existing.janusRoom }
-        if let pending = creating[room] { return try await pending.value }
-        let cap = dashboardCap(room.apiKey)
-        let task = Task { () async throws -> UInt64 in
-            let id = Self.numericId()
-            var body = [
-                JSONMember("request", .string("create")), JSONMember("room", .number(String(id))), JSONMember("permanent", .bool(false)),
-                JSONMember("is_private", .bool(false)), JSONMember("description", .string(room.roomId)),
-                JSONMember("publishers", .number(String(max(min(maxSubscriptions, 100_000) + 1, 3)))),
-                JSONMember("audiocodec", .string("opus")), JSONMember("videocodec", .string("vp8,h264")),
-            ]
-            if let cap { body += [JSONMember("bitrate", .number(String(cap))), JSONMember("bitrate_cap", .bool(true))] }
-            let handle = try await janus.attach()
-            defer { Task { await janus.detach(handle) } }
-            _ = try await janus.message(handle, .object(body))
-            return id
+        for _ in 0..<4 {
+            guard let session = liveSession(room) else { throw Failure(code: .publishFailed, reason: "the session ended") }
+            if let existing = rooms[room], existing.session == session, existing.generation == janus.generation { return existing.janusRoom }
+            if let pending = creating[room] {
+                _ = try? await pending.value
+                continue
+            }
+            if let old = rooms.removeValue(forKey: room) {
+                await tearDown(old, room: room, janus: janus)
+                continue  // the awaits let others in: look again
+            }
+            let task = Task { try await self.create(room, session: session, janus: janus) }
+            creating[room] = task
+            return try await task.value
         }
-        creating[room] = task
+        throw Failure(code: .publishFailed, reason: "the room's VideoRoom kept changing")
+    }
+
+    /// Creates the session's VideoRoom, and records it if the session is still live and Janus
+    /// the same when Janus answers (else destroys it again).
+    private func create(_ room: RoomRef, session: String, janus: JanusClient) async throws -> UInt64 {
         defer { creating[room] = nil }
-        let id = try await task.value
-        rooms[room] = Room(janusRoom: id, generation: janus.generation)
+        let generation = janus.generation
+        let id = Self.numericId()
+        var body = [
+            JSONMember("request", .string("create")), JSONMember("room", .number(String(id))), JSONMember("permanent", .bool(false)),
+            JSONMember("is_private", .bool(false)), JSONMember("description", .string(room.roomId)),
+            JSONMember("publishers", .number(String(max(min(maxSubscriptions, 100_000) + 1, 3)))),
+            JSONMember("audiocodec", .string("opus")), JSONMember("videocodec", .string("vp8,h264")),
+        ]
+        if let cap = dashboardCap(room.apiKey) { body += [JSONMember("bitrate", .number(String(cap))), JSONMember("bitrate_cap", .bool(true))] }
+        let handle = try await janus.attach()
+        do {
+            _ = try await janus.message(handle, .object(body))
+        } catch {
+            await janus.detach(handle)
+            throw error
+        }
+        await janus.detach(handle)
+        guard liveSession(room) == session, janus.generation == generation else {
+            if janus.generation == generation { await destroyInJanus(id, room: room, janus: janus) }
+            throw Failure(code: .publishFailed, reason: "the session ended, or the media server restarted")
+        }
+        rooms[room] = Room(janusRoom: id, generation: generation, session: session)
         return id
     }
 
@@ -439,10 +536,12 @@ actor MediaBridge {
     }
 
     private func create(_ room: RoomRef) async {
-        guard let janus, janus.state == .up else { return }
+        guard let janus, janus.state == .up, liveSession(room) != nil else { return }
         do {
             _ = try await ensureRoom(room, janus: janus)
         } catch {
+            // Not worth a warning when the session ended meanwhile.
+            guard liveSession(room) != nil else { return }
             logger.warning("could not create a VideoRoom", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
         }
     }
@@ -525,21 +624,32 @@ actor MediaBridge {
         }
     }
 
-    private func destroy(_ room: RoomRef) async {
+    /// The session's end: its VideoRoom goes (one still being created destroys itself).
+    private func destroy(_ room: RoomRef, session: String) async {
         if let pending = creating[room] { _ = try? await pending.value }
-        guard let janus, let current = rooms.removeValue(forKey: room) else { return }
-        let owned = Set(current.publishers.values.map(\.handle) + current.subscriptions.values.map(\.handle))
+        guard let janus, let current = rooms[room], current.session == session else { return }
+        rooms[room] = nil
+        await tearDown(current, room: room, janus: janus)
+    }
+
+    /// Destroys a VideoRoom Admit no longer records, with the handles it held.
+    private func tearDown(_ state: Room, room: RoomRef, janus: JanusClient) async {
+        let owned = Set(state.publishers.values.map(\.handle) + state.subscriptions.values.map(\.handle))
         for handle in owned { handles[handle] = nil }
-        guard current.generation == janus.generation else { return }
+        guard state.generation == janus.generation else { return }
+        await destroyInJanus(state.janusRoom, room: room, janus: janus)
+        for handle in owned { await janus.detach(handle) }
+    }
+
+    private func destroyInJanus(_ janusRoom: UInt64, room: RoomRef, janus: JanusClient) async {
         do {
             let handle = try await janus.attach()
-            _ = try await janus.message(
-                handle, .object([JSONMember("request", .string("destroy")), JSONMember("room", .number(String(current.janusRoom)))]))
+            _ = try? await janus.message(
+                handle, .object([JSONMember("request", .string("destroy")), JSONMember("room", .number(String(janusRoom)))]))
             await janus.detach(handle)
         } catch {
             logger.warning("could not destroy a VideoRoom", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
         }
-        for handle in owned { await janus.detach(handle) }
     }
 
     // MARK: Janus on its own
@@ -547,15 +657,16 @@ actor MediaBridge {
     /// A new Janus session: after a restart every room and handle of the old one is gone. The
     /// rooms hear their streams stopped, and each room is created again for its next publisher.
     private func janusSessionStarted(_ generation: UInt64) async {
-        guard let janus, generation > 1 else { return }
         let stale = rooms.filter { $0.value.generation < generation }
-        handles = handles.filter { stale[$0.value] == nil }
         for (room, state) in stale {
+            for handle in state.publishers.values.map(\.handle) + state.subscriptions.values.map(\.handle) { handles[handle] = nil }
             for participantId in state.publishers.keys { stopped(room, participantId: participantId) }
             rooms[room] = nil
-            _ = try? await ensureRoom(room, janus: janus)
         }
-        logger.info("Janus came back: rooms created again", metadata: ["rooms": "\(stale.count)"])
+        // Each live session's room, in that room's order (a session ending meanwhile gets none).
+        let waiting = live.withLock { Array($0.keys) }.filter { rooms[$0] == nil }
+        for room in waiting { enqueue(room) { await self.create(room) } }
+        if generation > 1 { logger.info("Janus came back: rooms created again", metadata: ["rooms": "\(waiting.count)"]) }
     }
 
     /// Janus's own events: a publisher's PeerConnection coming up starts its streams, closing

@@ -359,36 +359,35 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
         }
     }
 
-    /// What the SFU must carry out, in the room's order: device changes (each participant's
-    /// once per batch: the bridge reads the meeting's state), departures and the session's end.
+    /// What the SFU must carry out, in the room's order: a session's start and end, device
+    /// changes (each participant's once per batch: the bridge reads the meeting's state),
+    /// departures and arrivals. A batch may end one session and start the next: the order holds.
     private func tellMedia(_ batches: [Batch], room: RoomRef) {
-        var devices: [String] = []
-        var started = false
-        var entered: [String] = []
-        var departed = false
-        var ended = false
+        var devices: Set<String> = []
         for batch in batches {
             for action in batch.actions {
                 switch action {
                 case .send(_, .micChanged(let participantId, _)), .send(_, .webcamChanged(let participantId, _)):
-                    if !devices.contains(participantId) { devices.append(participantId) }
-                case .sessionChanged(_, let notices):
+                    if devices.insert(participantId).inserted { media.devicesChanged(room, participantId: participantId) }
+                case .sessionChanged(let session, let notices):
+                    var departed = false
                     for notice in notices {
-                        if case .started = notice { started = true }
-                        if case .entered(let participantId, _) = notice { entered.append(participantId) }
-                        if case .exited = notice { departed = true }
-                        if case .ended = notice { ended = true }
+                        switch notice {
+                        case .started: media.sessionStarted(room, session: session.id)
+                        case .entered(let participantId, _): media.entered(room, participantId: participantId)
+                        case .exited: departed = true
+                        case .ended:
+                            if departed { media.departed(room) }
+                            departed = false
+                            media.sessionEnded(room, session: session.id)
+                        }
                     }
+                    if departed { media.departed(room) }
                 default:
                     break
                 }
             }
         }
-        if started { media.sessionStarted(room) }
-        for participantId in devices { media.devicesChanged(room, participantId: participantId) }
-        if departed { media.departed(room) }
-        for participantId in entered { media.entered(room, participantId: participantId) }
-        if ended { media.sessionEnded(room) }
     }
 
     /// Frames a batch's events (each event once, shared by its recipients; `meeting-joined`
