@@ -107,8 +107,10 @@ private func mediaBridge(_ configuration: AppConfiguration, keyRing: KeyRing, lo
     var secret = configuration.janusAPISecret
     var launcher: JanusLauncher?
     if let given = url {
-        guard given.hasPrefix("ws://") || given.hasPrefix("wss://"), URL(string: given)?.host != nil else {
-            throw ConfigurationError("--janus must be Janus's WebSocket API, such as ws://127.0.0.1:8188/ (its websockets transport).")
+        let webSocket = (given.hasPrefix("ws://") || given.hasPrefix("wss://")) && URL(string: given)?.host != nil
+        guard webSocket || JanusHTTP.Endpoint(given) != nil else {
+            throw ConfigurationError(
+                "--janus must be Janus's WebSocket API, such as ws://127.0.0.1:8188/, or its HTTP API, such as http://127.0.0.1:8088/janus.")
         }
     } else if let directory = configuration.launchJanusIn {
         do {
@@ -120,7 +122,9 @@ private func mediaBridge(_ configuration: AppConfiguration, keyRing: KeyRing, lo
         secret = launcher?.apiSecret
     }
     let janus = url.map { JanusClient(url: $0, apiSecret: secret, logger: logger) }
-    let bridge = MediaBridge(janus: janus, maxSubscriptions: configuration.maxParticipants, logger: logger) {
+    let bridge = MediaBridge(
+        janus: janus, maxSubscriptions: configuration.maxParticipants, logger: logger, answerTimeout: configuration.mediaAnswerTimeout
+    ) {
         MediaBridge.bitsPerSecond(keyRing.settings(for: $0)["maxSendBitrate"]?.stringValue)
     }
     return (bridge, launcher)

@@ -33,9 +33,11 @@ public struct AppConfiguration: Sendable {
     /// The base URL clients reach this server at (`--public-url`), for the absolute `links` in
     /// answers and the HLS and signalling URLs; nil: `http://HOST:PORT`.
     public var publicURL: String?
-    /// Janus's WebSocket API (`ws://127.0.0.1:8188/`) for media (`--janus`); nil: none, or the
-    /// one `launchJanusIn` starts.
+    /// Janus's WebSocket API (`ws://127.0.0.1:8188/`) or HTTP API (`http://127.0.0.1:8088/janus`)
+    /// for media (`--janus`); nil: none, or the one `launchJanusIn` starts.
     public var janusURL: String?
+    /// How long a subscription's offer waits for the subscriber's answer before Admit detaches it.
+    public var mediaAnswerTimeout: Duration = .seconds(30)
     /// The API secret Janus's `api_secret` asks for (`--janus-api-secret`).
     public var janusAPISecret: String?
     /// When no `janusURL` is given: start a `janus` found on the PATH, configured in this

@@ -1,10 +1,12 @@
 import AdmitClient
 import AdmitCore
-import AdmitServer
 import AdmitToken
 import Foundation
 import HTTPTypes
+import Logging
 import Testing
+
+@testable import AdmitServer
 
 /// Whether a `janus` is on the PATH (CI installs Debian's; `ADMIT_REQUIRE_MEDIA=1` makes its absence a failure).
 let janusInstalled = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
@@ -85,7 +87,34 @@ struct MediaTests {
     func signalling() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admit-janus-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await withMeeting({ $0.launchJanusIn = directory }) { m in
+        try await Self.signalling { $0.launchJanusIn = directory }
+    }
+
+    @Test(
+        "the same through Janus's HTTP API (--janus http://...): requests by POST, events by long poll",
+        .enabled(if: janusInstalled || ProcessInfo.processInfo.environment["ADMIT_REQUIRE_MEDIA"] == "1"))
+    func signallingOverHTTP() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admit-janus-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let janus = try #require(try await JanusLauncher.start(in: directory, api: .http, logger: Logger(label: "janus-http")))
+        #expect(janus.url.hasPrefix("http://127.0.0.1:") && janus.url.hasSuffix("/janus"))
+        try await Self.signalling {
+            $0.janusURL = janus.url
+            $0.janusAPISecret = janus.apiSecret
+        }
+        // A wrong secret never brings the SFU up.
+        try await withMeeting({
+            $0.janusURL = janus.url
+            $0.janusAPISecret = "wrong"
+        }) { m in
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await m.admin.call(.get, "/health").json["sfu"]?["state"] != .string("up"))
+        }
+        await janus.stop()
+    }
+
+    static func signalling(_ configure: @escaping @Sendable (inout AppConfiguration) -> Void) async throws {
+        try await withMeeting(configure) { m in
             var state: JSONValue?
             for _ in 0..<100 {
                 state = try await m.admin.call(.get, "/health").json["sfu"]?["state"]

@@ -7,7 +7,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Admit's connection to Janus's WebSocket API (subprotocol `janus-protocol`): one Janus
+/// Admit's connection to Janus's API: its WebSocket API (`ws://`, subprotocol `janus-protocol`)
+/// or its REST API (`http://.../janus`, each request a POST, events by long poll). One Janus
 /// session for the whole server, kept alive every 25 s (Janus drops a session after 60 s of
 /// silence); requests matched to their answers by transaction; events about handles handed
 /// to `events`. When the connection drops it reconnects with a growing pause, and every new
@@ -38,6 +39,8 @@ final class JanusClient: Sendable {
     }
 
     let url: String
+    /// Set for the REST API; nil for the WebSocket API.
+    private let http: JanusHTTP.Endpoint?
     private let apiSecret: String?
     private let logger: Logger
     private let shared = Mutex(Shared())
@@ -53,9 +56,17 @@ final class JanusClient: Sendable {
         var state: State = .connecting
         var session: UInt64?
         var generation: UInt64 = 0
-        var outbound: AsyncStream<String>.Continuation?
+        var outbound: AsyncStream<Outgoing>.Continuation?
         var pending: [String: Pending] = [:]
         var nextTransaction: UInt64 = 0
+    }
+
+    /// A request on its way: its text, and for the REST API where it goes.
+    private struct Outgoing: Sendable {
+        var text: String
+        var transaction: String
+        var session: UInt64?
+        var handle: UInt64?
     }
 
     private struct Pending {
@@ -66,6 +77,7 @@ final class JanusClient: Sendable {
 
     init(url: String, apiSecret: String?, logger: Logger, requestTimeout: Duration = .seconds(10)) {
         self.url = url
+        self.http = JanusHTTP.Endpoint(url)
         self.apiSecret = apiSecret
         self.logger = logger
         self.requestTimeout = requestTimeout
@@ -102,9 +114,10 @@ final class JanusClient: Sendable {
     }
 
     private func connectOnce() async {
+        if let http { return await connectREST(http) }
         var headers = HTTPFields()
         headers[.secWebSocketProtocol] = "janus-protocol"
-        let (outboundStream, outbound) = AsyncStream<String>.makeStream()
+        let (outboundStream, outbound) = AsyncStream<Outgoing>.makeStream()
         shared.withLock { $0.outbound = outbound }
         do {
             try await WebSocketClient.connect(
@@ -112,7 +125,7 @@ final class JanusClient: Sendable {
             ) { inbound, writer, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in outboundStream { try await writer.write(.text(text)) }
+                        for await outgoing in outboundStream { try await writer.write(.text(outgoing.text)) }
                     }
                     group.addTask {
                         for try await message in inbound.messages(maxSize: 1 << 20) {
@@ -124,6 +137,61 @@ final class JanusClient: Sendable {
                     _ = try await group.next()
                     group.cancelAll()
                 }
+            }
+        } catch {
+            if state != .down { logger.warning("Janus connection failed", metadata: ["url": "\(url)", "error": "\(error)"]) }
+        }
+        outbound.finish()
+    }
+
+    /// The REST API: each request a POST to its session's or handle's path (the answer, or the
+    /// `ack` of a plugin request, in the response), events by long poll on the session. A
+    /// failed poll ends the connection as a closed WebSocket does.
+    private func connectREST(_ endpoint: JanusHTTP.Endpoint) async {
+        let (outboundStream, outbound) = AsyncStream<Outgoing>.makeStream()
+        shared.withLock { $0.outbound = outbound }
+        let timeout = requestTimeout
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await withTaskGroup(of: Void.self) { posts in
+                        for await outgoing in outboundStream {
+                            var path = endpoint.base
+                            if let session = outgoing.session { path += "/\(session)" }
+                            if let session = outgoing.session, let handle = outgoing.handle { path = "\(endpoint.base)/\(session)/\(handle)" }
+                            posts.addTask {
+                                do {
+                                    self.receive(try await JanusHTTP.exchange(endpoint, path: path, body: outgoing.text, timeout: timeout))
+                                } catch {
+                                    self.resolve(outgoing.transaction, with: .failure(Failure(code: 0, reason: "\(error)")))
+                                }
+                            }
+                        }
+                    }
+                }
+                group.addTask { try await self.hold() }
+                group.addTask {
+                    // Events: a long poll on the session, once it exists (Janus answers within 30 s).
+                    while self.shared.withLock({ $0.session }) == nil { try await Task.sleep(for: .milliseconds(20)) }
+                    guard let session = self.shared.withLock({ $0.session }) else { return }
+                    var query = "?maxev=16"
+                    if let secret = self.apiSecret {
+                        query += "&apisecret=" + (secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+                    }
+                    while !Task.isCancelled {
+                        let text = try await JanusHTTP.exchange(
+                            endpoint, path: "\(endpoint.base)/\(session)\(query)", body: nil, timeout: .seconds(45))
+                        guard let batch = try? JSONValue(parsing: text) else { continue }
+                        if case .array(let events) = batch {
+                            for event in events { self.receive(event.jsonText) }
+                        } else {
+                            self.receive(text)
+                        }
+                        if self.shared.withLock({ $0.session }) != session { return }
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
             }
         } catch {
             if state != .down { logger.warning("Janus connection failed", metadata: ["url": "\(url)", "error": "\(error)"]) }
@@ -159,11 +227,15 @@ final class JanusClient: Sendable {
     }
 
     func send(_ members: [JSONMember], session withSession: Bool = true, waitsForEvent: Bool = false) async throws -> JSONValue {
-        let (transaction, outbound, session) = shared.withLock { shared -> (String, AsyncStream<String>.Continuation?, UInt64?) in
+        let (transaction, outbound, session) = shared.withLock { shared -> (String, AsyncStream<Outgoing>.Continuation?, UInt64?) in
             shared.nextTransaction += 1
             return ("t\(shared.nextTransaction)", shared.outbound, shared.session)
         }
         guard let outbound, !withSession || session != nil else { throw Failure.unavailable }
+        let handle = members.first { $0.key == "handle_id" }?.value
+        let outgoing = { (text: String) in
+            Outgoing(text: text, transaction: transaction, session: withSession ? session : nil, handle: handle.flatMap(Self.uint64))
+        }
         var body = members + [JSONMember("transaction", .string(transaction))]
         if withSession, let session { body.append(JSONMember("session_id", .number(String(session)))) }
         if let apiSecret { body.append(JSONMember("apisecret", .string(apiSecret))) }
@@ -176,7 +248,7 @@ final class JanusClient: Sendable {
         defer { timer.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
             shared.withLock { $0.pending[transaction] = Pending(continuation: continuation, waitsForEvent: waitsForEvent) }
-            if case .terminated = outbound.yield(text) { resolve(transaction, with: .failure(Failure.unavailable)) }
+            if case .terminated = outbound.yield(outgoing(text)) { resolve(transaction, with: .failure(Failure.unavailable)) }
         }
     }
 

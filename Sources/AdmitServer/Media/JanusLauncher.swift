@@ -13,11 +13,19 @@ import NIOPosix
 ///
 /// Janus runs under a small shell that holds a pipe from Admit: when Admit exits, even by
 /// kill -9, the kernel closes the pipe, the shell's `read` returns, and it kills Janus. The
-/// Janus itself runs under `setpriv --pdeathsig` where available: if the shell is killed
-/// outright, Janus goes with it. The shell also starts Janus again (a second later) when it dies, as a service manager would; the
+/// restart loop runs under `setpriv --pdeathsig` where available, and Janus under it likewise:
+/// if the shell is killed outright, the loop goes, and Janus with it. (Admit itself is not
+/// their parent through pdeathsig: it fires when the thread that forked exits, not the process.) The shell also starts Janus again (a second later) when it dies, as a service manager would; the
 /// bridge then sees a new Janus session and creates the rooms again.
 final class JanusLauncher: Sendable {
-    /// The WebSocket API to give `JanusClient`.
+    /// Which of Janus's APIs it opens (on loopback): dev mode uses the WebSocket one; the tests
+    /// of the HTTP client start one with the HTTP API.
+    enum API: Sendable {
+        case webSocket
+        case http
+    }
+
+    /// The API to give `JanusClient`.
     let url: String
     let apiSecret: String
     let directory: String
@@ -26,7 +34,7 @@ final class JanusLauncher: Sendable {
 
     /// Starts Janus with a configuration written to `directory`; nil (and a log line) when no
     /// `janus` is installed. Throws when it is installed but cannot be started.
-    static func start(in directory: String, logger: Logger) async throws -> JanusLauncher? {
+    static func start(in directory: String, api: API = .webSocket, logger: Logger) async throws -> JanusLauncher? {
         guard let janus = which("janus") else {
             logger.info("no janus on the PATH: meetings run without media (media requests answer 4090)")
             return nil
@@ -34,14 +42,15 @@ final class JanusLauncher: Sendable {
         let port = try await freePort()
         let secret = (0..<2).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }.joined()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try writeConfiguration(in: directory, port: port, secret: secret, janus: janus)
-        let launcher = try JanusLauncher(janus: janus, directory: directory, port: port, secret: secret)
+        try writeConfiguration(in: directory, port: port, secret: secret, janus: janus, api: api)
+        let url = api == .webSocket ? "ws://127.0.0.1:\(port)/" : "http://127.0.0.1:\(port)/janus"
+        let launcher = try JanusLauncher(janus: janus, directory: directory, url: url, secret: secret)
         logger.info("started janus for media", metadata: ["url": "\(launcher.url)", "log": "\(directory)/janus.log"])
         return launcher
     }
 
-    private init(janus: String, directory: String, port: Int, secret: String) throws {
-        self.url = "ws://127.0.0.1:\(port)/"
+    private init(janus: String, directory: String, url: String, secret: String) throws {
+        self.url = url
         self.apiSecret = secret
         self.directory = directory
         let lifeline = Pipe()
@@ -50,14 +59,13 @@ final class JanusLauncher: Sendable {
         // goes. Janus's pid is kept in janus.pid (the restart loop writes it each time).
         let script = #"""
             janus="$0"; dir="$1"; guard="$2"
-            (
+            $guard /bin/sh -c '
               while :; do
-                $guard "$janus" -F "$dir" -C "$dir/janus.jcfg" -L "$dir/janus.log" -N -o >/dev/null 2>&1 &
-                echo $! > "$dir/janus.pid"
+                $2 "$0" -F "$1" -C "$1/janus.jcfg" -L "$1/janus.log" -N -o >/dev/null 2>&1 &
+                echo $! > "$1/janus.pid"
                 wait $!
                 sleep 1
-              done
-            ) &
+              done' "$janus" "$dir" "$guard" &
             loop=$!
             stop() {
               kill $loop 2>/dev/null
@@ -97,7 +105,7 @@ final class JanusLauncher: Sendable {
 
     // MARK: Configuration
 
-    private static func writeConfiguration(in directory: String, port: Int, secret: String, janus: String) throws {
+    private static func writeConfiguration(in directory: String, port: Int, secret: String, janus: String, api: API) throws {
         let root = URL(fileURLWithPath: janus).deletingLastPathComponent().deletingLastPathComponent().path
         let library = ["\(root)/lib/x86_64-linux-gnu/janus", "\(root)/lib/aarch64-linux-gnu/janus", "\(root)/lib/janus"].first {
             FileManager.default.fileExists(atPath: $0 + "/plugins")
@@ -134,7 +142,7 @@ final class JanusLauncher: Sendable {
                     disable = "\(others(in: "plugins", keeping: "libjanus_videoroom.so"))"
                 }
                 transports: {
-                    disable = "\(others(in: "transports", keeping: "libjanus_websockets.so"))"
+                    disable = "\(others(in: "transports", keeping: api == .webSocket ? "libjanus_websockets.so" : "libjanus_http.so"))"
                 }
                 events: {
                     broadcast = false
@@ -157,6 +165,23 @@ final class JanusLauncher: Sendable {
                 admin: {
                     admin_ws = false
                     admin_wss = false
+                }
+                """
+            ),
+            (
+                "janus.transport.http.jcfg",
+                """
+                general: {
+                    json = "compact"
+                    base_path = "/janus"
+                    http = \(api == .http)
+                    port = \(port)
+                    ip = "127.0.0.1"
+                    https = false
+                }
+                admin: {
+                    admin_http = false
+                    admin_https = false
                 }
                 """
             ),
