@@ -3,7 +3,8 @@
 # peers publish and subscribe through Admit's /rtc signalling, all inside a network namespace
 # of this script's own (Janus gathers no ICE candidates on loopback, and test traffic never
 # goes to the machine's external address). Needs root (ip netns), janus and aiortc.
-# Usage: scripts/media-test.sh [path/to/admit] [extra command to run inside the namespace]
+# Usage: scripts/media-test.sh [path/to/admit]   (ADMIT_MEDIA_SWIFT=0 skips the AdmitClient scenario,
+# which needs the tests built: `swift build --build-tests`)
 # ADMIT_REQUIRE_MEDIA=1 (CI) turns a missing prerequisite into a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +48,15 @@ gone=no
 for _ in $(seq 30); do kill -0 "$janus_pid" 2>/dev/null || { gone=yes; break; }; sleep 0.1; done
 if [ $gone = yes ]; then echo "ok   Janus dies with Admit when Admit is killed with SIGKILL"; else
   echo "FAIL Janus (pid $janus_pid) outlived Admit's kill -9"; ps -ef | grep -E "janus|admit" | grep -v grep; status=1; fi
-if [ $# -ge 2 ]; then
-  shift
-  ADMIT_TEST_MEDIA_BASE="$base" ADMIT_TEST_MEDIA_DATA="$data" run "$@" || status=$?
+# The same scenario through AdmitClient (Tests/AdmitServerTests/MediaPeerTests.swift): the
+# signalling in Swift, aiortc (Tests/media/peer.py) as the WebRTC stack, its own server and Janus.
+if [ "${ADMIT_MEDIA_SWIFT:-1}" = 1 ]; then
+  if run env ADMIT_MEDIA_PEER="$PWD/Tests/media/peer.py" swift test --skip-build --filter MediaPeerTests > "$data/peer.log" 2>&1 \
+      && grep -q "Test run with 1 test.* passed" "$data/peer.log"; then
+    echo "ok   through AdmitClient: frames decoded, the cap in the answer, disableWebcam stops them, removal ends the subscription"
+  else
+    echo "FAIL the AdmitClient media scenario (MediaPeerTests)"; grep -E "✘|recorded|error" "$data/peer.log" | head -20; status=1
+  fi
 fi
 if [ $status != 0 ]; then echo "--- serve.log"; tail -40 "$data/serve.log"; fi
 exit $status

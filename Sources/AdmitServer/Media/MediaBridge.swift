@@ -566,12 +566,18 @@ actor MediaBridge {
 
     /// Ends every subscription to `publisher` (one subscription follows one publisher).
     private func endSubscriptions(_ room: RoomRef, to publisher: String, janus: JanusClient) async {
+        for handle in takeSubscriptions(room, to: publisher) { await janus.detach(handle) }
+    }
+
+    /// Forgets every subscription to `publisher` at once (before any await: a request that
+    /// comes meanwhile finds them gone), and returns their handles to detach.
+    private func takeSubscriptions(_ room: RoomRef, to publisher: String) -> [UInt64] {
         let ending = rooms[room]?.subscriptions.filter { $0.value.publisher == publisher } ?? [:]
         for (id, subscription) in ending {
             rooms[room]?.subscriptions[id] = nil
             handles[subscription.handle] = nil
-            await janus.detach(subscription.handle)
         }
+        return ending.values.map(\.handle)
     }
 
     /// Kicks and detaches the media of connections that are no longer in the meeting.
@@ -597,6 +603,7 @@ actor MediaBridge {
         stopped(room, participantId: participantId)
         rooms[room]?.publishers[participantId] = nil
         handles[publisher.handle] = nil
+        let subscriptions = takeSubscriptions(room, to: participantId)
         _ = try? await janus.message(
             publisher.handle,
             .object([
@@ -604,7 +611,7 @@ actor MediaBridge {
                 JSONMember("id", .number(String(publisher.feed))),
             ]))
         await janus.detach(publisher.handle)
-        await endSubscriptions(room, to: participantId, janus: janus)
+        for handle in subscriptions { await janus.detach(handle) }
     }
 
     /// Forgets a handle Admit made and detaches it.
