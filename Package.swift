@@ -96,6 +96,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The dashboard and meeting page, compiled into the binary (no files to ship beside it).
+            resources: ["dashboard.html", "meet.html", "style.css", "dashboard.js", "meet.js", "common.js", "favicon.svg"].map {
+                .embedInCode("Dashboard/Web/\($0)")
+            },
             swiftSettings: strict
         ),
         // A Swift client for the server API and meetings, as an app would use Admit.

@@ -93,20 +93,29 @@ extension SDP {
         lines(text).filter { $0.hasPrefix("a=candidate:") }
     }
 
-    /// Why an offer or answer must not reach the SFU; nil when it may. At most one audio, one
-    /// video and one data (`application`) section, and every candidate it names allowed.
+    /// Why an offer or answer must not reach the SFU; nil when it may: at most one audio, one
+    /// video and one data (`application`) section, and at most 64 candidate lines.
     public static func refusal(_ text: String) -> String? {
         let kinds = sections(text).map(\.kind)
         for kind in ["audio", "video", "application"] where kinds.filter({ $0 == kind }).count > 1 {
             return "at most one \(kind) section"
         }
         if let other = kinds.first(where: { !["audio", "video", "application"].contains($0) }) { return "no \(other) sections" }
-        let candidates = candidateLines(text)
-        if candidates.count > ICECandidate.maxPerConnection { return "at most \(ICECandidate.maxPerConnection) candidates" }
-        for line in candidates {
-            guard let candidate = ICECandidate(parsing: line) else { return "a candidate line does not parse" }
-            if let refusal = candidate.refusal { return "candidate \(candidate.address): \(refusal)" }
-        }
+        if candidateLines(text).count > ICECandidate.maxPerConnection { return "at most \(ICECandidate.maxPerConnection) candidates" }
         return nil
+    }
+
+    /// The description without the candidate lines the SFU must not be pointed at (those that
+    /// do not parse, or name a refused address), byte for byte otherwise. A browser may list a
+    /// link-local address among good ones: the good ones still go, where a trickled candidate
+    /// alone is refused by name.
+    public static func withoutRefusedCandidates(_ text: String) -> String {
+        let all = lines(text)
+        let kept = all.filter { line in
+            guard line.hasPrefix("a=candidate:") else { return true }
+            guard let candidate = ICECandidate(parsing: line) else { return false }
+            return candidate.refusal == nil
+        }
+        return kept.count == all.count ? text : kept.joined(separator: lineBreak(text))
     }
 }

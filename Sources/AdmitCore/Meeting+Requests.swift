@@ -112,6 +112,16 @@ extension Meeting {
         return actions + enter(waiter, now: now)
     }
 
+    /// An answer to a waiting guest from outside the meeting (the dashboard's `Admit` / `Deny`),
+    /// with the same effects as a host's `respondEntry`; nil when nobody of that id waits, or
+    /// when admitting would pass the cap.
+    public mutating func answerEntry(participantId: String, decision: EntryDecision, maxParticipants: Int, now: Date) -> [MeetingAction]? {
+        guard waiting.contains(where: { $0.participantId == participantId }) else { return nil }
+        if decision == .denied { return deny(waiterNamed: participantId) }
+        guard seatsTaken(besides: participantId, now: now) < min(maxParticipants, self.maxParticipants) else { return nil }
+        return admit(waiterNamed: participantId, now: now)
+    }
+
     private mutating func deny(waiterNamed participantId: String) -> [MeetingAction] {
         guard let waiter = waiting.first(where: { $0.participantId == participantId }) else { return [] }
         return denyWaiter(waiter.connection)

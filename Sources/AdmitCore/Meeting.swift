@@ -53,6 +53,13 @@ public struct Meeting: Sendable {
     public var waitingIds: [String] { waiting.map(\.participantId) }
     /// Participants waiting in the lobby.
     public var lobbyCount: Int { waiting.count }
+
+    /// Who is in the meeting (with their devices) and who waits in its lobby, in arrival order.
+    public var snapshot: MeetingSnapshot {
+        MeetingSnapshot(
+            participants: joined.map { .init(participantId: $0.participantId, name: $0.name, mic: $0.mic, webcam: $0.webcam) },
+            waiting: waiting.map { .init(participantId: $0.participantId, name: $0.name, mic: false, webcam: false) })
+    }
     public func isWaiting(_ participantId: String) -> Bool { waiting.contains { $0.participantId == participantId } }
 
     /// The connections of everyone in the meeting (not waiting): who hears room-wide state events.
@@ -290,4 +297,17 @@ public struct Meeting: Sendable {
         }
         return actions
     }
+}
+
+/// A meeting as an operator sees it (the dashboard's Rooms page).
+public struct MeetingSnapshot: Sendable, Equatable {
+    public struct Person: Sendable, Equatable {
+        public var participantId: String
+        public var name: String
+        public var mic: Bool
+        public var webcam: Bool
+    }
+
+    public var participants: [Person]
+    public var waiting: [Person]
 }

@@ -75,7 +75,8 @@ public enum RTCMessage {
         }
         /// A description the SFU may see, or the failure saying why not.
         func checked(_ text: String, _ what: String) -> Result<String, ParseError> {
-            SDP.refusal(text).map { .failure(ParseError(id: id, message: "`sdp` refused for \(what): \($0).")) } ?? .success(text)
+            SDP.refusal(text).map { .failure(ParseError(id: id, message: "`sdp` refused for \(what): \($0).")) }
+                ?? .success(SDP.withoutRefusedCandidates(text))
         }
         func name(_ key: String) -> String? {
             guard let text = value[key]?.stringValue, !text.isEmpty, text.utf8.count <= 256 else { return nil }

@@ -183,6 +183,43 @@ public struct APISettings: Sendable, Equatable {
         }
     }
 
+    /// Every problem of a whole document (PUT), each naming its field, in document order; empty
+    /// when `init(validating:)` would accept it. The dashboard shows each beside its field.
+    public static func problems(in document: JSONValue) -> [SettingsError] {
+        guard case .object = document else { return [SettingsError("", "Settings are a JSON object.")] }
+        var problems: [SettingsError] = []
+        var valid = APISettings()
+        func walk(_ value: JSONValue, prefix: String) {
+            guard case .object(let members) = value else { return }
+            for member in members where problems.count < 100 {
+                let path = prefix.isEmpty ? member.key : "\(prefix).\(member.key)"
+                if SettingsSchema.sections.contains(path) {
+                    switch member.value {
+                    case .null: continue
+                    case .object: walk(member.value, prefix: path)
+                    default: problems.append(SettingsError(path, "`\(path)` must be an object (or null to unset it)."))
+                    }
+                } else if let field = SettingsSchema.byPath[path] {
+                    guard member.value != .null else { continue }
+                    do throws(SettingsError) {
+                        valid.values[path] = try field.validate(member.value, as: path)
+                    } catch {
+                        problems.append(error)
+                    }
+                } else {
+                    problems.append(SettingsError(path, "Unknown setting `\(path)`."))
+                }
+            }
+        }
+        walk(document, prefix: "")
+        do throws(SettingsError) {
+            try valid.checkModes()
+        } catch {
+            problems.append(error)
+        }
+        return problems
+    }
+
     /// A mode the dashboard fixes must be one its own `modes` allows.
     private func checkModes() throws(SettingsError) {
         for section in ["recording", "hls"] {

@@ -66,6 +66,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         PreflightController(services: services, joins: joins).register(on: router)
         AdminController(services: services, hub: hub).register(on: router)
         SettingsController(services: services).register(on: router)
+        OverviewController(services: services, hub: hub).register(on: router)
+        DashboardController(services: services) { bridge.available }.register(on: router)
         JobsController(services: services, jobs: jobs).register(on: router)
         OperationsController(services: services, media: bridge).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
@@ -164,6 +166,7 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         adminToken = Identifiers.secret()
         configuration.announce("Admin credential (dev mode, generated): \(adminToken)")
     }
+    let adminDigest = SHA256.hash(data: Data(adminToken.utf8))
     var devKey: String?
     if configuration.dev {
         let existing = try await keys.list().first { $0.name == "dev" && !$0.isDeactivated }
@@ -191,11 +194,14 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
         roomService: RoomService(cache: rooms, access: access, webhookRefusal: webhookRefusal),
         webhookRefusal: webhookRefusal,
         verifier: verifier, metrics: metrics, devKey: devKey,
-        adminDigest: SHA256.hash(data: Data(adminToken.utf8)),
+        adminDigest: adminDigest,
         tokenMint: TokenMint(
             policy: TokenEndpoint.policy(configuration, devKey: devKey), keyRing: keyRing, access: access,
             limiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) }),
-        clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)), links: links)
+        clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)), links: links,
+        dashboard: DashboardSessions(lifetime: configuration.dashboardSessionLifetime) {
+            Services.isAdminCredential($0, digest: adminDigest)
+        })
     try await services.reload()
     return services
 }

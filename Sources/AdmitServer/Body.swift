@@ -72,9 +72,11 @@ private func bodyData(_ request: Request, _ context: AppContext) async throws ->
 struct JSONResponse: ResponseGenerator, Sendable {
     var value: JSONValue
     var status: HTTPResponse.Status = .ok
+    /// More headers (`Cache-Control`, `Set-Cookie`, ...).
+    var headers: HTTPFields = [:]
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers = HTTPFields()
+        var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
     }

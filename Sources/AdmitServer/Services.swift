@@ -34,6 +34,8 @@ struct Services: Sendable {
     let clientAddress: ClientAddress
     /// Absolute URLs in answers (`--public-url`).
     let links: PublicLinks
+    /// The dashboard's signed-in sessions.
+    let dashboard: DashboardSessions
 
     /// A room as the v2 API answers it.
     func roomResponse(_ room: RoomRecord) -> RoomResponse {
@@ -108,15 +110,35 @@ extension Services {
         try mapped { () throws(AppError) in try access.requireOrigin(origin, apiKey: apiKey) }
     }
 
-    /// The admin credential in `Authorization: Bearer ...`, compared in constant time.
+    /// The admin credential in `Authorization: Bearer ...`, compared in constant time; or,
+    /// without an `Authorization` header, a dashboard session's cookie, with its CSRF token
+    /// (`X-CSRF-Token`) on every request that changes something (403 without).
     func requireAdmin(_ request: Request) throws(APIError) {
-        let given = Self.accessToken(request) ?? ""
+        if request.headers[.authorization] == nil, let cookie = request.cookies[DashboardController.cookieName]?.value {
+            guard let session = dashboard.session(cookie) else {
+                throw APIError(.unauthorized, "The dashboard session has ended: sign in again.")
+            }
+            guard
+                request.method == .get || request.method == .head
+                    || DashboardSessions.csrfMatches(session, request.headers[DashboardController.csrfHeader])
+            else { throw APIError(.forbidden, "A dashboard request that changes something needs its CSRF token (X-CSRF-Token).") }
+            return
+        }
+        guard isAdminCredential(Self.accessToken(request) ?? "") else {
+            throw APIError(.unauthorized, "The admin credential is missing or wrong (Authorization: Bearer <admin token>).")
+        }
+    }
+
+    /// Whether `given` is the admin credential, compared in constant time.
+    func isAdminCredential(_ given: String) -> Bool {
+        Self.isAdminCredential(given, digest: adminDigest)
+    }
+
+    static func isAdminCredential(_ given: String, digest adminDigest: SHA256Digest) -> Bool {
         let digest = SHA256.hash(data: Data(given.utf8))
         var difference: UInt8 = 0
         for (a, b) in zip(digest, adminDigest) { difference |= a ^ b }
-        guard difference == 0, !given.isEmpty else {
-            throw APIError(.unauthorized, "The admin credential is missing or wrong (Authorization: Bearer <admin token>).")
-        }
+        return difference == 0 && !given.isEmpty
     }
 }
 

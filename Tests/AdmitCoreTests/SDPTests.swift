@@ -142,7 +142,9 @@ struct CandidateTests {
         }
     }
 
-    @Test("an offer with two video sections, too many candidates or a loopback candidate is refused by name; trickle likewise")
+    @Test(
+        "an offer with two video sections or too many candidates is refused by name; refused candidates are dropped from SDP and refused in a trickle"
+    )
     func descriptions() {
         let base = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
         let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
@@ -150,17 +152,20 @@ struct CandidateTests {
         #expect(SDP.refusal(base + audio + video + "a=" + Self.candidate("10.77.0.2") + "\r\n") == nil)
         #expect(SDP.refusal(base + audio + video + video)?.contains("one video") == true)
         #expect(SDP.refusal(base + "m=text 9 RTP/AVP 98\r\n")?.contains("text") == true)
-        #expect(SDP.refusal(base + audio + "a=" + Self.candidate("127.0.0.1") + "\r\n")?.contains("127.0.0.1") == true)
-        #expect(SDP.refusal(base + audio + "a=candidate:garbage\r\n")?.contains("parse") == true)
+        // Candidate lines Janus must not see are dropped from a description, the rest kept byte for byte.
+        let mixed = base + audio + "a=" + Self.candidate("127.0.0.1") + "\r\na=candidate:garbage\r\na=" + Self.candidate("10.77.0.2") + "\r\n"
+        #expect(SDP.refusal(mixed) == nil)
+        #expect(SDP.withoutRefusedCandidates(mixed) == base + audio + "a=" + Self.candidate("10.77.0.2") + "\r\n")
+        #expect(SDP.withoutRefusedCandidates(base + audio) == base + audio)
         let many = String(repeating: "a=" + Self.candidate("10.77.0.2") + "\r\n", count: ICECandidate.maxPerConnection + 1)
         #expect(SDP.refusal(base + audio + many)?.contains("at most") == true)
 
         let publish = RTCRequest(id: 3, .media(.publish(sdp: base + audio + "a=" + Self.candidate("::1") + "\r\n"))).text
-        guard case .failure(let error) = RTCMessage.request(publish) else {
-            Issue.record("a loopback candidate was accepted")
+        guard case .success((_, .media(.publish(let forwarded)))) = RTCMessage.request(publish) else {
+            Issue.record("an offer with a loopback candidate was refused")
             return
         }
-        #expect(error.message.contains("::1") && error.message.contains("loopback"))
+        #expect(forwarded == base + audio && !forwarded.contains("::1"))
         let trickle =
             #"{"id":4,"method":"trickle","target":"publisher","candidate":{"candidate":"\#(Self.candidate("169.254.169.254"))","sdpMid":"0"}}"#
         guard case .failure(let refused) = RTCMessage.request(trickle) else {

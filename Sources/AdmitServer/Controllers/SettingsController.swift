@@ -18,6 +18,18 @@ struct SettingsController {
             let apiKey = try context.parameters.require("apiKey")
             _ = try await settings.current(apiKey)
             let document = try await decodeJSON(request, context)
+            // Every problem at once (the dashboard marks each field); `error` is the first, as before.
+            let problems = APISettings.problems(in: document)
+            if let first = problems.first {
+                throw APIError(
+                    status: .badRequest,
+                    body: .object([
+                        JSONMember("statusCode", .number("400")), JSONMember("error", .string(first.message)),
+                        JSONMember(
+                            "errors",
+                            .array(problems.map { .object([JSONMember("field", .string($0.field)), JSONMember("message", .string($0.message))]) })),
+                    ]))
+            }
             return JSONResponse(value: try await settings.replace(apiKey, with: document).json)
         }
         admin.patch("/api-keys/:apiKey/settings") { request, context in

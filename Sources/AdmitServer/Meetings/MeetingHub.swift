@@ -106,6 +106,14 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
         state.withLock { $0.meetings[room]?.session }
     }
 
+    /// Who is in a room's meeting and its lobby now, with the live session; nil when nobody is.
+    func snapshot(_ room: RoomRef) -> (session: Session?, people: MeetingSnapshot)? {
+        state.withLock { state in state.meetings[room].map { ($0.session, $0.snapshot) } }
+    }
+
+    /// The rooms with a meeting (someone in it or waiting) now.
+    var liveRooms: [RoomRef] { state.withLock { Array($0.meetings.keys) } }
+
     /// Participant ids in the meeting now.
     func participants(_ room: RoomRef) -> [String] {
         state.withLock { $0.meetings[room]?.participantIds ?? [] }
@@ -233,6 +241,15 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
     /// Ends a room's meeting for everyone (`POST /v2/sessions/end`: 1009). False when nobody is in it.
     func end(_ room: RoomRef, reason: LeaveReason) async -> Bool {
         await mutate(room: room) { meeting, now in meeting.isEmpty ? nil : meeting.endAll(reason: reason, now: now) }
+    }
+
+    /// Admits or denies a waiting guest from outside the meeting (the dashboard). False when
+    /// nobody of that id waits, or admitting would pass the cap.
+    func answerEntry(_ room: RoomRef, participantId: String, allow: Bool) async -> Bool {
+        let cap = maxParticipants
+        return await mutate(room: room) { meeting, now in
+            meeting.answerEntry(participantId: participantId, decision: allow ? .allowed : .denied, maxParticipants: cap, now: now)
+        }
     }
 
     /// Removes one participant (`POST /v2/sessions/participants/remove`: 1010). False when absent.

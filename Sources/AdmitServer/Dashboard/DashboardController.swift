@@ -1,0 +1,136 @@
+import AdmitApp
+import AdmitToken
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The dashboard (`/dashboard/`) and the meeting page (`/meet/:roomId`), CONTRACT.md section 8:
+/// static pages and JavaScript modules embedded in the binary (`Web/`, no CDN, no build step),
+/// and the few routes of their own: the session (`GET /dashboard/api/session`), sign-in and
+/// sign-out. Everything else the pages do goes through the admin API, authenticated by the
+/// session cookie and a CSRF token (`Services.requireAdmin`).
+struct DashboardController {
+    static let cookieName = "admit_session"
+    /// The CSRF token's header, `X-CSRF-Token` (a valid name: the fallback is never taken).
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token") ?? .authorization
+    let services: Services
+    /// Whether an SFU is configured (the meeting page says when media is off).
+    let mediaAvailable: @Sendable () -> Bool
+
+    /// The pages' Content-Security-Policy: nothing inline, nothing from elsewhere.
+    static let contentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        + "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+    /// The dashboard's pages: one shell, each path its page.
+    static let pages = ["", "keys", "token", "settings", "rooms", "jobs"]
+
+    func register(on router: Router<AppContext>) {
+        router.get("/dashboard") { _, _ in Response(status: .movedPermanently, headers: [.location: "/dashboard/"]) }
+        for page in Self.pages {
+            router.get(RouterPath("/dashboard/\(page)")) { _, _ in Self.asset("dashboard.html") }
+        }
+        router.get("/dashboard/assets/:name") { _, context in
+            guard let name = context.parameters.get("name"), WebAssets.files[name] != nil else {
+                throw APIError(.notFound, "No such asset.")
+            }
+            return Self.asset(name)
+        }
+        router.get("/favicon.ico") { _, _ in Self.asset("favicon.svg") }
+        router.get("/meet/:roomId") { _, _ in Self.asset("meet.html") }
+        router.get("/meet/api/config") { _, _ in
+            // The meeting page fills its token field from `/get-token` only when that route is on.
+            JSONResponse(
+                value: .object([
+                    JSONMember("tokenEndpoint", .bool(services.tokenMint.policy != nil)), JSONMember("media", .bool(mediaAvailable())),
+                ]))
+        }
+
+        router.get("/dashboard/api/session") { request, _ in
+            let session = services.dashboard.session(request.cookies[Self.cookieName]?.value)
+            var members = [JSONMember("signedIn", .bool(session != nil))]
+            if let session {
+                members.append(JSONMember("csrf", .string(session.csrf)))
+                let left = session.expires - .now
+                members.append(JSONMember("expiresIn", .number(String(max(0, left.components.seconds)))))
+            }
+            return JSONResponse(value: .object(members), headers: [.cacheControl: "no-store"])
+        }
+        router.post("/dashboard/api/sign-in") { request, context in
+            try sameOrigin(request)
+            let body = try await request.body.collect(upTo: 4096)
+            let fields = (try? JSONValue(parsing: String(buffer: body))) ?? .null
+            guard let credential = fields["credential"]?.stringValue, credential.utf8.count <= 1024 else {
+                throw APIError(.badRequest, "`credential` must be the admin credential, as a string.")
+            }
+            let address = services.clientAddress.resolve(remote: context.remoteAddress, forwardedFor: ClientAddress.forwardedFor(request.headers))
+            switch services.dashboard.signIn(credential, from: address) {
+            case .throttled:
+                throw APIError(.tooManyRequests, "Too many failed sign-ins from this address: wait a minute.")
+            case .wrongCredential:
+                throw APIError(.unauthorized, "That is not the admin credential.")
+            case .signedIn(let cookie, let csrf):
+                let seconds = services.dashboard.lifetime.components.seconds
+                var cookieText = "\(Self.cookieName)=\(cookie); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Strict"
+                if secure(request, context) { cookieText += "; Secure" }
+                return JSONResponse(
+                    value: .object([JSONMember("csrf", .string(csrf)), JSONMember("expiresIn", .number(String(seconds)))]),
+                    headers: [.setCookie: cookieText, .cacheControl: "no-store"])
+            }
+        }
+        router.post("/dashboard/api/sign-out") { request, _ in
+            let cookie = request.cookies[Self.cookieName]?.value
+            if let session = services.dashboard.session(cookie) {
+                guard DashboardSessions.csrfMatches(session, request.headers[Self.csrfHeader]) else {
+                    throw APIError(.forbidden, "Signing out needs the session's CSRF token (X-CSRF-Token).")
+                }
+                services.dashboard.signOut(cookie)
+            }
+            return Response(
+                status: .noContent, headers: [.setCookie: "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"])
+        }
+    }
+
+    /// Sign-in carries no CSRF token (there is no session yet): it must come from a page of
+    /// this server (`Origin` naming the host the request was sent to, or the public URL).
+    private func sameOrigin(_ request: Request) throws(APIError) {
+        let refusal = APIError(.forbidden, "Sign in from the dashboard's own page (the request's Origin is not this server).")
+        guard let origin = request.headers[.origin], let host = request.head.authority else { throw refusal }
+        let own = ["http://\(host)", "https://\(host)", services.links.base.lowercased()]
+        guard own.contains(origin.lowercased()) else { throw refusal }
+    }
+
+    /// Whether the browser reached this server over https: the public URL says so, or a
+    /// trusted proxy does (`X-Forwarded-Proto`).
+    private func secure(_ request: Request, _ context: AppContext) -> Bool {
+        if services.links.base.hasPrefix("https://") { return true }
+        guard let remote = context.remoteAddress, services.clientAddress.trustedProxies.contains(ClientAddress.unmapped(remote)) else {
+            return false
+        }
+        return request.headers.first { $0.name.canonicalName == "x-forwarded-proto" }?.value.lowercased() == "https"
+    }
+
+    static let securityHeaders = [
+        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "camera=(self), microphone=(self)"),
+    ]
+
+    /// An embedded file with its type and the pages' security headers.
+    static func asset(_ name: String) -> Response {
+        guard let bytes = WebAssets.files[name] else { return Response(status: .notFound) }
+        let type: String =
+            switch name.split(separator: ".").last {
+            case "html": "text/html; charset=utf-8"
+            case "js": "text/javascript; charset=utf-8"
+            case "css": "text/css; charset=utf-8"
+            case "svg": "image/svg+xml"
+            default: "application/octet-stream"
+            }
+        var headers: HTTPFields = [.contentType: type, .cacheControl: "no-cache", .contentSecurityPolicy: contentSecurityPolicy]
+        for (name, value) in securityHeaders {
+            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

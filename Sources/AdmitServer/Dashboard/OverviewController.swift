@@ -1,0 +1,97 @@
+import AdmitApp
+import AdmitCore
+import AdmitStore
+import AdmitToken
+import Foundation
+import Hummingbird
+
+/// What an operator sees across keys (the dashboard's Rooms and Jobs pages), on the admin API:
+/// `GET /admin/v1/rooms` (every key's rooms, live meetings with their participants and lobby),
+/// `POST /admin/v1/rooms/:roomId/lobby` (admit or deny a waiting guest), and
+/// `GET /admin/v1/api-keys/:apiKey/jobs` (the key's latest jobs of every kind).
+struct OverviewController {
+    let services: Services
+    let hub: MeetingHub
+    /// Rooms listed per key (the newest first), and jobs per kind.
+    static let perKey = 100
+
+    func register(on router: Router<AppContext>) {
+        let admin = router.group("/admin/v1").add(middleware: AdminGuard(services: services))
+        admin.get("/rooms") { _, _ in
+            JSONResponse(value: .object([JSONMember("rooms", .array(try await rooms()))]), headers: [.cacheControl: "no-store"])
+        }
+        admin.post("/rooms/:roomId/lobby") { request, context in
+            let roomId = try context.parameters.require("roomId")
+            let body = try await request.body.collect(upTo: 4096)
+            let fields = (try? JSONValue(parsing: String(buffer: body))) ?? .null
+            guard let participantId = fields["participantId"]?.stringValue, !participantId.isEmpty, participantId.utf8.count <= 256,
+                case .bool(let allow)? = fields["allow"]
+            else { throw APIError(.badRequest, "The body must be {\"participantId\": string, \"allow\": true or false}.") }
+            guard let room = try await services.repositories.room(roomId: roomId) else { throw APIError.notFound("No room \(roomId).") }
+            guard await hub.answerEntry(RoomRef(apiKey: room.apiKey, roomId: room.roomId), participantId: participantId, allow: allow) else {
+                throw APIError(.conflict, "Nobody called \(participantId) waits in the lobby of \(roomId), or the meeting is full.")
+            }
+            return Response(status: .noContent)
+        }
+        admin.get("/api-keys/:apiKey/jobs") { _, context in
+            let apiKey = try context.parameters.require("apiKey")
+            guard services.keyRing.name(of: apiKey) != nil else { throw APIError.notFound("No API key \(apiKey).") }
+            var members: [JSONMember] = []
+            for kind in JobKind.allCases {
+                let page = try await services.repositories.jobs(apiKey: apiKey, roomId: nil, kind: kind.rawValue, page: 1, perPage: Self.perKey)
+                members.append(JSONMember(kind.rawValue, .array(page.items.map { $0.json(links: services.links) })))
+            }
+            return JSONResponse(value: .object(members), headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// Every key's rooms (the newest `perKey` of each), rooms with a live meeting first, each
+    /// with its people; and meetings of rooms beyond those pages too.
+    private func rooms() async throws -> [JSONValue] {
+        let keys = try await services.keys.list()
+        var live: [JSONValue] = []
+        var idle: [JSONValue] = []
+        var listed = Set<RoomRef>()
+        for key in keys {
+            let page = try await services.repositories.rooms(apiKey: key.apiKey, page: 1, perPage: Self.perKey)
+            for room in page.items {
+                let ref = RoomRef(apiKey: room.apiKey, roomId: room.roomId)
+                listed.insert(ref)
+                let entry = json(room.roomId, customRoomId: room.customRoomId, key: key, disabled: room.disabled, ref: ref)
+                if hub.snapshot(ref) != nil { live.append(entry) } else { idle.append(entry) }
+            }
+        }
+        let names = Dictionary(keys.map { ($0.apiKey, $0) }, uniquingKeysWith: { first, _ in first })
+        for ref in hub.liveRooms where !listed.contains(ref) {
+            guard let key = names[ref.apiKey] else { continue }
+            live.append(json(ref.roomId, customRoomId: nil, key: key, disabled: false, ref: ref))
+        }
+        return live + idle
+    }
+
+    private func json(_ roomId: String, customRoomId: String?, key: APIKeyRecord, disabled: Bool, ref: RoomRef) -> JSONValue {
+        var members = [
+            JSONMember("roomId", .string(roomId)), JSONMember("customRoomId", customRoomId.map(JSONValue.string) ?? .null),
+            JSONMember("apiKey", .string(key.apiKey)), JSONMember("keyName", .string(key.name)), JSONMember("disabled", .bool(disabled)),
+        ]
+        if let (session, people) = hub.snapshot(ref) {
+            func person(_ p: MeetingSnapshot.Person, devices: Bool) -> JSONValue {
+                var fields = [JSONMember("participantId", .string(p.participantId)), JSONMember("name", .string(p.name))]
+                if devices { fields += [JSONMember("mic", .bool(p.mic)), JSONMember("webcam", .bool(p.webcam))] }
+                return .object(fields)
+            }
+            members.append(
+                JSONMember(
+                    "live",
+                    .object([
+                        JSONMember("sessionId", session.map { .string($0.id) } ?? .null),
+                        JSONMember("start", session.map { .string($0.start.formatted(Date.ISO8601FormatStyle())) } ?? .null),
+                        JSONMember("participants", .array(people.participants.map { person($0, devices: true) })),
+                        JSONMember("lobby", .array(people.waiting.map { person($0, devices: false) })),
+                    ])))
+        } else {
+            members.append(JSONMember("live", .null))
+        }
+        return .object(members)
+    }
+}
