@@ -109,7 +109,9 @@ struct CandidateTests {
         let parsed = try #require(ICECandidate(parsing: "a=" + Self.candidate("203.0.113.9", type: "srflx")))
         #expect(parsed.component == 1 && parsed.transport == "udp" && parsed.priority == 1_677_729_535 && parsed.port == 50000)
         #expect(parsed.address == "203.0.113.9" && parsed.type == "srflx" && parsed.foundation == "842163049")
-        for address in ["203.0.113.9", "10.77.0.2", "192.168.1.20", "2001:db8::1", "fd00::5", "0a1b2c3d-aaaa-bbbb.local", "172.16.0.1"] {
+        for address in [
+            "203.0.113.9", "10.77.0.2", "192.168.1.20", "2001:db8::1", "fd00::5", "172.16.0.1", "2002:cb00:7109::1", "64:ff9b::cb00:7109",
+        ] {
             let candidate = try #require(ICECandidate(parsing: Self.candidate(address)), "\(address)")
             #expect(candidate.refusal == nil, "\(address)")
         }
@@ -120,7 +122,8 @@ struct CandidateTests {
     func refused() throws {
         for address in [
             "127.0.0.1", "127.8.9.1", "::1", "0.0.0.0", "::", "169.254.169.254", "fe80::1", "224.0.0.251", "ff02::fb", "255.255.255.255",
-            "240.0.0.1", "::ffff:127.0.0.1", "metadata.google.internal", "localhost", "a.b.local", ".local",
+            "240.0.0.1", "::ffff:127.0.0.1", "metadata.google.internal", "localhost", "a.b.local", ".local", "0a1b2c3d-aaaa-bbbb.local",
+            "::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "100.100.100.200", "100.64.0.1", "fd00:ec2::254",
         ] {
             let candidate = try #require(ICECandidate(parsing: Self.candidate(address)), "\(address)")
             #expect(candidate.refusal != nil, "\(address)")
@@ -153,7 +156,10 @@ struct CandidateTests {
         #expect(SDP.refusal(base + audio + video + video)?.contains("one video") == true)
         #expect(SDP.refusal(base + "m=text 9 RTP/AVP 98\r\n")?.contains("text") == true)
         // Candidate lines Janus must not see are dropped from a description, the rest kept byte for byte.
-        let mixed = base + audio + "a=" + Self.candidate("127.0.0.1") + "\r\na=candidate:garbage\r\na=" + Self.candidate("10.77.0.2") + "\r\n"
+        // Janus reads the attribute name in any case, and bytes Swift would merge into one character.
+        let mixed =
+            base + audio + "a=" + Self.candidate("127.0.0.1") + "\r\na=candidate:garbage\r\na=CANDIDATE:1 1 udp 1 127.0.0.1 9 typ host\r\n"
+            + "a=candidate:\u{301}1 1 udp 1 127.0.0.1 9 typ host\r\na=" + Self.candidate("10.77.0.2") + "\r\n"
         #expect(SDP.refusal(mixed) == nil)
         #expect(SDP.withoutRefusedCandidates(mixed) == base + audio + "a=" + Self.candidate("10.77.0.2") + "\r\n")
         #expect(SDP.withoutRefusedCandidates(base + audio) == base + audio)

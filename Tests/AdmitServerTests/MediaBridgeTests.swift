@@ -1,11 +1,14 @@
 import AdmitClient
 import AdmitCore
-import AdmitServer
 import AdmitToken
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import Synchronization
 import Testing
+
+@testable import AdmitServer
 
 /// The media bridge against a scripted Janus (`FakeJanus`): what a real one will not do on
 /// demand. Media itself is tested against the real Janus (MediaTests, Tests/media).
@@ -61,8 +64,14 @@ struct MediaBridgeTests {
                 )
                 let subscription = try await host.connection.subscribe(to: "guest")
                 #expect(!subscription.subscriptionId.isEmpty)
-                // Hangups about strangers still change nothing; the publisher's own stops its streams.
+                // Hangups about strangers still change nothing: the publisher still counts as up
+                // (a new subscription to it works); the publisher's own hangup stops its streams.
                 await janus.push(Self.event("hangup", sender: .number("1")))
+                await janus.push(Self.event("detached", sender: .number("2")))
+                try await Task.sleep(for: .milliseconds(100))
+                try await host.connection.unsubscribe(subscription.subscriptionId)
+                let again = try await host.connection.subscribe(to: "guest")
+                #expect(again.subscriptionId != subscription.subscriptionId)
                 await janus.push(Self.event("hangup", sender: handle))
                 let stopped = try await host.next("stream-disabled").body
                 #expect(stopped["participantId"] == .string("guest"))
@@ -81,17 +90,17 @@ struct MediaBridgeTests {
                 let (host, _, handle) = try await Self.publishing(janus, m)
                 await janus.push(Self.event("webrtcup", sender: handle))
                 _ = try await host.skip(to: "stream-enabled")
-                let attachesBefore = janus.requests("attach").count
                 let left = try await host.connection.subscribe(to: "guest")
-                let leftHandle = try #require(janus.requests("attach").count > attachesBefore ? janus.plugin("join").last : nil)
-                #expect(leftHandle["ptype"] == .string("subscriber"))
+                // The subscriber's handle: the one its `join` as a subscriber went to.
+                let subscriberHandle = try #require(
+                    janus.requests("message").last { $0["body"]?["ptype"] == .string("subscriber") }?["handle_id"])
+                #expect(!janus.requests("detach").contains { $0["handle_id"] == subscriberHandle })
                 try await Task.sleep(for: .milliseconds(900))
                 let late = try await #require(throws: MeetingConnection.RequestFailed.self) {
                     try await host.connection.subscribeAnswer(left.subscriptionId, answer: CannedSDP.answer(to: left.offer))
                 }
                 #expect(late.code == 4092)
-                let detached = janus.requests("detach").count
-                #expect(detached >= 1)
+                #expect(janus.requests("detach").contains { $0["handle_id"] == subscriberHandle })
                 // Answered at once: still there after the timeout.
                 let kept = try await host.connection.subscribe(to: "guest")
                 try await host.connection.subscribeAnswer(kept.subscriptionId, answer: CannedSDP.answer(to: kept.offer))
@@ -157,5 +166,89 @@ struct MediaBridgeTests {
                 #expect(created == destroyed, "left in Janus: \(created.subtracting(destroyed))")
             }
         }
+    }
+}
+
+extension MediaBridgeTests {
+    @Test("a hung SFU holds up neither the connection's other requests nor its departure; at most 32 media requests wait (4029)")
+    func mediaOffTheReadLoop() async throws {
+        try await FakeJanus.with { janus in
+            try await withMeeting({ $0.janusURL = janus.url }) { m in
+                try await Self.up(m)
+                let (host, guest, _) = try await Self.publishing(janus, m)
+                let roomA = try #require(janus.janusRoom(of: m.roomId))
+                janus.state.withLock { _ = $0.slowRooms.insert(roomA) }
+                // Renegotiations now take Janus 2 s each: one runs, 32 wait, the rest are refused.
+                let (results, sink) = AsyncStream<Int>.makeStream()
+                let burst = Task {
+                    await withTaskGroup(of: Void.self) { group in
+                        for _ in 0..<40 {
+                            group.addTask {
+                                do {
+                                    _ = try await guest.connection.publish(offer: CannedSDP.offer)
+                                    sink.yield(0)
+                                } catch let failure as MeetingConnection.RequestFailed {
+                                    sink.yield(failure.code)
+                                } catch {
+                                    sink.yield(-1)
+                                }
+                            }
+                        }
+                    }
+                }
+                var refused = 0
+                for await code in results {
+                    if code == 4029 { refused += 1 }
+                    if refused == 7 { break }
+                }
+                #expect(refused == 7, "40 publishes: one in flight, 32 waiting, 7 refused")
+                // The connection's meeting requests still answer at once.
+                let began = ContinuousClock.now
+                try await guest.connection.setMic(true)
+                #expect(ContinuousClock.now - began < .seconds(1))
+                // And its departure is not held up by the media requests waiting.
+                let leaving = ContinuousClock.now
+                try await guest.connection.leave()
+                _ = try await host.skip(to: "participant-left")
+                #expect(ContinuousClock.now - leaving < .seconds(1))
+                burst.cancel()
+                sink.finish()
+            }
+        }
+    }
+}
+
+@Suite("Janus's HTTP client: failures are errors, never hangs or unbounded reads", .timeLimit(.minutes(1)))
+struct JanusHTTPTests {
+    @Test("a status other than 200, a body over 1 MiB, a server that never answers, a closed port")
+    func failures() async throws {
+        let router = Router()
+        router.post("/janus/status") { _, _ in Response(status: .internalServerError) }
+        router.get("/janus/big") { _, _ in String(repeating: "x", count: 2 << 20) }
+        router.get("/janus/slow") { _, _ in
+            try await Task.sleep(for: .seconds(10))
+            return "late"
+        }
+        router.get("/janus/ok") { _, _ in #"{"janus":"keepalive"}"# }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let endpoint = try #require(JanusHTTP.Endpoint("http://127.0.0.1:\(port)/janus"))
+            #expect(endpoint.base == "/janus" && endpoint.port == port)
+            #expect(try await JanusHTTP.exchange(endpoint, path: "/janus/ok", body: nil, timeout: .seconds(5)) == #"{"janus":"keepalive"}"#)
+            await #expect(throws: (any Error).self) {
+                try await JanusHTTP.exchange(endpoint, path: "/janus/status", body: "{}", timeout: .seconds(5))
+            }
+            await #expect(throws: (any Error).self) { try await JanusHTTP.exchange(endpoint, path: "/janus/big", body: nil, timeout: .seconds(5)) }
+            let began = ContinuousClock.now
+            await #expect(throws: (any Error).self) {
+                try await JanusHTTP.exchange(endpoint, path: "/janus/slow", body: nil, timeout: .milliseconds(300))
+            }
+            #expect(ContinuousClock.now - began < .seconds(3))
+        }
+        let closed = try #require(JanusHTTP.Endpoint("http://127.0.0.1:1/janus"))
+        await #expect(throws: (any Error).self) { try await JanusHTTP.exchange(closed, path: "/janus", body: "{}", timeout: .seconds(2)) }
+        #expect(JanusHTTP.Endpoint("ftp://x/janus") == nil && JanusHTTP.Endpoint("http://x/janus?a=b") == nil)
+        #expect(JanusHTTP.Endpoint("https://janus.internal:8089")?.base == "/janus")
     }
 }

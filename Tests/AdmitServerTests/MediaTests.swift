@@ -97,18 +97,28 @@ struct MediaTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admit-janus-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let janus = try #require(try await JanusLauncher.start(in: directory, api: .http, logger: Logger(label: "janus-http")))
-        #expect(janus.url.hasPrefix("http://127.0.0.1:") && janus.url.hasSuffix("/janus"))
-        try await Self.signalling {
-            $0.janusURL = janus.url
-            $0.janusAPISecret = janus.apiSecret
-        }
-        // A wrong secret never brings the SFU up.
-        try await withMeeting({
-            $0.janusURL = janus.url
-            $0.janusAPISecret = "wrong"
-        }) { m in
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(try await m.admin.call(.get, "/health").json["sfu"]?["state"] != .string("up"))
+        do {
+            #expect(janus.url.hasPrefix("http://127.0.0.1:") && janus.url.hasSuffix("/janus"))
+            try await Self.signalling {
+                $0.janusURL = janus.url
+                $0.janusAPISecret = janus.apiSecret
+            }
+            // A wrong secret: Janus refuses the session, and the SFU is reported down (not just "not up yet").
+            try await withMeeting({
+                $0.janusURL = janus.url
+                $0.janusAPISecret = "wrong"
+            }) { m in
+                var state: JSONValue?
+                for _ in 0..<100 {
+                    state = try await m.admin.call(.get, "/health").json["sfu"]?["state"]
+                    if state == .string("down") { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(state == .string("down"))
+            }
+        } catch {
+            await janus.stop()
+            throw error
         }
         await janus.stop()
     }

@@ -97,7 +97,11 @@ struct RTCController {
             let (mediaRequests, mediaSink) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(
                 bufferingPolicy: .bufferingOldest(Self.mediaBacklog))
             let mediaWorker = Task {
-                for await (id, request) in mediaRequests { await media(request, id: id, from: connection, hub: hub) }
+                for await (id, request) in mediaRequests {
+                    // Requests still buffered when the connection closes are dropped, not carried out.
+                    guard !Task.isCancelled else { break }
+                    await media(request, id: id, from: connection, hub: hub)
+                }
             }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -167,9 +171,10 @@ struct RTCController {
                 await group.next()
                 group.cancelAll()
             }
-            // The request in flight (if any) finds the connection gone when the SFU answers.
-            mediaSink.finish()
+            // The request in flight (if any) finds the connection gone when the SFU answers; the
+            // ones still waiting are dropped.
             mediaWorker.cancel()
+            mediaSink.finish()
             await hub.disconnected(connection)
         }
     }

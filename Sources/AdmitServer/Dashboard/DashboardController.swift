@@ -27,8 +27,11 @@ struct DashboardController {
     static let pages = ["", "keys", "token", "settings", "rooms", "jobs"]
 
     func register(on router: Router<AppContext>) {
-        router.get("/dashboard") { _, _ in Response(status: .movedPermanently, headers: [.location: "/dashboard/"]) }
-        for page in Self.pages {
+        // The router matches `/dashboard` and `/dashboard/` alike: the path tells them apart.
+        router.get("/dashboard") { request, _ in
+            request.uri.path == "/dashboard" ? Response(status: .movedPermanently, headers: [.location: "/dashboard/"]) : Self.asset("dashboard.html")
+        }
+        for page in Self.pages where !page.isEmpty {
             router.get(RouterPath("/dashboard/\(page)")) { _, _ in Self.asset("dashboard.html") }
         }
         router.get("/dashboard/assets/:name") { _, context in

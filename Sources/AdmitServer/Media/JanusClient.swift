@@ -51,6 +51,12 @@ final class JanusClient: Sendable {
     let newSessions: AsyncStream<UInt64>
     /// How long a request may wait for its answer.
     let requestTimeout: Duration
+    /// REST requests to Janus in flight at most (each its own connection).
+    static let maxPosts = 64
+
+    private final class Counter: Sendable {
+        let count = Mutex(0)
+    }
 
     private struct Shared {
         var state: State = .connecting
@@ -59,6 +65,10 @@ final class JanusClient: Sendable {
         var outbound: AsyncStream<Outgoing>.Continuation?
         var pending: [String: Pending] = [:]
         var nextTransaction: UInt64 = 0
+        /// `attach` requests that timed out: a late answer's handle is detached (bounded).
+        var lateAttaches: Set<String> = []
+        /// The session of the previous connection, destroyed once a new one exists.
+        var previousSession: UInt64?
     }
 
     /// A request on its way: its text, and for the REST API where it goes.
@@ -99,6 +109,7 @@ final class JanusClient: Sendable {
             // Down first: a request failing now is answered as "no media server" (4090).
             shared.withLock {
                 $0.state = .down
+                if let session = $0.session { $0.previousSession = session }
                 $0.session = nil
                 $0.outbound = nil
             }
@@ -154,12 +165,24 @@ final class JanusClient: Sendable {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await withTaskGroup(of: Void.self) { posts in
+                    // Finished POSTs are discarded as they end; at most `maxPosts` run at once.
+                    let inFlight = Counter()
+                    await withDiscardingTaskGroup { posts in
                         for await outgoing in outboundStream {
                             var path = endpoint.base
                             if let session = outgoing.session { path += "/\(session)" }
                             if let session = outgoing.session, let handle = outgoing.handle { path = "\(endpoint.base)/\(session)/\(handle)" }
+                            let admitted = inFlight.count.withLock { count -> Bool in
+                                guard count < Self.maxPosts else { return false }
+                                count += 1
+                                return true
+                            }
+                            guard admitted else {
+                                self.resolve(outgoing.transaction, with: .failure(Failure(code: 0, reason: "too many requests to Janus at once")))
+                                continue
+                            }
                             posts.addTask {
+                                defer { inFlight.count.withLock { $0 -= 1 } }
                                 do {
                                     self.receive(try await JanusHTTP.exchange(endpoint, path: path, body: outgoing.text, timeout: timeout))
                                 } catch {
@@ -181,7 +204,10 @@ final class JanusClient: Sendable {
                     while !Task.isCancelled {
                         let text = try await JanusHTTP.exchange(
                             endpoint, path: "\(endpoint.base)/\(session)\(query)", body: nil, timeout: .seconds(45))
-                        guard let batch = try? JSONValue(parsing: text) else { continue }
+                        // Not Janus's JSON: the connection counts as failed (retried with pauses), never spun on.
+                        guard let batch = try? JSONValue(parsing: text) else {
+                            throw Failure(code: 0, reason: "Janus's long poll answered something other than JSON")
+                        }
                         if case .array(let events) = batch {
                             for event in events { self.receive(event.jsonText) }
                         } else {
@@ -203,11 +229,17 @@ final class JanusClient: Sendable {
     private func hold() async throws {
         let created = try await send(["janus": .string("create")], session: false)
         guard let session = created["data"]?["id"].flatMap(Self.uint64) else { throw Failure(code: 0, reason: "Janus created no session") }
-        let generation = shared.withLock { shared -> UInt64 in
+        let (generation, previous) = shared.withLock { shared -> (UInt64, UInt64?) in
             shared.session = session
             shared.generation += 1
             shared.state = .up
-            return shared.generation
+            defer { shared.previousSession = nil }
+            return (shared.generation, shared.previousSession)
+        }
+        if let previous {
+            // If Janus ran on while the connection dropped, its handles (media included) would
+            // live until its session timeout: end them now. An error just means it is gone.
+            _ = try? await send(["janus": .string("destroy"), "session_id": .number(String(previous))], session: false)
         }
         logger.info("Janus session ready", metadata: ["url": "\(url)", "generation": "\(generation)"])
         sessions.yield(generation)
@@ -233,16 +265,23 @@ final class JanusClient: Sendable {
         }
         guard let outbound, !withSession || session != nil else { throw Failure.unavailable }
         let handle = members.first { $0.key == "handle_id" }?.value
+        let named = members.first { $0.key == "session_id" }.flatMap { Self.uint64($0.value) }
         let outgoing = { (text: String) in
-            Outgoing(text: text, transaction: transaction, session: withSession ? session : nil, handle: handle.flatMap(Self.uint64))
+            Outgoing(text: text, transaction: transaction, session: withSession ? session : named, handle: handle.flatMap(Self.uint64))
         }
         var body = members + [JSONMember("transaction", .string(transaction))]
         if withSession, let session { body.append(JSONMember("session_id", .number(String(session)))) }
         if let apiSecret { body.append(JSONMember("apisecret", .string(apiSecret))) }
         let text = JSONValue.object(body).jsonText
         let timeout = requestTimeout
+        let attaching = members.contains { $0.key == "janus" && $0.value == .string("attach") }
         let timer = Task {
             try await Task.sleep(for: timeout)
+            if attaching {
+                self.shared.withLock { shared in
+                    if shared.pending[transaction] != nil, shared.lateAttaches.count < 1024 { shared.lateAttaches.insert(transaction) }
+                }
+            }
             self.resolve(transaction, with: .failure(Failure.timedOut))
         }
         defer { timer.cancel() }
@@ -302,7 +341,13 @@ final class JanusClient: Sendable {
                 resolve(transaction, with: .success(message))
                 return
             default:
-                break  // not ours (or timed out): an event like any other
+                let late = shared.withLock { $0.lateAttaches.remove(transaction) != nil }
+                if late, kind == "success", let handle = message["data"]?["id"].flatMap(Self.uint64) {
+                    // An attach answered after Admit gave up on it: nobody holds the handle.
+                    Task { await self.detach(handle) }
+                    return
+                }
+            // not ours (or timed out): an event like any other
             }
         }
         if kind == "timeout" {

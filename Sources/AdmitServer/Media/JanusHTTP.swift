@@ -35,20 +35,28 @@ enum JanusHTTP {
     }
 
     static let maxBody = 1 << 20
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
     private static let tls: Result<NIOSSLContext, any Error> = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
 
     /// Sends `body` (POST) or nothing (GET) to `path`, and returns the response body; a status
     /// other than 200 is a failure.
     static func exchange(_ endpoint: Endpoint, path: String, body: String?, timeout: Duration) async throws -> String {
+        let context = endpoint.isHTTPS ? try tls.get() : nil
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let response = loop.makePromise(of: [UInt8].self)
-        let context = endpoint.isHTTPS ? try tls.get() : nil
+        // SNI takes host names only.
+        let serverName = JanusHTTP.isIPLiteral(endpoint.host) ? nil : endpoint.host
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let context {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: endpoint.host))
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(BodyReader(response: response))

@@ -59,20 +59,24 @@ final class JanusLauncher: Sendable {
         // goes. Janus's pid is kept in janus.pid (the restart loop writes it each time).
         let script = #"""
             janus="$0"; dir="$1"; guard="$2"
+            rm -f "$dir/janus.stopping"
             $guard /bin/sh -c '
-              while :; do
+              while [ ! -e "$1/janus.stopping" ]; do
                 $2 "$0" -F "$1" -C "$1/janus.jcfg" -L "$1/janus.log" -N -o >/dev/null 2>&1 &
                 echo $! > "$1/janus.pid"
                 wait $!
                 sleep 1
               done' "$janus" "$dir" "$guard" &
             loop=$!
+            # Stopping: no more restarts, Janus asked to stop (TERM), and a second later the loop
+            # killed, which takes a Janus still running with it (pdeathsig). The pid in janus.pid
+            # is never signalled after Janus may have been reaped.
             stop() {
-              kill $loop 2>/dev/null
+              touch "$dir/janus.stopping"
               child=$(cat "$dir/janus.pid" 2>/dev/null)
-              [ -n "$child" ] && kill $child 2>/dev/null
+              kill -0 $loop 2>/dev/null && [ -n "$child" ] && kill $child 2>/dev/null
               sleep 1
-              [ -n "$child" ] && kill -9 $child 2>/dev/null
+              kill -9 $loop 2>/dev/null
               exit 0
             }
             trap stop TERM INT
@@ -137,6 +141,7 @@ final class JanusLauncher: Sendable {
                 }
                 nat: {
                     ice_ignore_list = "vmnet"
+                    ignore_mdns = true
                 }
                 plugins: {
                     disable = "\(others(in: "plugins", keeping: "libjanus_videoroom.so"))"

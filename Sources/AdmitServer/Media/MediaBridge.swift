@@ -99,6 +99,12 @@ actor MediaBridge {
     private let queues = Mutex<[RoomRef: CircularBuffer<@Sendable () async -> Void>]>([:])
     /// How long a subscription may wait for the subscriber's answer before it is detached.
     let answerTimeout: Duration
+    private struct PendingDevices: Hashable {
+        var room: RoomRef
+        var participantId: String
+    }
+    /// Participants with a device change queued and not yet started.
+    private let pendingDevices = Mutex<Set<PendingDevices>>([])
 
     init(
         janus: JanusClient?, maxSubscriptions: Int, logger: Logger, answerTimeout: Duration = .seconds(30),
@@ -193,9 +199,16 @@ actor MediaBridge {
         enqueue(room) { await self.create(room) }
     }
 
-    /// A participant's mic or webcam changed: the SFU forwards the track or stops.
+    /// A participant's mic or webcam changed: the SFU forwards the track or stops. Changes that
+    /// come while one is already queued for that participant ride on it (the command reads the
+    /// meeting's state when it runs), so a participant toggling fast queues one command, not many.
     nonisolated func devicesChanged(_ room: RoomRef, participantId: String) {
-        enqueue(room) { await self.applyDevices(room, participantId: participantId) }
+        let key = PendingDevices(room: room, participantId: participantId)
+        guard pendingDevices.withLock({ $0.insert(key).inserted }) else { return }
+        enqueue(room) {
+            _ = self.pendingDevices.withLock { $0.remove(key) }
+            await self.applyDevices(room, participantId: participantId)
+        }
     }
 
     /// Someone entered the meeting: it hears the streams already flowing.
@@ -242,11 +255,24 @@ actor MediaBridge {
                 reply(try await subscribe(to: target, member: member, connection: connection, janus: janus))
             case .subscribeAnswer(let id, let sdp):
                 let subscription = try owned(id, room: member.room, connection: connection)
-                _ = try await janus.message(
-                    subscription.handle, .object([JSONMember("request", .string("start"))]), jsep: Self.jsep("answer", sdp), async: true)
-                if rooms[member.room]?.subscriptions[id]?.handle == subscription.handle {
-                    rooms[member.room]?.subscriptions[id]?.answered = true
-                    rooms[member.room]?.subscriptions[id]?.candidates = SDP.candidateLines(sdp).count
+                let named = SDP.candidateLines(sdp).count
+                guard subscription.candidates + named <= ICECandidate.maxPerConnection else {
+                    throw Failure(code: code, reason: "at most \(ICECandidate.maxPerConnection) candidates per subscription")
+                }
+                // Answered from now: the answer timeout must not detach it while Janus takes the answer.
+                rooms[member.room]?.subscriptions[id]?.answered = true
+                rooms[member.room]?.subscriptions[id]?.candidates += named
+                do {
+                    _ = try await janus.message(
+                        subscription.handle, .object([JSONMember("request", .string("start"))]), jsep: Self.jsep("answer", sdp), async: true)
+                } catch {
+                    if rooms[member.room]?.subscriptions[id]?.handle == subscription.handle {
+                        rooms[member.room]?.subscriptions[id]?.answered = false
+                    }
+                    throw error
+                }
+                guard rooms[member.room]?.subscriptions[id]?.handle == subscription.handle else {
+                    throw Failure(code: code, reason: "the subscription ended while the SFU took the answer")
                 }
                 reply([])
             case .unsubscribe(let id):
@@ -258,7 +284,9 @@ actor MediaBridge {
             case .trickle(let target, let candidate):
                 let handle: UInt64
                 let counted = candidate == nil ? 0 : 1
-                let tooMany = Failure(code: code, reason: "at most \(ICECandidate.maxPerConnection) candidates per offer or answer")
+                let tooMany = Failure(
+                    code: target == "publisher" ? .publishFailed : .subscribeFailed,
+                    reason: "at most \(ICECandidate.maxPerConnection) candidates per offer or answer")
                 if target == "publisher" {
                     guard let publisher = rooms[member.room]?.publishers[member.participantId], publisher.connection == connection else {
                         throw Failure(code: .publishFailed, reason: "nothing is being published to trickle for")
@@ -331,18 +359,23 @@ actor MediaBridge {
         var body = [JSONMember("request", .string(publisher.tracks.isEmpty ? "publish" : "configure"))]
         if let cap { body.append(JSONMember("bitrate", .number(String(cap)))) }
         let (data, jsep) = try await janus.message(publisher.handle, .object(body), jsep: Self.jsep("offer", sdp), async: true)
+        // Janus took its time: a removal, a kick or a hangup may have come meanwhile. Only the
+        // record as it is now is updated, never overwritten with the copy from before.
+        guard rooms[member.room]?.publishers[member.participantId]?.handle == publisher.handle,
+            meetings?.connection(of: member.participantId, in: member.room) == connection
+        else { throw Failure(code: .publishFailed, reason: "the participant left, or was removed, while the SFU answered") }
         guard let answer = jsep?["sdp"]?.stringValue else { throw Failure(code: .publishFailed, reason: "the SFU sent no answer") }
         var tracks: [Track] = []
         if case .array(let streams)? = data["streams"] {
-            for stream in streams {
+            // One audio and one video track at most (an offer has no more): a confused SFU's list costs nothing.
+            for stream in streams.prefix(16) {
                 guard let kind = stream["type"]?.stringValue, kind == "audio" || kind == "video", let mid = stream["mid"]?.stringValue,
-                    stream["disabled"] != .bool(true)
+                    mid.utf8.count <= 64, stream["disabled"] != .bool(true), !tracks.contains(where: { $0.kind == kind })
                 else { continue }
                 tracks.append(Track(kind: kind, mid: mid))
             }
         }
-        publisher.tracks = tracks
-        rooms[member.room]?.publishers[member.participantId] = publisher
+        rooms[member.room]?.publishers[member.participantId]?.tracks = tracks
         // A state set before publishing applies now; `announce` then tells the room.
         try await moderate(member.room, participantId: member.participantId, janus: janus, fresh: true)
         let hasVideo = tracks.contains { $0.kind == "video" }
@@ -485,6 +518,10 @@ actor MediaBridge {
             _ = try await janus.message(handle, .object(body))
         } catch {
             await janus.detach(handle)
+            // Unanswered is not undone: Janus may have made the room after all (the id is Admit's own).
+            if let failure = error as? JanusClient.Failure, failure.reason == JanusClient.Failure.timedOut.reason {
+                await destroyInJanus(id, room: room, janus: janus)
+            }
             throw error
         }
         await janus.detach(handle)
@@ -670,6 +707,11 @@ actor MediaBridge {
             for participantId in state.publishers.keys { stopped(room, participantId: participantId) }
             rooms[room] = nil
         }
+        // Only the connection may have dropped while Janus ran on: the old VideoRooms would stay.
+        // Destroying them is harmless when Janus restarted (they are gone already).
+        if let janus {
+            for (room, state) in stale { await destroyInJanus(state.janusRoom, room: room, janus: janus) }
+        }
         // Each live session's room, in that room's order (a session ending meanwhile gets none).
         let waiting = live.withLock { Array($0.keys) }.filter { rooms[$0] == nil }
         for room in waiting { enqueue(room) { await self.create(room) } }
@@ -696,6 +738,11 @@ actor MediaBridge {
             return
         }
         stopped(room, participantId: participantId)
+        if kind == "detached" {
+            // The handle is gone in Janus: the record goes too, so the next publish makes a new one.
+            rooms[room]?.publishers[participantId] = nil
+            handles[event.handle] = nil
+        }
         await endSubscriptions(room, to: participantId, janus: janus)
     }
 
