@@ -166,6 +166,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         say("Admit listening on http://\(configuration.host):\(port)\(dev ? " (dev mode)" : "")")
+        let base = publicUrl ?? "http://\(["0.0.0.0", "::", "[::]"].contains(configuration.host) ? "localhost" : configuration.host):\(port)"
+        say("Dashboard: \(base)/dashboard/ (sign in with the admin credential)")
         if publicUrl == nil, ["0.0.0.0", "::", "[::]"].contains(configuration.host) {
             say("Links in answers name http://localhost:\(port): set --public-url to the address clients reach this server at.")
         }

@@ -32,6 +32,19 @@ struct SettingsController {
             }
             return JSONResponse(value: try await settings.replace(apiKey, with: document).json)
         }
+        // Every problem of a document, answered 200: the dashboard checks before it saves, so a
+        // form with mistakes is a normal answer, not a failed request in the browser's console.
+        admin.post("/api-keys/:apiKey/settings/problems") { request, context in
+            _ = try await settings.current(try context.parameters.require("apiKey"))
+            let document = try await decodeJSON(request, context)
+            let problems = APISettings.problems(in: document)
+            return JSONResponse(
+                value: .object([
+                    JSONMember(
+                        "errors",
+                        .array(problems.map { .object([JSONMember("field", .string($0.field)), JSONMember("message", .string($0.message))]) }))
+                ]))
+        }
         admin.patch("/api-keys/:apiKey/settings") { request, context in
             let apiKey = try context.parameters.require("apiKey")
             _ = try await settings.current(apiKey)

@@ -236,7 +236,7 @@ const SECTION_FIELDS = {
 async function settingsPage() {
   const key = el("select", { id: "settings-key" });
   const formSlot = el("div");
-  const status = el("div", { "aria-live": "polite" });
+  const status = el("div", { id: "settings-status", "aria-live": "polite" });
   const controls = new Map(); // dotted path -> control (for errors)
 
   function select(path, id, options, defaultText) {
@@ -398,7 +398,15 @@ async function settingsPage() {
     event.preventDefault();
     clearErrors();
     fill(status);
-    const answer = await api("PUT", `/admin/v1/api-keys/${encodeURIComponent(key.value)}/settings`, collect());
+    const wanted = collect();
+    // Checked first (answered 200 with the problems), then saved whole or not at all.
+    const checked = await api("POST", `/admin/v1/api-keys/${encodeURIComponent(key.value)}/settings/problems`, wanted);
+    if (checked.status === 200 && checked.body.errors.length) {
+      showErrors(checked.body.errors);
+      fill(status, notice("Nothing was saved: correct the fields marked below.", "bad"));
+      return;
+    }
+    const answer = await api("PUT", `/admin/v1/api-keys/${encodeURIComponent(key.value)}/settings`, wanted);
     if (answer.status === 200) {
       fill(status, notice("Saved. New joins and new jobs use these settings.", "good"));
       load(answer.body);
