@@ -92,6 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Refuse tokens whose exp is further ahead than this (120m, 24h, 30d, or seconds); no limit by default.")
     var maxTokenLifetime: String?
 
+    @Option(help: "How long a dashboard sign-in lasts (30m, 12h, 7d, or seconds; at most 30 days).")
+    var dashboardSessionLifetime = "12h"
+
     func validate() throws {
         guard lobbyTimeout > 0, lobbyTimeout <= 86_400 else { throw ValidationError("--lobby-timeout must be from 1 to 86400 seconds.") }
         guard (1...100_000).contains(maxParticipants) else { throw ValidationError("--max-participants must be from 1 to 100000.") }
@@ -103,6 +106,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--rtc-rate and --rtc-burst must be from 1 to 100000.")
         }
         guard (10...100_000).contains(jobStartsPerMinute) else { throw ValidationError("--job-starts-per-minute must be from 10 to 100000.") }
+        guard let sessionSeconds = Lifetime.seconds(dashboardSessionLifetime), (60...30 * 86_400).contains(sessionSeconds) else {
+            throw ValidationError("--dashboard-session-lifetime must be from 1 minute to 30 days (30m, 12h, 7d, or seconds).")
+        }
         if let maxTokenLifetime, Lifetime.seconds(maxTokenLifetime) == nil {
             throw ValidationError("--max-token-lifetime is not a lifetime (120m, 24h, 30d, or seconds; at most 10 years).")
         }
@@ -151,6 +157,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.rtcRequestsPerSecond = rtcRate
         configuration.rtcRequestBurst = rtcBurst
         configuration.jobStartsPerMinute = jobStartsPerMinute
+        configuration.dashboardSessionLifetime = .seconds(Lifetime.seconds(dashboardSessionLifetime) ?? 43_200)
         configuration.trustedProxies = trustedProxy
         configuration.webhookAllowPrivate = webhookAllowPrivate
         configuration.maxTokenLifetime = maxTokenLifetime.flatMap(Lifetime.seconds).map(Double.init)
