@@ -105,8 +105,8 @@ async function keysPage() {
       const grace = el("select", { id: `grace-${key.apiKey}`, "aria-label": `Grace period for ${key.name}` }, [
         ["3600", "1 hour"], ["0", "none"], ["86400", "1 day"], ["604800", "7 days"],
       ].map(([value, text]) => el("option", { value }, text)));
-      const rotate = el("button", { type: "button", className: "secondary", disabled: key.deactivated }, "Rotate");
-      const deactivate = el("button", { type: "button", className: "danger", disabled: key.deactivated }, "Deactivate");
+      const rotate = el("button", { type: "button", className: "secondary", disabled: key.deactivated, "aria-label": `Rotate ${key.name}` }, "Rotate");
+      const deactivate = el("button", { type: "button", className: "danger", disabled: key.deactivated, "aria-label": `Deactivate ${key.name}` }, "Deactivate");
       rotate.addEventListener("click", async () => {
         const answer = await api("POST", `/admin/v1/api-keys/${encodeURIComponent(key.apiKey)}/rotate`, { graceSeconds: Number(grace.value) });
         if (answer.status !== 200) return fill(created, notice(errorText(answer), "bad"));
