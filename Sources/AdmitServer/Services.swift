@@ -113,18 +113,24 @@ extension Services {
     /// The admin credential in `Authorization: Bearer ...`, compared in constant time; or,
     /// without an `Authorization` header, a dashboard session's cookie, with its CSRF token
     /// (`X-CSRF-Token`) on every request that changes something (403 without).
-    func requireAdmin(_ request: Request) throws(APIError) {
-        if request.headers[.authorization] == nil, let cookie = request.cookies[DashboardController.cookieName]?.value {
-            guard let session = dashboard.session(cookie) else {
-                throw APIError(.unauthorized, "The dashboard session has ended: sign in again.")
-            }
+    func requireAdmin(_ request: Request, address: String) throws(APIError) {
+        if request.headers[.authorization] == nil, let session = dashboard.session(in: request)?.session {
             guard
                 request.method == .get || request.method == .head
                     || DashboardSessions.csrfMatches(session, request.headers[DashboardController.csrfHeader])
             else { throw APIError(.forbidden, "A dashboard request that changes something needs its CSRF token (X-CSRF-Token).") }
             return
         }
+        if request.headers[.authorization] == nil, DashboardSessions.cookies(in: request).isEmpty == false {
+            throw APIError(.unauthorized, "The dashboard session has ended: sign in again.")
+        }
+        // Guesses through the Bearer header count with the sign-in form's, per address.
+        let key = DashboardSessions.addressKey(address)
+        guard !dashboard.isBlocked(key) else {
+            throw APIError(.tooManyRequests, "Too many wrong admin credentials from this address: wait a minute.")
+        }
         guard isAdminCredential(Self.accessToken(request) ?? "") else {
+            if request.headers[.authorization] != nil { dashboard.failed(key) }
             throw APIError(.unauthorized, "The admin credential is missing or wrong (Authorization: Bearer <admin token>).")
         }
     }

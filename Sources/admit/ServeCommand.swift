@@ -173,8 +173,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         say("Admit listening on http://\(configuration.host):\(port)\(dev ? " (dev mode)" : "")")
-        let base = publicUrl ?? "http://\(["0.0.0.0", "::", "[::]"].contains(configuration.host) ? "localhost" : configuration.host):\(port)"
+        let shown = ["0.0.0.0", "::", "[::]"].contains(configuration.host) ? "localhost" : configuration.host
+        var base = publicUrl ?? "http://\(shown.contains(":") && !shown.hasPrefix("[") ? "[\(shown)]" : shown):\(port)"
+        while base.hasSuffix("/") { base.removeLast() }
         say("Dashboard: \(base)/dashboard/ (sign in with the admin credential)")
+        if base.hasPrefix("https://"), trustedProxy.isEmpty {
+            say(
+                "Behind a reverse proxy? Name it with --trusted-proxy: otherwise every client has the proxy's address, and five wrong sign-ins from anyone block the dashboard's sign-in for everyone for a minute."
+            )
+        }
         if publicUrl == nil, ["0.0.0.0", "::", "[::]"].contains(configuration.host) {
             say("Links in answers name http://localhost:\(port): set --public-url to the address clients reach this server at.")
         }

@@ -3,6 +3,7 @@ import AdmitCore
 import AdmitToken
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import Testing
 
 @testable import AdmitServer
@@ -82,8 +83,10 @@ struct DashboardTests {
     )
     func signIn() async throws {
         try await withServer(Self.configuration()) { h in
-            #expect(try await Self.signIn(h, origin: nil).status == 403)
-            #expect(try await Self.signIn(h, origin: "https://evil.example").status == 403)
+            for origin in [nil, "https://evil.example", "null", "http://admit.test:8443", "http://admit.test.evil.example"] {
+                let status = try await Self.signIn(h, origin: origin).status
+                #expect(status == 403, "\(origin ?? "no Origin")")
+            }
             let wrong = try await Self.signIn(h, "nope")
             #expect(wrong.status == 401 && wrong.headers[.setCookie] == nil)
             let right = try await Self.signIn(h)
@@ -97,10 +100,16 @@ struct DashboardTests {
             let session = try await h.call(.get, "/dashboard/api/session", headers: Self.withCookie(cookie))
             #expect(session.json["signedIn"] == .bool(true) && session.json["csrf"] == .string(csrf))
         }
-        // Over https (the public URL says so), the cookie is Secure.
+        // A page over https gets a Secure cookie; a proxy that is not trusted cannot claim https.
         try await withServer(testConfiguration { $0.publicURL = "https://admit.test" }) { h in
             let right = try await Self.signIn(h, origin: "https://admit.test")
             #expect(right.headers[.setCookie]?.contains("; Secure") == true)
+        }
+        try await withServer(Self.configuration()) { h in
+            var headers: HTTPFields = [.origin: Self.origin]
+            headers[HTTPField.Name("X-Forwarded-Proto")!] = "https"
+            let plain = try await h.call(.post, "/dashboard/api/sign-in", body: #"{"credential":"\#(adminToken)"}"#, headers: headers)
+            #expect(plain.status == 200 && plain.headers[.setCookie]?.contains("Secure") == false)
         }
     }
 
@@ -116,6 +125,29 @@ struct DashboardTests {
             #expect(try await h.call(.post, "/admin/v1/api-keys", body: body, headers: Self.withCookie(cookie, csrf: "wrong")).status == 403)
             let created = try await h.call(.post, "/admin/v1/api-keys", body: body, headers: Self.withCookie(cookie, csrf: csrf))
             #expect(created.status == 200 && created.json["name"] == .string("by-cookie"))
+            // Every other change too: settings, their check, revocations, the lobby, workers' claims.
+            let apiKey = try #require(created.json["apiKey"]?.stringValue)
+            let changes: [(HTTPRequest.Method, String, String)] = [
+                (.put, "/admin/v1/api-keys/\(apiKey)/settings", #"{"maxSendBitrate":"hd"}"#),
+                (.patch, "/admin/v1/api-keys/\(apiKey)/settings", #"{"maxSendBitrate":"sd"}"#),
+                (.post, "/admin/v1/api-keys/\(apiKey)/settings/problems", "{}"),
+                (.post, "/admin/v1/api-keys/\(apiKey)/tokens", #"{"permissions":["allow_join"],"expiresIn":60}"#),
+                (.post, "/admin/v1/api-keys/\(apiKey)/rotate", "{}"),
+                (.post, "/admin/v1/revocations", #"{"apiKey":"\#(apiKey)","participantId":"p"}"#),
+                (.post, "/admin/v1/rooms/none/lobby", #"{"participantId":"p","allow":true}"#),
+                (.post, "/admin/v1/jobs/claim", "{}"),
+                (.post, "/admin/v1/api-keys/\(apiKey)/deactivate", "{}"),
+            ]
+            for (method, path, body) in changes {
+                let refused = try await h.call(method, path, body: body, headers: Self.withCookie(cookie))
+                #expect(refused.status == 403, "\(method) \(path) without CSRF: \(refused.status)")
+                let taken = try await h.call(method, path, body: body, headers: Self.withCookie(cookie, csrf: csrf))
+                #expect(taken.status != 403 && taken.status != 401, "\(method) \(path) with CSRF: \(taken.status)")
+            }
+            // A stale cookie sent first (another app on the host) does not hide the live one.
+            var both = Self.withCookie(cookie)
+            both[.cookie] = "admit_session=stale; admit_session=\(cookie)"
+            #expect(try await h.call(.get, "/admin/v1/api-keys", headers: both).status == 200)
             // An unknown cookie is no session; the Bearer credential still works beside the dashboard.
             #expect(try await h.call(.get, "/admin/v1/api-keys", headers: Self.withCookie("forged")).status == 401)
             #expect(try await h.admin(.get, "/admin/v1/api-keys").status == 200)
@@ -157,12 +189,46 @@ struct DashboardTests {
         }
     }
 
+    @Test("X-Forwarded-For from a peer that is not a trusted proxy names nobody: the throttle still counts the peer")
+    func spoofedForwarding() async throws {
+        try await withServer(Self.configuration()) { h in
+            for index in 0..<5 {
+                var headers: HTTPFields = [.origin: Self.origin]
+                headers[HTTPField.Name("X-Forwarded-For")!] = "203.0.113.\(index)"
+                let status = try await h.call(.post, "/dashboard/api/sign-in", body: #"{"credential":"nope"}"#, headers: headers).status
+                #expect(status == 401)
+            }
+            #expect(try await Self.signIn(h).status == 429)
+            // The admin API's Bearer path is blocked for that address too, and counts its own failures.
+            #expect(try await h.admin(.get, "/admin/v1/api-keys").status == 429)
+        }
+        try await withServer(Self.configuration()) { h in
+            for _ in 0..<5 {
+                let status = try await h.call(.get, "/admin/v1/api-keys", token: "Bearer wrong").status
+                #expect(status == 401)
+            }
+            #expect(try await Self.signIn(h).status == 429)
+        }
+    }
+
+    @Test("the Origin may name the host the request was sent to, when that is one this server answers as")
+    func originByHost() async throws {
+        try await withServer(testConfiguration { $0.publicURL = "https://public.example" }, mode: .live) { h in
+            // The test client sends `Host: localhost` (no port).
+            let byHost = try await Self.signIn(h, origin: "http://localhost").status
+            let otherHost = try await Self.signIn(h, origin: "http://127.0.0.1").status
+            let rebinding = try await Self.signIn(h, origin: "http://rebinding.example").status
+            let byPublicURL = try await Self.signIn(h, origin: "https://public.example").status
+            #expect(byHost == 200 && otherHost == 403 && rebinding == 403 && byPublicURL == 200)
+        }
+    }
+
     @Test("sessions expire on the server")
     func expiry() async throws {
-        try await withServer(Self.configuration { $0.dashboardSessionLifetime = .milliseconds(300) }) { h in
+        try await withServer(Self.configuration { $0.dashboardSessionLifetime = .seconds(3) }) { h in
             let cookie = try Self.cookie(try await Self.signIn(h))
             #expect(try await h.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 200)
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(3500))
             #expect(try await h.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 401)
         }
     }
@@ -184,7 +250,16 @@ struct DashboardTests {
         for index in 0..<50 { _ = sessions.signIn("wrong", from: "10.1.0.\(index)", now: start) }
         #expect(sessions.addressCount <= 4)
         for _ in 0..<5 { _ = sessions.signIn("wrong", from: "10.2.0.1", now: start) }
+        // Many other addresses failing meanwhile do not push the blocked one out of the table.
+        for index in 0..<50 { _ = sessions.signIn("wrong", from: "10.3.0.\(index)", now: start + .seconds(1)) }
         #expect(sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(30)) == .throttled)
+        // One IPv6 host's /64 is one address.
+        for index in 0..<5 { _ = sessions.signIn("wrong", from: "2001:db8:1:2::\(index + 1)", now: start) }
+        #expect(sessions.signIn("right", from: "2001:db8:1:2::ff", now: start + .seconds(1)) == .throttled)
+        // The minute slides: four failures, a pause, four more within a minute of the first block it.
+        let sliding = DashboardSessions { $0 == "right" }
+        for offset in [0, 10, 20, 58, 61, 65] { _ = sliding.signIn("wrong", from: "10.4.0.1", now: start + .seconds(offset)) }
+        #expect(sliding.signIn("right", from: "10.4.0.1", now: start + .seconds(66)) == .throttled)
         guard case .signedIn = sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(61)) else {
             Issue.record("still throttled after the minute")
             return
@@ -223,6 +298,20 @@ struct DashboardTests {
             #expect(try await m.admin.admin(.get, "/admin/v1/api-keys/nope/jobs").status == 404)
             // Without the admin credential, none of it.
             #expect(try await m.admin.call(.get, "/admin/v1/rooms").status == 401)
+        }
+    }
+
+    @Test("admitting a waiting guest into a full meeting from outside is refused: the cap holds")
+    func admitIntoFull() async throws {
+        try await withMeeting({ $0.maxParticipants = 1 }) { m in
+            let host = try await m.join("host")
+            _ = try await host.next("meeting-joined")
+            let guest = Reader(try await m.client([.askJoin]).join(roomId: m.roomId, .init(participantId: "guest")))
+            _ = try await host.next("entry-requested")
+            let full = try await m.admin.admin(.post, "/admin/v1/rooms/\(m.roomId)/lobby", body: #"{"participantId":"guest","allow":true}"#)
+            #expect(full.status == 409)
+            #expect(try await m.admin.admin(.get, "/admin/v1/rooms").json["rooms"]?.items?.first?["live"]?["lobby"]?.items?.count == 1)
+            _ = guest
         }
     }
 

@@ -187,8 +187,8 @@ try:
     driver.find_element(By.ID, "bitrate-hd").click()
     button("Save Changes").click()
     wait.until(lambda d: d.find_element(By.ID, "whitelist-error").text)
-    described = whitelist.get_attribute("aria-describedby")
-    message = driver.find_element(By.ID, described).text
+    described = whitelist.get_attribute("aria-describedby").split()
+    message = " ".join(driver.find_element(By.ID, name).text for name in described)
     check("whitelistDomains" in message and whitelist.get_attribute("aria-invalid") == "true",
           f"a bad whitelist domain: an error beside the field, named by aria-describedby ({message})")
     shot("api-settings-error")
@@ -218,9 +218,15 @@ try:
             await host.recv()  # meeting-joined
             async with websockets.connect(f"{ws}/rtc?roomId={room_id}&participantId=guest-1&name=Guest+One&token={guest_token}") as guest:
                 began = time.monotonic()
-                seen = await asyncio.to_thread(lambda: WebDriverWait(driver, 5).until(
-                    lambda d: d.find_elements(By.XPATH, f"//section[@data-room='{room_id}']//li[@data-participant='guest-1']")))
-                check(bool(seen) and time.monotonic() - began < 2.5, f"the waiting guest appears within 2 s, without a reload ({time.monotonic() - began:.1f} s)")
+                try:
+                    seen = await asyncio.to_thread(lambda: WebDriverWait(driver, 5, poll_frequency=0.05).until(
+                        lambda d: d.find_elements(By.XPATH, f"//section[@data-room='{room_id}']//li[@data-participant='guest-1']")))
+                except TimeoutException:
+                    seen = []
+                took = time.monotonic() - began
+                check(bool(seen) and took < 2.0, f"the waiting guest appears within 2 s, without a reload ({took:.2f} s)")
+                if not seen:
+                    return
                 item = seen[0]
                 check("Guest One" in item.text, "by name and participant id")
                 shot("rooms")
@@ -232,9 +238,13 @@ try:
                     if message.get("event") == "meeting-joined":
                         break
                 check("entry-responded" in events, "Admit lets the guest in (entry-responded, meeting-joined)")
-                row = await asyncio.to_thread(lambda: WebDriverWait(driver, 5).until(
-                    lambda d: d.find_element(By.XPATH, f"//section[@data-room='{room_id}']//td/code[text()='guest-1']")))
-                check(row is not None, "the guest is listed among the participants")
+                try:
+                    await asyncio.to_thread(lambda: WebDriverWait(driver, 5).until(
+                        lambda d: d.find_element(By.XPATH, f"//section[@data-room='{room_id}']//td/code[text()='guest-1']")))
+                    listed = True
+                except TimeoutException:
+                    listed = False
+                check(listed, "the guest is listed among the participants")
 
     asyncio.run(lobby())
     console("Rooms")
@@ -287,6 +297,33 @@ try:
     check(any("Browser (you)" in c for c in captions), f"and shows the participants ({captions})")
     shot("meeting-no-sfu")
     console("meeting page")
+
+    # The meeting page's lobby: an ask_join token waits, and is let in from outside.
+    status, asked = http("POST", f"/admin/v1/api-keys/{dev_room['userId']}/tokens", {"permissions": ["ask_join"], "expiresIn": 600},
+                         {"Authorization": f"Bearer {CREDENTIAL}"})
+    driver.get(f"{BASE}/meet/{dev_room['roomId']}")
+    field = by_label("Token")
+    wait.until(lambda d: field.get_attribute("value"))
+    field.clear()
+    field.send_keys(asked["token"])
+    by_label("Participant ID").send_keys("waiting-guest")
+    button("Join").click()
+    try:
+        wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "Waiting for a host"))
+        waited = True
+    except TimeoutException:
+        waited = False
+    check(waited, "an ask_join participant sees the lobby wait")
+    check(not driver.find_element(By.ID, "join").is_enabled(), "Join is disabled while joining")
+    status, _ = http("POST", f"/admin/v1/rooms/{dev_room['roomId']}/lobby", {"participantId": "waiting-guest", "allow": True},
+                     {"Authorization": f"Bearer {CREDENTIAL}"})
+    try:
+        wait.until(EC.visibility_of_element_located((By.ID, "meeting")))
+        entered = True
+    except TimeoutException:
+        entered = False
+    check(status == 204 and entered, "let in from the dashboard's lobby endpoint, the page shows the meeting")
+    console("meeting page lobby")
 finally:
     check(not console_errors, "no console errors on any page" + ("" if not console_errors else f": {console_errors}"))
     driver.quit()

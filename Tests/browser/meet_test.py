@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -92,14 +93,19 @@ try:
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
         alice.save_screenshot(os.path.join(SHOTS, "meeting.png"))
+    def within(driver, condition, seconds=10):
+        try:
+            WebDriverWait(driver, seconds).until(condition)
+            return True
+        except TimeoutException:
+            return False
+
     alice.find_element(By.CSS_SELECTOR, "figure[data-participant='bob'] button").click()
-    WebDriverWait(bob, 10).until(lambda d: "mic off" in d.find_element(By.CSS_SELECTOR, "figure[data-participant='bob'] figcaption").text)
-    check(True, "Mute turns Bob's microphone off, on Bob's page too")
+    check(within(bob, lambda d: "mic off" in d.find_element(By.CSS_SELECTOR, "figure[data-participant='bob'] figcaption").text),
+          "Mute turns Bob's microphone off, on Bob's page too")
     alice.find_element(By.XPATH, "//figure[@data-participant='bob']//button[normalize-space(.)='Remove']").click()
-    WebDriverWait(bob, 10).until(lambda d: "You left the meeting" in d.find_element(By.ID, "status").text)
-    check(True, "Remove takes Bob out (his page says so)")
-    WebDriverWait(alice, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "figure[data-participant='bob']"))
-    check(True, "and his tile leaves Alice's page")
+    check(within(bob, lambda d: "You left the meeting" in d.find_element(By.ID, "status").text), "Remove takes Bob out (his page says so)")
+    check(within(alice, lambda d: not d.find_elements(By.CSS_SELECTOR, "figure[data-participant='bob']")), "and his tile leaves Alice's page")
     for name, driver in [("Alice", alice), ("Bob", bob)]:
         errors += [f"{name}: {entry['message']}" for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:

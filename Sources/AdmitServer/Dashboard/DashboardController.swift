@@ -51,7 +51,7 @@ struct DashboardController {
         }
 
         router.get("/dashboard/api/session") { request, _ in
-            let session = services.dashboard.session(request.cookies[Self.cookieName]?.value)
+            let session = services.dashboard.session(in: request)?.session
             var members = [JSONMember("signedIn", .bool(session != nil))]
             if let session {
                 members.append(JSONMember("csrf", .string(session.csrf)))
@@ -61,7 +61,7 @@ struct DashboardController {
             return JSONResponse(value: .object(members), headers: [.cacheControl: "no-store"])
         }
         router.post("/dashboard/api/sign-in") { request, context in
-            try sameOrigin(request)
+            let origin = try sameOrigin(request)
             let body = try await request.body.collect(upTo: 4096)
             let fields = (try? JSONValue(parsing: String(buffer: body))) ?? .null
             guard let credential = fields["credential"]?.stringValue, credential.utf8.count <= 1024 else {
@@ -74,40 +74,55 @@ struct DashboardController {
             case .wrongCredential:
                 throw APIError(.unauthorized, "That is not the admin credential.")
             case .signedIn(let cookie, let csrf):
+                // A session the browser brought along ends: no fixation of a known id.
+                for old in DashboardSessions.cookies(in: request) { services.dashboard.signOut(old) }
                 let seconds = services.dashboard.lifetime.components.seconds
                 var cookieText = "\(Self.cookieName)=\(cookie); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Strict"
-                if secure(request, context) { cookieText += "; Secure" }
+                if secure(request, context, origin: origin) { cookieText += "; Secure" }
                 return JSONResponse(
                     value: .object([JSONMember("csrf", .string(csrf)), JSONMember("expiresIn", .number(String(seconds)))]),
                     headers: [.setCookie: cookieText, .cacheControl: "no-store"])
             }
         }
-        router.post("/dashboard/api/sign-out") { request, _ in
-            let cookie = request.cookies[Self.cookieName]?.value
-            if let session = services.dashboard.session(cookie) {
+        router.post("/dashboard/api/sign-out") { request, context in
+            if let (cookie, session) = services.dashboard.session(in: request) {
                 guard DashboardSessions.csrfMatches(session, request.headers[Self.csrfHeader]) else {
                     throw APIError(.forbidden, "Signing out needs the session's CSRF token (X-CSRF-Token).")
                 }
                 services.dashboard.signOut(cookie)
             }
-            return Response(
-                status: .noContent, headers: [.setCookie: "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"])
+            var cookieText = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+            if secure(request, context, origin: request.headers[.origin]) { cookieText += "; Secure" }
+            return Response(status: .noContent, headers: [.setCookie: cookieText])
         }
     }
 
     /// Sign-in carries no CSRF token (there is no session yet): it must come from a page of
-    /// this server (`Origin` naming the host the request was sent to, or the public URL).
-    private func sameOrigin(_ request: Request) throws(APIError) {
+    /// this server. `Origin` must be the public URL's origin, or name the host the request was
+    /// sent to when that host is one this server answers as (the public URL's host, the bound
+    /// host, or loopback): a DNS-rebinding page whose own name points here is refused.
+    /// Returns the origin (its scheme says whether the page came over https).
+    private func sameOrigin(_ request: Request) throws(APIError) -> String {
         let refusal = APIError(.forbidden, "Sign in from the dashboard's own page (the request's Origin is not this server).")
-        guard let origin = request.headers[.origin], let host = request.head.authority else { throw refusal }
-        let own = ["http://\(host)", "https://\(host)", services.links.base.lowercased()]
-        guard own.contains(origin.lowercased()) else { throw refusal }
+        guard let origin = request.headers[.origin]?.lowercased() else { throw refusal }
+        let publicURL = URLComponents(string: services.links.base)
+        var publicOrigin = "\(publicURL?.scheme ?? "")://\(publicURL?.host ?? "")"
+        if let port = publicURL?.port { publicOrigin += ":\(port)" }
+        if origin == publicOrigin.lowercased() { return origin }
+        guard let authority = request.head.authority?.lowercased() else { throw refusal }
+        let hostName: Substring =
+            authority.hasPrefix("[") ? authority.prefix { $0 != "]" }.dropFirst() : authority.split(separator: ":").first ?? ""
+        let known: Set<String> = [
+            "localhost", "127.0.0.1", "::1", services.configuration.host.lowercased(), (publicURL?.host ?? "").lowercased(),
+        ]
+        guard known.contains(String(hostName)), origin == "http://\(authority)" || origin == "https://\(authority)" else { throw refusal }
+        return origin
     }
 
-    /// Whether the browser reached this server over https: the public URL says so, or a
+    /// Whether the browser reached this server over https: the page's origin says so, or a
     /// trusted proxy does (`X-Forwarded-Proto`).
-    private func secure(_ request: Request, _ context: AppContext) -> Bool {
-        if services.links.base.hasPrefix("https://") { return true }
+    private func secure(_ request: Request, _ context: AppContext, origin: String?) -> Bool {
+        if origin?.lowercased().hasPrefix("https://") == true { return true }
         guard let remote = context.remoteAddress, services.clientAddress.trustedProxies.contains(ClientAddress.unmapped(remote)) else {
             return false
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hummingbird
 import Synchronization
 
 /// The dashboard's server-side sessions (CONTRACT.md section 8). Signing in with the admin
@@ -22,10 +23,13 @@ final class DashboardSessions: Sendable {
         case throttled
     }
 
+    /// One address's recent failures (a sliding minute) and its block.
     private struct Failures {
-        var count: Int
-        var windowStart: ContinuousClock.Instant
+        var times: [ContinuousClock.Instant] = []
         var blockedUntil: ContinuousClock.Instant?
+        var lastSeen: ContinuousClock.Instant
+
+        func blocked(at now: ContinuousClock.Instant) -> Bool { blockedUntil.map { now < $0 } ?? false }
     }
 
     private struct State {
@@ -55,26 +59,13 @@ final class DashboardSessions: Sendable {
         self.checkCredential = checkCredential
     }
 
-    /// Signs in from `address` with `credential`.
+    /// Signs in from `address` with `credential`. The attempt counts as a failure before the
+    /// credential is checked (under one lock), so parallel guesses cannot all slip in before
+    /// the count rises; a right credential then takes it back.
     func signIn(_ credential: String, from address: String, now: ContinuousClock.Instant = .now) -> SignIn {
-        let blocked = state.withLock { state -> Bool in
-            guard let record = state.failures[address] else { return false }
-            if let until = record.blockedUntil, now < until { return true }
-            if now - record.windowStart >= Self.window { state.failures[address] = nil }
-            return false
-        }
-        if blocked { return .throttled }
-        guard checkCredential(credential) else {
-            return state.withLock { state in
-                var record = state.failures[address] ?? Failures(count: 0, windowStart: now, blockedUntil: nil)
-                if now - record.windowStart >= Self.window { record = Failures(count: 0, windowStart: now, blockedUntil: nil) }
-                record.count += 1
-                if record.count >= Self.failuresAllowed { record.blockedUntil = now + Self.window }
-                if state.failures[address] == nil, state.failures.count >= maxAddresses { Self.forgetFailures(&state, now: now, max: maxAddresses) }
-                state.failures[address] = record
-                return .wrongCredential
-            }
-        }
+        let key = Self.addressKey(address)
+        guard attempt(key, now: now) else { return .throttled }
+        guard checkCredential(credential) else { return .wrongCredential }
         let cookie = Self.random()
         let csrf = Self.random()
         state.withLock { state in
@@ -85,9 +76,72 @@ final class DashboardSessions: Sendable {
                 }
             }
             state.sessions[SHA256.hash(data: Data(cookie.utf8))] = Session(csrf: csrf, expires: now + lifetime)
-            state.failures[address] = nil
+            state.failures[key] = nil
         }
         return .signedIn(cookie: cookie, csrf: csrf)
+    }
+
+    /// Whether `address` may try the admin credential now (the admin API's Bearer path counts
+    /// too); the try is recorded as a failure until `succeeded` takes it back.
+    func attempt(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
+        state.withLock { state in
+            var record = state.failures[key] ?? Failures(lastSeen: now)
+            if record.blocked(at: now) { return false }
+            record.times = record.times.filter { now - $0 < Self.window }
+            record.times.append(now)
+            record.lastSeen = now
+            if record.times.count >= Self.failuresAllowed { record.blockedUntil = now + Self.window }
+            if state.failures[key] == nil, state.failures.count >= maxAddresses { Self.forgetFailures(&state, now: now, max: maxAddresses) }
+            state.failures[key] = record
+            return true
+        }
+    }
+
+    /// A try of the admin credential that was right: it no longer counts against the address.
+    func succeeded(_ key: String) {
+        _ = state.withLock { $0.failures.removeValue(forKey: key) }
+    }
+
+    /// A wrong admin credential on the admin API's Bearer path: counted like a failed sign-in.
+    func failed(_ key: String, now: ContinuousClock.Instant = .now) {
+        _ = attempt(key, now: now)
+    }
+
+    /// Whether the address is blocked now (429 for every try).
+    func isBlocked(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
+        state.withLock { $0.failures[key]?.blocked(at: now) ?? false }
+    }
+
+    /// The key failures are counted under: an IPv4 address, or an IPv6 address's /64 (one
+    /// host's whole allocation, which one client can cycle through).
+    static func addressKey(_ address: String) -> String {
+        guard address.contains(":") else { return address }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0.prefix(8)) }
+        return bytes.map { String(format: "%02x", $0) }.joined() + "::/64"
+    }
+
+    /// Every `admit_session` value a request carries (another app on the same host may have
+    /// set one with a narrower path, which the browser sends first).
+    static func cookies(in request: Request) -> [String] {
+        var values: [String] = []
+        for field in request.headers where field.name == .cookie {
+            for pair in field.value.split(separator: ";").prefix(64) {
+                let trimmed = pair.drop { $0 == " " }
+                guard trimmed.hasPrefix(DashboardController.cookieName + "=") else { continue }
+                values.append(String(trimmed.dropFirst(DashboardController.cookieName.count + 1)))
+            }
+        }
+        return values
+    }
+
+    /// The live session among a request's `admit_session` cookies.
+    func session(in request: Request, now: ContinuousClock.Instant = .now) -> (cookie: String, session: Session)? {
+        for cookie in Self.cookies(in: request).prefix(8) {
+            if let session = session(cookie, now: now) { return (cookie, session) }
+        }
+        return nil
     }
 
     /// The live session a cookie value names.
@@ -126,10 +180,14 @@ final class DashboardSessions: Sendable {
     /// Makes room among the failure records: expired ones go, then (an attacker cycling
     /// addresses) the oldest window.
     private static func forgetFailures(_ state: inout State, now: ContinuousClock.Instant, max: Int) {
-        state.failures = state.failures.filter { now - $0.value.windowStart < window || ($0.value.blockedUntil.map { now < $0 } ?? false) }
-        if state.failures.count >= max, let oldest = state.failures.min(by: { $0.value.windowStart < $1.value.windowStart })?.key {
-            state.failures[oldest] = nil
+        state.failures = state.failures.filter { record in
+            record.value.blocked(at: now) || record.value.times.contains { now - $0 < window }
         }
+        guard state.failures.count >= max else { return }
+        // Blocked addresses stay: an attacker cycling addresses must not free its own block.
+        let unblocked = state.failures.filter { !$0.value.blocked(at: now) }
+        let pool = unblocked.isEmpty ? state.failures : unblocked
+        if let oldest = pool.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key { state.failures[oldest] = nil }
     }
 
     /// 32 random bytes, base64url.

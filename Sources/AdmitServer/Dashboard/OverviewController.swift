@@ -14,6 +14,8 @@ struct OverviewController {
     let hub: MeetingHub
     /// Rooms listed per key (the newest first), and jobs per kind.
     static let perKey = 100
+    /// Rooms in one answer at most (rooms with a meeting first).
+    static let maxRooms = 500
 
     func register(on router: Router<AppContext>) {
         let admin = router.group("/admin/v1").add(middleware: AdminGuard(services: services))
@@ -52,29 +54,32 @@ struct OverviewController {
         var live: [JSONValue] = []
         var idle: [JSONValue] = []
         var listed = Set<RoomRef>()
-        for key in keys {
+        for key in keys where live.count + idle.count < Self.maxRooms * 2 {
             let page = try await services.repositories.rooms(apiKey: key.apiKey, page: 1, perPage: Self.perKey)
             for room in page.items {
                 let ref = RoomRef(apiKey: room.apiKey, roomId: room.roomId)
                 listed.insert(ref)
-                let entry = json(room.roomId, customRoomId: room.customRoomId, key: key, disabled: room.disabled, ref: ref)
-                if hub.snapshot(ref) != nil { live.append(entry) } else { idle.append(entry) }
+                let snapshot = hub.snapshot(ref)
+                let entry = json(room.roomId, customRoomId: room.customRoomId, key: key, disabled: room.disabled, snapshot: snapshot)
+                if snapshot != nil { live.append(entry) } else { idle.append(entry) }
             }
         }
         let names = Dictionary(keys.map { ($0.apiKey, $0) }, uniquingKeysWith: { first, _ in first })
-        for ref in hub.liveRooms where !listed.contains(ref) {
-            guard let key = names[ref.apiKey] else { continue }
-            live.append(json(ref.roomId, customRoomId: nil, key: key, disabled: false, ref: ref))
+        for ref in hub.liveRooms where !listed.contains(ref) && live.count < Self.maxRooms {
+            guard let key = names[ref.apiKey], let snapshot = hub.snapshot(ref) else { continue }
+            live.append(json(ref.roomId, customRoomId: nil, key: key, disabled: false, snapshot: snapshot))
         }
-        return live + idle
+        return Array((live + idle).prefix(Self.maxRooms))
     }
 
-    private func json(_ roomId: String, customRoomId: String?, key: APIKeyRecord, disabled: Bool, ref: RoomRef) -> JSONValue {
+    private func json(
+        _ roomId: String, customRoomId: String?, key: APIKeyRecord, disabled: Bool, snapshot: (session: Session?, people: MeetingSnapshot)?
+    ) -> JSONValue {
         var members = [
             JSONMember("roomId", .string(roomId)), JSONMember("customRoomId", customRoomId.map(JSONValue.string) ?? .null),
             JSONMember("apiKey", .string(key.apiKey)), JSONMember("keyName", .string(key.name)), JSONMember("disabled", .bool(disabled)),
         ]
-        if let (session, people) = hub.snapshot(ref) {
+        if let (session, people) = snapshot {
             func person(_ p: MeetingSnapshot.Person, devices: Bool) -> JSONValue {
                 var fields = [JSONMember("participantId", .string(p.participantId)), JSONMember("name", .string(p.name))]
                 if devices { fields += [JSONMember("mic", .bool(p.mic)), JSONMember("webcam", .bool(p.webcam))] }

@@ -15,7 +15,10 @@ struct CORSMiddleware: RouterMiddleware {
     let tokenEndpointKey: String?
 
     func handle(_ request: Request, context: AppContext, next: (Request, AppContext) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], !request.uri.path.hasPrefix("/admin/") else {
+        // The admin API, the dashboard and the meeting page are same-origin only: no CORS.
+        guard let origin = request.headers[.origin], !request.uri.path.hasPrefix("/admin/"), !request.uri.path.hasPrefix("/dashboard"),
+            !request.uri.path.hasPrefix("/meet/")
+        else {
             return try await next(request, context)
         }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {

@@ -25,6 +25,12 @@ export function fill(node, ...children) {
 }
 
 let csrf = null;
+let onUnauthorized = null;
+
+/** Called when a request finds the session gone (401): the dashboard shows the sign-in. */
+export function whenSignedOut(callback) {
+  onUnauthorized = callback;
+}
 
 /** The CSRF token sent with every change (from the session, or the sign-in). */
 export function setCSRF(token) {
@@ -45,6 +51,7 @@ export async function api(method, path, body) {
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (response.status === 401 && onUnauthorized && !path.startsWith("/dashboard/api/")) onUnauthorized();
   const text = await response.text();
   let parsed = null;
   try {

@@ -1,11 +1,12 @@
 // The dashboard (CONTRACT.md section 8): one page per path under /dashboard/, each built from
 // the admin API with the session cookie and its CSRF token. No HTML strings: see common.js.
-import { api, decodeJWT, duration, el, errorText, fill, setCSRF, when } from "/dashboard/assets/common.js";
+import { api, decodeJWT, duration, el, errorText, fill, setCSRF, when, whenSignedOut } from "/dashboard/assets/common.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const page = location.pathname.replace(/^\/dashboard\/?/, "").replace(/\/$/, "") || "keys";
 let timers = [];
+let pageGeneration = 0;
 
 function title(text) {
   document.title = `${text} · Admit`;
@@ -16,12 +17,12 @@ function notice(text, kind = "") {
   return el("div", { className: `notice ${kind}`, role: kind === "bad" ? "alert" : "status" }, text);
 }
 
-/** A labelled control: `<label for=id>` + the control + an error slot it is described by. */
+/** A labelled control: `<label for=id>` + the control + its hint and error slot, both named by `aria-describedby`. */
 function field(labelText, control, hint) {
   const id = control.id;
   const error = el("div", { className: "error", id: `${id}-error` });
-  control.setAttribute("aria-describedby", `${id}-error`);
-  return el("div", { className: "field" }, el("label", { for: id }, labelText), control, hint ? el("div", { className: "muted" }, hint) : null, error);
+  control.setAttribute("aria-describedby", hint ? `${id}-hint ${id}-error` : `${id}-error`);
+  return el("div", { className: "field" }, el("label", { for: id }, labelText), control, hint ? el("div", { className: "muted", id: `${id}-hint` }, hint) : null, error);
 }
 
 function showFieldError(control, message) {
@@ -30,9 +31,20 @@ function showFieldError(control, message) {
   control.setAttribute("aria-invalid", message ? "true" : "false");
 }
 
+/** Every key, page by page (100 a page, at most 100 pages). */
+async function allKeys() {
+  const keys = [];
+  for (let page = 1; page <= 100; page += 1) {
+    const answer = await api("GET", `/admin/v1/api-keys?perPage=100&page=${page}`);
+    if (answer.status !== 200) break;
+    keys.push(...answer.body.data);
+    if (page >= answer.body.pageInfo.lastPage) break;
+  }
+  return keys;
+}
+
 async function keyOptions(select, { activeOnly = true } = {}) {
-  const answer = await api("GET", "/admin/v1/api-keys?perPage=100");
-  const keys = (answer.body && answer.body.data) || [];
+  const keys = await allKeys();
   const usable = keys.filter((key) => !activeOnly || !key.deactivated);
   fill(select, usable.map((key) => el("option", { value: key.apiKey }, `${key.name} (${key.apiKey.slice(0, 8)}…)`)));
   const wanted = new URLSearchParams(location.search).get("apiKey");
@@ -44,7 +56,8 @@ async function keyOptions(select, { activeOnly = true } = {}) {
 
 function signIn() {
   nav.hidden = true;
-  const credential = el("input", { id: "credential", type: "password", autocomplete: "current-password", required: true });
+  // autocomplete off: the admin credential is not one for the browser to keep.
+  const credential = el("input", { id: "credential", type: "password", autocomplete: "off", required: true });
   const message = el("div", { id: "signin-message", role: "alert", className: "error" });
   const form = el(
     "form",
@@ -97,9 +110,7 @@ async function keysPage() {
   }
 
   async function load() {
-    const answer = await api("GET", "/admin/v1/api-keys?perPage=100");
-    if (answer.status !== 200) return fill(list, notice(errorText(answer), "bad"));
-    const keys = answer.body.data;
+    const keys = await allKeys();
     if (keys.length === 0) return fill(list, el("p", { className: "muted", style: null }, "No API keys yet: create one below."));
     const rows = keys.map((key) => {
       const grace = el("select", { id: `grace-${key.apiKey}`, "aria-label": `Grace period for ${key.name}` }, [
@@ -281,8 +292,10 @@ async function settingsPage() {
     const bitrate = el("fieldset", { id: "max-send-bitrate", "aria-describedby": "max-send-bitrate-error" }, el("legend", {}, "Max Send Bitrate"),
       [["auto", "Auto"], ["sd", "SD"], ["hd", "HD"], ["fullhd", "Full HD"]].map(([value, text]) =>
         el("label", { className: "check", for: `bitrate-${value}` }, el("input", { type: "radio", name: "maxSendBitrate", id: `bitrate-${value}`, value }), text)),
-      el("p", { className: "muted" }, "Auto removes the upload limit; SD 800 kbps, HD 1500, Full HD 3000. The dashboard's value overrides the SDK's."),
+      el("p", { className: "muted", id: "max-send-bitrate-hint" }, "Auto removes the upload limit; SD 800 kbps, HD 1500, Full HD 3000. The dashboard's value overrides the SDK's; with none chosen, the SDK's join parameter applies."),
+      el("button", { type: "button", className: "secondary", id: "bitrate-clear", onclick: () => document.querySelectorAll('input[name="maxSendBitrate"]').forEach((radio) => (radio.checked = false)) }, "Clear (let the SDK decide)"),
       el("div", { className: "error", id: "max-send-bitrate-error" }));
+    for (const radio of bitrate.querySelectorAll("input")) radio.setAttribute("aria-describedby", "max-send-bitrate-hint max-send-bitrate-error");
     controls.set("maxSendBitrate", bitrate);
     const whitelist = el("textarea", { id: "whitelist", rows: 4, placeholder: "https://app.example.com" });
     controls.set("transcription.whitelistDomains", whitelist);
@@ -303,8 +316,12 @@ async function settingsPage() {
     form.addEventListener("submit", save);
   }
 
+  let loaded = {};
+  const getIn = (object, path) => path.split(".").reduce((value, part) => (value == null ? undefined : value[part]), object);
+
   function load(settings) {
-    const get = (path) => path.split(".").reduce((value, part) => (value == null ? undefined : value[part]), settings);
+    loaded = settings;
+    const get = (path) => getIn(settings, path);
     const radio = document.querySelector(`input[name="maxSendBitrate"][value="${settings.maxSendBitrate || ""}"]`);
     if (radio) radio.checked = true;
     for (const name of ["recording", "hls"]) {
@@ -327,8 +344,20 @@ async function settingsPage() {
     document.getElementById("whitelist").value = (get("transcription.whitelistDomains") || []).join("\n");
   }
 
-  /** The whole document from the form: unset choices stay unset, so the next layer applies. */
+  /**
+   * The whole document from the form. Unset choices stay unset, so the next layer applies: a
+   * switch or list still at its default is sent only if the key had it set before.
+   */
   function collect() {
+    const keep = (path, value, fallback) => getIn(loaded, path) !== undefined || JSON.stringify(value) !== JSON.stringify(fallback);
+    const prune = (object, prefix) => {
+      for (const [name, value] of Object.entries(object)) {
+        const path = `${prefix}.${name}`;
+        const fallback = { enabled: true, modes: ["video-and-audio", "audio"], autoStart: false, recordStream: false, rtmpOut: true, sip: true, realtimeTranslation: true, whitelistDomains: [] }[name];
+        if (fallback !== undefined && !keep(path, value, fallback)) delete object[name];
+      }
+      return object;
+    };
     const settings = {};
     const bitrate = document.querySelector('input[name="maxSendBitrate"]:checked');
     if (bitrate) settings.maxSendBitrate = bitrate.value;
@@ -351,17 +380,18 @@ async function settingsPage() {
         if (value) sectionValue[part] = value;
       }
       if (name === "hls") sectionValue.recordStream = document.getElementById("hls-record").checked;
-      settings[name] = sectionValue;
+      settings[name] = prune(sectionValue, name);
     }
-    settings.services = {
+    settings.services = prune({
       rtmpOut: document.getElementById("svc-rtmp").checked,
       sip: document.getElementById("svc-sip").checked,
       realtimeTranslation: document.getElementById("svc-translation").checked,
-    };
-    settings.transcription = {
+    }, "services");
+    settings.transcription = prune({
       enabled: document.getElementById("transcription-enabled").checked,
       whitelistDomains: document.getElementById("whitelist").value.split("\n").map((line) => line.trim()).filter(Boolean),
-    };
+    }, "transcription");
+    for (const [name, value] of Object.entries(settings)) if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 0) delete settings[name];
     return settings;
   }
 
@@ -385,7 +415,7 @@ async function settingsPage() {
         control = controls.get(cut);
       }
       if (!control) {
-        fill(status, notice(message, "bad"));
+        status.append(notice(message, "bad"));
         continue;
       }
       showFieldError(control, message);
@@ -402,8 +432,8 @@ async function settingsPage() {
     // Checked first (answered 200 with the problems), then saved whole or not at all.
     const checked = await api("POST", `/admin/v1/api-keys/${encodeURIComponent(key.value)}/settings/problems`, wanted);
     if (checked.status === 200 && checked.body.errors.length) {
-      showErrors(checked.body.errors);
       fill(status, notice("Nothing was saved: correct the fields marked below.", "bad"));
+      showErrors(checked.body.errors);
       return;
     }
     const answer = await api("PUT", `/admin/v1/api-keys/${encodeURIComponent(key.value)}/settings`, wanted);
@@ -414,8 +444,8 @@ async function settingsPage() {
     }
     const body = answer.body || {};
     const fallback = /`([^`]+)`/.exec(errorText(answer));
+    fill(status, notice("Nothing was saved: correct the fields marked below.", "bad"));
     showErrors(body.errors && body.errors.length ? body.errors : [{ field: fallback ? fallback[1] : "", message: errorText(answer) }]);
-    if (!status.textContent) fill(status, notice("Nothing was saved: correct the fields marked below.", "bad"));
   }
 
   async function choose() {
@@ -436,7 +466,7 @@ async function settingsPage() {
 // MARK: Rooms
 
 async function roomsPage() {
-  const list = el("div", { id: "rooms", "aria-live": "polite" });
+  const list = el("div", { id: "rooms" });
   const status = el("div", { "aria-live": "polite" });
   const cards = new Map(); // roomId -> {card, liveSlot, last}
 
@@ -481,7 +511,7 @@ async function roomsPage() {
 
   async function refresh() {
     const answer = await api("GET", "/admin/v1/rooms");
-    if (answer.status === 401) return start();
+    if (answer.status === 401) return; // common.js shows the sign-in
     if (answer.status !== 200) return fill(status, notice(errorText(answer), "bad"));
     const rooms = answer.body.rooms;
     if (rooms.length === 0) {
@@ -516,8 +546,14 @@ async function roomsPage() {
   }
 
   fill(main, title("Rooms"), el("p", { className: "muted" }, "Every key's rooms, live meetings first. The lobby updates every second and a half."), status, list);
-  await refresh();
-  timers.push(setInterval(refresh, 1500));
+  // One request at a time: the next starts 1.5 s after the last answer, so slow answers never pile up.
+  const generation = ++pageGeneration;
+  const poll = async () => {
+    if (generation !== pageGeneration) return;
+    await refresh();
+    if (generation === pageGeneration) timers.push(setTimeout(poll, 1500));
+  };
+  await poll();
 }
 
 // MARK: Jobs
@@ -551,6 +587,7 @@ async function jobsPage() {
 async function start() {
   for (const timer of timers) clearInterval(timer);
   timers = [];
+  pageGeneration += 1;
   const session = await api("GET", "/dashboard/api/session");
   if (!session.body || !session.body.signedIn) return signIn();
   setCSRF(session.body.csrf);
@@ -561,6 +598,8 @@ async function start() {
   const pages = { keys: keysPage, token: tokenPage, settings: settingsPage, rooms: roomsPage, jobs: jobsPage };
   await (pages[page] || keysPage)();
 }
+
+whenSignedOut(() => start());
 
 document.getElementById("sign-out").addEventListener("click", async (event) => {
   event.preventDefault();

@@ -3,7 +3,14 @@
 // other participant's video in a tile; without one it says so and shows who is there.
 import { decodeJWT, el, fill } from "/dashboard/assets/common.js";
 
-const roomId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const roomId = (() => {
+  const segment = location.pathname.split("/")[2] || "";
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+})();
 const $ = (id) => document.getElementById(id);
 const status = $("status");
 const tiles = new Map(); // participantId -> {figure, video, stream, name, mic, webcam, caption}
@@ -115,11 +122,11 @@ async function subscribe(publisherId, attempt = 0) {
     const reply = await request("subscribe", { participantId: publisherId });
     if (!reply.ok) {
       // Its media may not have reached the SFU yet: once more, shortly.
-      if (attempt < 3) setTimeout(() => subscribe(publisherId, attempt + 1), 700);
+      if (attempt < 3) setTimeout(() => subscribe(publisherId, attempt + 1).catch(() => {}), 700);
       return;
     }
     const pc = new RTCPeerConnection({ iceServers: media.iceServers });
-    const entry = tile(publisherId, publisherId);
+    const entry = tiles.get(publisherId) || tile(publisherId, publisherId);
     pc.addEventListener("track", (event) => {
       for (const old of entry.stream.getTracks().filter((track) => track.kind === event.track.kind)) entry.stream.removeTrack(old);
       entry.stream.addTrack(event.track);
@@ -127,11 +134,16 @@ async function subscribe(publisherId, attempt = 0) {
       entry.video.play().catch(() => {});
     });
     subscriptions.set(publisherId, { id: reply.subscriptionId, pc });
-    await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await gathered(pc);
-    const answered = await request("subscribeAnswer", { subscriptionId: reply.subscriptionId, sdp: pc.localDescription.sdp });
-    if (!answered.ok) endSubscription(publisherId, false);
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      const answered = await request("subscribeAnswer", { subscriptionId: reply.subscriptionId, sdp: pc.localDescription.sdp });
+      if (!answered.ok) endSubscription(publisherId, true);
+    } catch (error) {
+      say(`Could not receive ${publisherId}'s media: ${error.message}`, "bad");
+      endSubscription(publisherId, true);
+    }
   } finally {
     subscribing.delete(publisherId);
   }
@@ -192,7 +204,7 @@ function onEvent(message) {
       streaming.set(message.participantId, kinds);
       // `participant-joined` carries no device state: the streams say what reaches the room.
       devices(message.participantId, message.kind === "audio" ? true : undefined, message.kind === "video" ? true : undefined);
-      subscribe(message.participantId);
+      subscribe(message.participantId).catch((error) => say(`Could not receive media: ${error.message}`, "bad"));
       break;
     }
     case "stream-disabled": {
@@ -229,6 +241,7 @@ function onEvent(message) {
 }
 
 function lobbyEntry(participantId, name) {
+  if (document.querySelector(`[data-waiting="${CSS.escape(participantId)}"]`)) return;
   const answer = async (decision) => {
     const reply = await request("respondEntry", { participantId, decision });
     if (!reply.ok) say(reply.error.message, "bad");
@@ -254,8 +267,17 @@ function askDevice(mic, by) {
 
 function leave(tell) {
   if (tell && socket) request("leave");
-  if (socket) socket.close();
+  const closing = socket;
   socket = null;
+  if (closing) closing.close();
+  // Every request still waiting gets an answer, and nothing of this meeting is kept.
+  for (const resolve of replies.values()) resolve({ ok: false, error: { message: "left the meeting" } });
+  replies.clear();
+  subscribing.clear();
+  streaming.clear();
+  me = null;
+  permissions = [];
+  $("join").disabled = false;
   if (publisher) publisher.close();
   publisher = null;
   for (const id of [...subscriptions.keys()]) endSubscription(id, false);
@@ -269,8 +291,19 @@ function leave(tell) {
 
 async function join(event) {
   event.preventDefault();
+  if (socket || $("join").disabled) return;
   const token = $("token").value.trim();
   if (!token) return say("Paste a token first.", "bad");
+  $("join").disabled = true;
+  try {
+    await connect(token);
+  } catch (error) {
+    say(`Cannot join: ${error.message}`, "bad");
+    $("join").disabled = false;
+  }
+}
+
+async function connect(token) {
   const claims = decodeJWT(token);
   const participantId = $("participant-id").value.trim() || (claims && claims.payload.participantId) || Math.random().toString(16).slice(2, 10);
   const name = $("name").value.trim() || participantId;
@@ -278,7 +311,10 @@ async function join(event) {
   // The reason for a refusal, which a browser cannot read from a failed WebSocket handshake.
   const verdict = await fetch(`/rtc/validate?${query}`, { headers: { Authorization: token } });
   const body = await verdict.json().catch(() => ({}));
-  if (!verdict.ok) return say(`Cannot join: ${body.error || body.message || verdict.status}`, "bad");
+  if (!verdict.ok) {
+    $("join").disabled = false;
+    return say(`Cannot join: ${body.error || body.message || verdict.status}`, "bad");
+  }
   if (config.media) {
     try {
       localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
@@ -289,8 +325,9 @@ async function join(event) {
   query.set("token", token);
   query.set("micEnabled", String(Boolean(localStream && localStream.getAudioTracks().length)));
   query.set("webcamEnabled", String(Boolean(localStream && localStream.getVideoTracks().length)));
-  socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc?${query}`);
-  socket.addEventListener("message", (message) => {
+  const connection = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc?${query}`);
+  socket = connection;
+  connection.addEventListener("message", (message) => {
     let parsed;
     try {
       parsed = JSON.parse(message.data);
@@ -305,8 +342,9 @@ async function join(event) {
     }
     onEvent(parsed);
   });
-  socket.addEventListener("close", () => {
-    if (socket) leave(false);
+  connection.addEventListener("close", () => {
+    // Only this connection's end: an older one closing must not take the current one down.
+    if (socket === connection) leave(false);
   });
   if (body.admission === "lobby") say("Waiting for a host to let you in…");
 }
