@@ -102,6 +102,9 @@ package final class RevocationList: RevocationChecking {
         reloads.install(ticket) { byKey.withLock { $0 = grouped } }
     }
 
+    /// Every revocation loaded, in no particular order.
+    package var all: [RevocationRecord] { byKey.withLock { $0.values.flatMap { $0 } } }
+
     package func isRevoked(_ claims: Claims) -> Bool {
         byKey.withLock { $0[claims.apiKey] }?.contains { Self.matches($0, claims) } ?? false
     }

@@ -64,7 +64,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         rtc.register(on: router)
         ExampleController(services: services, rooms: rooms).register(on: router)
         PreflightController(services: services, joins: joins).register(on: router)
-        AdminController(services: services, hub: hub).register(on: router)
+        let liveRevocations = LiveRevocations(services: services, hub: hub)
+        AdminController(services: services, hub: hub, revocations: liveRevocations).register(on: router)
         SettingsController(services: services).register(on: router)
         OverviewController(services: services, hub: hub).register(on: router)
         DashboardController(services: services) { bridge.available }.register(on: router)
@@ -89,9 +90,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             services: [
-                Refresher(services: services, interval: configuration.refreshInterval), MediaRunner(bridge: bridge, launcher: launcher),
-                StoreCloser(store: store),
-            ],
+                Refresher(services: services, revocations: liveRevocations, interval: configuration.refreshInterval),
+                MediaRunner(bridge: bridge, launcher: launcher),
+            ] + (store.changes.map { [ChangeListener(feed: $0, services: services, revocations: liveRevocations, logger: logger)] } ?? [])
+                + [StoreCloser(store: store)],
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { services.links.bound(port: port) }
             },
@@ -209,13 +211,15 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
 /// Reloads keys and revocations periodically, so several servers on one database agree.
 struct Refresher: Service {
     let services: Services
+    let revocations: LiveRevocations
     let interval: Duration
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             // Shutdown cancels the sleep; the loop then ends without an error.
             while (try? await Task.sleep(for: interval)) != nil {
-                try? await services.reload()
+                try? await services.keyRing.reload()
+                try? await revocations.sync()
             }
         }
     }

@@ -36,6 +36,8 @@ public struct AppConfiguration: Sendable {
     /// Janus's WebSocket API (`ws://127.0.0.1:8188/`) or HTTP API (`http://127.0.0.1:8088/janus`)
     /// for media (`--janus`); nil: none, or the one `launchJanusIn` starts.
     public var janusURL: String?
+    /// This node's name among several on one database (`/health`, `/metrics`, logs).
+    public var nodeId: String = AppConfiguration.defaultNodeId()
     /// How long a dashboard sign-in lasts.
     public var dashboardSessionLifetime: Duration = .seconds(12 * 3600)
     /// How long a subscription's offer waits for the subscriber's answer before Admit detaches it.

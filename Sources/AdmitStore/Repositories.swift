@@ -76,12 +76,18 @@ public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRe
 /// An open store and how to close it.
 public struct Store: Sendable {
     public let repositories: any Repositories
+    /// What other nodes on the same database changed (PostgreSQL); nil for a store of one node.
+    public let changes: (any ChangeFeed)?
     /// What backs it, for logs: `memory`, `sqlite:PATH` or `postgres://host/db` (no password).
     public let description: String
     private let closer: @Sendable () async throws -> Void
 
-    public init(_ repositories: any Repositories, description: String, close: @escaping @Sendable () async throws -> Void = {}) {
+    public init(
+        _ repositories: any Repositories, description: String, changes: (any ChangeFeed)? = nil,
+        close: @escaping @Sendable () async throws -> Void = {}
+    ) {
         self.repositories = repositories
+        self.changes = changes
         self.description = description
         self.closer = close
     }

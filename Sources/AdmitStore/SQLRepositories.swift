@@ -6,9 +6,12 @@ import SQLKit
 /// SQLite and PostgreSQL alike. Times are stored as milliseconds since 1970.
 public final class SQLRepositories: Repositories {
     let database: any SQLDatabase
+    /// Tells the other nodes what a write changed (PostgreSQL's NOTIFY); nil for SQLite.
+    let announce: (@Sendable (ChangeTopic) async -> Void)?
 
-    init(_ database: any SQLDatabase) {
+    init(_ database: any SQLDatabase, announce: (@Sendable (ChangeTopic) async -> Void)? = nil) {
         self.database = database
+        self.announce = announce
     }
 
     // MARK: API keys
@@ -21,6 +24,7 @@ public final class SQLRepositories: Repositories {
                     \(bind: key.isDeactivated ? 1 : 0), \(bind: key.settings), \(bind: Self.millis(key.createdAt)), \(bind: Self.millis(key.updatedAt)))
             """
         ).run()
+        await announce?(.keys)
     }
 
     public func key(_ apiKey: String) async throws -> APIKeyRecord? {
@@ -47,7 +51,10 @@ public final class SQLRepositories: Repositories {
                 RETURNING api_key
                 """
             ).all()
-            if !rows.isEmpty { return next }
+            if !rows.isEmpty {
+                await announce?(.keys)
+                return next
+            }
         }
         throw StoreError("API key \(apiKey) kept changing during its rotation; try again")
     }
@@ -58,6 +65,7 @@ public final class SQLRepositories: Repositories {
             UPDATE api_keys SET deactivated = 1, updated_at = \(bind: Self.millis(now)) WHERE api_key = \(bind: apiKey) RETURNING api_key
             """
         ).all()
+        if !rows.isEmpty { await announce?(.keys) }
         return rows.isEmpty ? nil : try await key(apiKey)
     }
 
@@ -65,9 +73,11 @@ public final class SQLRepositories: Repositories {
         // `= NULL` is never true: an absent document is matched with IS NULL (a NULL parameter
         // would leave PostgreSQL unable to tell its type).
         let unchanged: SQLQueryString = expected.map { "settings = \(bind: $0)" } ?? "settings IS NULL"
-        return try await !database.raw(
+        let updated = try await !database.raw(
             "UPDATE api_keys SET settings = \(bind: settings) WHERE api_key = \(bind: apiKey) AND \(unchanged) RETURNING api_key"
         ).all().isEmpty
+        if updated { await announce?(.keys) }
+        return updated
     }
 
     private static func key(_ row: any SQLRow) throws -> APIKeyRecord {
@@ -180,6 +190,7 @@ public final class SQLRepositories: Repositories {
                     \(bind: revocation.roomId), \(bind: revocation.issuedBefore.map(Self.millis)), \(bind: Self.millis(revocation.createdAt)))
             """
         ).run()
+        await announce?(.revocations)
     }
 
     public func revocations() async throws -> [RevocationRecord] {

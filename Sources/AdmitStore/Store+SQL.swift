@@ -49,6 +49,8 @@ extension Store {
         // The pool is thread-safe (every use goes through its event loops) but AsyncKit does not say so.
         nonisolated(unsafe) let shared = pool
         let safe = URL(string: url).map { "postgres://\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")\($0.path)" } ?? "postgres"
-        return Store(SQLRepositories(database), description: safe) { try await shared.shutdownAsync() }
+        let feed = PostgresChangeFeed(configuration: configuration.coreConfiguration, logger: logger)
+        let repositories = SQLRepositories(database) { topic in await PostgresChangeFeed.announce(topic, on: database) }
+        return Store(repositories, description: safe, changes: feed) { try await shared.shutdownAsync() }
     }
 }

@@ -95,6 +95,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a dashboard sign-in lasts (30m, 12h, 7d, or seconds; at most 30 days).")
     var dashboardSessionLifetime = "12h"
 
+    @Option(help: "This node's name among several on one database (shown by /health); default: the host name and a random suffix.")
+    var nodeId: String?
+
     func validate() throws {
         guard lobbyTimeout > 0, lobbyTimeout <= 86_400 else { throw ValidationError("--lobby-timeout must be from 1 to 86400 seconds.") }
         guard (1...100_000).contains(maxParticipants) else { throw ValidationError("--max-participants must be from 1 to 100000.") }
@@ -106,6 +109,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--rtc-rate and --rtc-burst must be from 1 to 100000.")
         }
         guard (10...100_000).contains(jobStartsPerMinute) else { throw ValidationError("--job-starts-per-minute must be from 10 to 100000.") }
+        if let nodeId, nodeId.isEmpty || nodeId.count > 64 || !nodeId.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        {
+            throw ValidationError("--node-id must be 1 to 64 letters, digits, '-', '_' or '.'.")
+        }
         guard let sessionSeconds = Lifetime.seconds(dashboardSessionLifetime), (60...30 * 86_400).contains(sessionSeconds) else {
             throw ValidationError("--dashboard-session-lifetime must be from 1 minute to 30 days (30m, 12h, 7d, or seconds).")
         }
@@ -158,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.rtcRequestBurst = rtcBurst
         configuration.jobStartsPerMinute = jobStartsPerMinute
         configuration.dashboardSessionLifetime = .seconds(Lifetime.seconds(dashboardSessionLifetime) ?? 43_200)
+        if let nodeId { configuration.nodeId = nodeId }
         configuration.trustedProxies = trustedProxy
         configuration.webhookAllowPrivate = webhookAllowPrivate
         configuration.maxTokenLifetime = maxTokenLifetime.flatMap(Lifetime.seconds).map(Double.init)

@@ -9,11 +9,14 @@ import Testing
 struct OperationsTests {
     @Test("health needs no auth; metrics count requests and verifications by outcome")
     func healthAndMetrics() async throws {
-        try await withServer { server in
-            // Liveness, with the parts' state: no SFU is configured here.
+        try await withServer(testConfiguration { $0.nodeId = "node-a" }) { server in
+            // Liveness, with the node's name and the parts' state: no SFU is configured here.
             #expect(
                 try await server.call(.get, "/health").json
-                    == .object([JSONMember("sfu", .object([JSONMember("state", .string("none"))])), JSONMember("status", .string("ok"))]))
+                    == .object([
+                        JSONMember("node", .object([JSONMember("id", .string("node-a"))])),
+                        JSONMember("sfu", .object([JSONMember("state", .string("none"))])), JSONMember("status", .string("ok")),
+                    ]))
             let key = try await server.createKey()
             _ = try await server.rooms(token(key))
             _ = try await server.rooms("garbage")

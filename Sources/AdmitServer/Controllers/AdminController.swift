@@ -9,6 +9,7 @@ import Hummingbird
 struct AdminController {
     let services: Services
     let hub: MeetingHub
+    let revocations: LiveRevocations
 
     struct KeyResponse: ResponseEncodable, Sendable {
         var apiKey: String
@@ -205,12 +206,9 @@ struct AdminController {
             try await services.repositories.insertRevocation(record)
             try await services.revocations.reload()
             // Live meetings too: matching participants are removed (1010) and cannot come back.
-            await hub.revoke(apiKey: record.apiKey) { claims, participantId, roomId in
-                var scoped = claims
-                scoped.participantId = participantId
-                scoped.roomId = roomId
-                return RevocationList.matches(record, scoped) || RevocationList.matches(record, claims)
-            }
+            // Other nodes do the same for theirs when they load the list (LiveRevocations).
+            revocations.noteApplied(record.id)
+            await hub.revoke(record)
             return RevocationResponse(
                 id: record.id, apiKey: record.apiKey, jti: record.jwtID, participantId: record.participantId, roomId: record.roomId,
                 issuedBefore: record.issuedBefore, createdAt: record.createdAt)

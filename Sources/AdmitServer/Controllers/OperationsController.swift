@@ -12,12 +12,18 @@ struct OperationsController {
             /// `none` (no SFU configured), `connecting`, `up`, `down`.
             var state: String
         }
+        struct Node: Encodable, Sendable {
+            var id: String
+        }
         var status = "ok"
+        var node: Node
         var sfu: SFU
     }
 
     func register(on router: Router<AppContext>) {
-        router.get("/health") { _, _ in Health(sfu: .init(state: media.janus?.state.rawValue ?? "none")) }
+        router.get("/health") { _, _ in
+            Health(node: .init(id: services.configuration.nodeId), sfu: .init(state: media.janus?.state.rawValue ?? "none"))
+        }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

@@ -257,6 +257,16 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
         await mutate(room: room) { meeting, now in meeting.remove(participantId: participantId, reason: .removePeerAPI, now: now) }
     }
 
+    /// Removes the participants of this node's meetings that a revocation names (1010).
+    func revoke(_ record: RevocationRecord) async {
+        await revoke(apiKey: record.apiKey) { claims, participantId, roomId in
+            var scoped = claims
+            scoped.participantId = participantId
+            scoped.roomId = roomId
+            return RevocationList.matches(record, scoped) || RevocationList.matches(record, claims)
+        }
+    }
+
     /// Removes every participant of `apiKey`'s meetings whose claims the revocation matches.
     func revoke(apiKey: String, matching revoked: @escaping (Claims, String, String) -> Bool) async {
         let rooms = state.withLock { $0.meetings.keys.filter { $0.apiKey == apiKey } }
