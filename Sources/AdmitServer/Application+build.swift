@@ -201,7 +201,7 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
             policy: TokenEndpoint.policy(configuration, devKey: devKey), keyRing: keyRing, access: access,
             limiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) }),
         clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)), links: links,
-        dashboard: DashboardSessions(lifetime: configuration.dashboardSessionLifetime) {
+        dashboard: DashboardSessions(store: repositories, lifetime: configuration.dashboardSessionLifetime) {
             Services.isAdminCredential($0, digest: adminDigest)
         })
     try await services.reload()

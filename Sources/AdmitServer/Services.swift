@@ -113,8 +113,8 @@ extension Services {
     /// The admin credential in `Authorization: Bearer ...`, compared in constant time; or,
     /// without an `Authorization` header, a dashboard session's cookie, with its CSRF token
     /// (`X-CSRF-Token`) on every request that changes something (403 without).
-    func requireAdmin(_ request: Request, address: String) throws(APIError) {
-        if request.headers[.authorization] == nil, let session = dashboard.session(in: request)?.session {
+    func requireAdmin(_ request: Request, address: String) async throws {
+        if request.headers[.authorization] == nil, let session = try await dashboard.session(in: request)?.session {
             guard
                 request.method == .get || request.method == .head
                     || DashboardSessions.csrfMatches(session, request.headers[DashboardController.csrfHeader])

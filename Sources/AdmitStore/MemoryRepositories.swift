@@ -9,6 +9,7 @@ public final class MemoryRepositories: Repositories {
         var revocations: [RevocationRecord] = []
         var sessions: [SessionRecord] = []
         var jobs: [JobRecord] = []
+        var dashboardSessions: [String: DashboardSessionRecord] = [:]
     }
 
     private let state = Mutex(State())
@@ -90,6 +91,22 @@ public final class MemoryRepositories: Repositories {
         state.withLock { state in
             if let index = state.rooms.firstIndex(where: { $0.id == room.id }) { state.rooms[index] = room }
         }
+    }
+
+    public func insertDashboardSession(_ session: DashboardSessionRecord) async throws {
+        state.withLock { $0.dashboardSessions[session.digest] = session }
+    }
+
+    public func dashboardSession(digest: String) async throws -> DashboardSessionRecord? {
+        state.withLock { $0.dashboardSessions[digest] }
+    }
+
+    public func deleteDashboardSession(digest: String) async throws {
+        _ = state.withLock { $0.dashboardSessions.removeValue(forKey: digest) }
+    }
+
+    public func deleteDashboardSessions(expiredBefore now: Date) async throws {
+        state.withLock { $0.dashboardSessions = $0.dashboardSessions.filter { $0.value.expiresAt >= now } }
     }
 
     public func insertRevocation(_ revocation: RevocationRecord) async throws {

@@ -77,6 +77,13 @@ enum Migrations {
                     "UPDATE jobs SET ended_at = updated_at WHERE status IN ('stopped', 'failed')",
                 ]
             ),
+            (
+                6,
+                [
+                    // The dashboard's sessions, shared by the nodes on one database (by the cookie's SHA-256).
+                    "CREATE TABLE dashboard_sessions (digest TEXT PRIMARY KEY, csrf TEXT NOT NULL, expires_at BIGINT NOT NULL)"
+                ]
+            ),
         ]
     }
 

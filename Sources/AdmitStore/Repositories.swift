@@ -72,6 +72,30 @@ public protocol JobRepository: Sendable {
 
 /// Everything Admit stores, behind one handle.
 public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository & SessionRepository & JobRepository
+    & DashboardSessionRepository
+
+/// The dashboard's signed-in sessions, shared by every node on one database: a session made
+/// on one node works on the others behind a load balancer. Kept by the SHA-256 of the cookie.
+public protocol DashboardSessionRepository: Sendable {
+    func insertDashboardSession(_ session: DashboardSessionRecord) async throws
+    func dashboardSession(digest: String) async throws -> DashboardSessionRecord?
+    func deleteDashboardSession(digest: String) async throws
+    /// Removes the sessions that expired before `now`.
+    func deleteDashboardSessions(expiredBefore now: Date) async throws
+}
+
+public struct DashboardSessionRecord: Sendable, Equatable {
+    /// Hex SHA-256 of the cookie's value.
+    public var digest: String
+    public var csrf: String
+    public var expiresAt: Date
+
+    public init(digest: String, csrf: String, expiresAt: Date) {
+        self.digest = digest
+        self.csrf = csrf
+        self.expiresAt = expiresAt
+    }
+}
 
 /// An open store and how to close it.
 public struct Store: Sendable {

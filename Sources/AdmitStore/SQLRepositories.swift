@@ -180,6 +180,33 @@ public final class SQLRepositories: Repositories {
             updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
     }
 
+    // MARK: Dashboard sessions
+
+    public func insertDashboardSession(_ session: DashboardSessionRecord) async throws {
+        try await database.raw(
+            """
+            INSERT INTO dashboard_sessions (digest, csrf, expires_at)
+            VALUES (\(bind: session.digest), \(bind: session.csrf), \(bind: Self.millis(session.expiresAt)))
+            """
+        ).run()
+    }
+
+    public func dashboardSession(digest: String) async throws -> DashboardSessionRecord? {
+        try await database.raw("SELECT * FROM dashboard_sessions WHERE digest = \(bind: digest)").first().map { row in
+            DashboardSessionRecord(
+                digest: try row.decode(column: "digest", as: String.self), csrf: try row.decode(column: "csrf", as: String.self),
+                expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)))
+        }
+    }
+
+    public func deleteDashboardSession(digest: String) async throws {
+        try await database.raw("DELETE FROM dashboard_sessions WHERE digest = \(bind: digest)").run()
+    }
+
+    public func deleteDashboardSessions(expiredBefore now: Date) async throws {
+        try await database.raw("DELETE FROM dashboard_sessions WHERE expires_at < \(bind: Self.millis(now))").run()
+    }
+
     // MARK: Revocations
 
     public func insertRevocation(_ revocation: RevocationRecord) async throws {

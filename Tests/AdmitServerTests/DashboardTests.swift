@@ -1,5 +1,6 @@
 import AdmitClient
 import AdmitCore
+import AdmitStore
 import AdmitToken
 import Foundation
 import HTTPTypes
@@ -233,36 +234,47 @@ struct DashboardTests {
         }
     }
 
-    @Test("the session and failure tables stay bounded; the throttle window ends")
-    func bounds() {
-        let sessions = DashboardSessions(maxSessions: 3, maxAddresses: 4) { $0 == "right" }
+    @Test("the failure table stays bounded, keeps blocked addresses, slides, and counts an IPv6 /64 as one address")
+    func bounds() async throws {
+        let sessions = DashboardSessions(store: MemoryRepositories(), maxAddresses: 4) { $0 == "right" }
         let start = ContinuousClock.now
-        var cookies: [String] = []
-        for index in 0..<10 {
-            guard case .signedIn(let cookie, _) = sessions.signIn("right", from: "10.0.0.1", now: start + .seconds(index)) else {
-                Issue.record("sign-in refused")
-                return
-            }
-            cookies.append(cookie)
-        }
-        #expect(sessions.sessionCount == 3)
-        #expect(sessions.session(cookies[9], now: start + .seconds(10)) != nil && sessions.session(cookies[0], now: start + .seconds(10)) == nil)
-        for index in 0..<50 { _ = sessions.signIn("wrong", from: "10.1.0.\(index)", now: start) }
+        for index in 0..<50 { _ = try await sessions.signIn("wrong", from: "10.1.0.\(index)", now: start) }
         #expect(sessions.addressCount <= 4)
-        for _ in 0..<5 { _ = sessions.signIn("wrong", from: "10.2.0.1", now: start) }
+        for _ in 0..<5 { _ = try await sessions.signIn("wrong", from: "10.2.0.1", now: start) }
         // Many other addresses failing meanwhile do not push the blocked one out of the table.
-        for index in 0..<50 { _ = sessions.signIn("wrong", from: "10.3.0.\(index)", now: start + .seconds(1)) }
-        #expect(sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(30)) == .throttled)
-        // One IPv6 host's /64 is one address.
-        for index in 0..<5 { _ = sessions.signIn("wrong", from: "2001:db8:1:2::\(index + 1)", now: start) }
-        #expect(sessions.signIn("right", from: "2001:db8:1:2::ff", now: start + .seconds(1)) == .throttled)
-        // The minute slides: four failures, a pause, four more within a minute of the first block it.
-        let sliding = DashboardSessions { $0 == "right" }
-        for offset in [0, 10, 20, 58, 61, 65] { _ = sliding.signIn("wrong", from: "10.4.0.1", now: start + .seconds(offset)) }
-        #expect(sliding.signIn("right", from: "10.4.0.1", now: start + .seconds(66)) == .throttled)
-        guard case .signedIn = sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(61)) else {
+        for index in 0..<50 { _ = try await sessions.signIn("wrong", from: "10.3.0.\(index)", now: start + .seconds(1)) }
+        #expect(try await sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(30)) == .throttled)
+        guard case .signedIn = try await sessions.signIn("right", from: "10.2.0.1", now: start + .seconds(61)) else {
             Issue.record("still throttled after the minute")
             return
+        }
+        // One IPv6 host's /64 is one address.
+        for index in 0..<5 { _ = try await sessions.signIn("wrong", from: "2001:db8:1:2::\(index + 1)", now: start) }
+        #expect(try await sessions.signIn("right", from: "2001:db8:1:2::ff", now: start + .seconds(1)) == .throttled)
+        // The minute slides: five failures within any minute block, though no fixed minute holds them.
+        let sliding = DashboardSessions(store: MemoryRepositories()) { $0 == "right" }
+        for offset in [0, 10, 20, 58, 61, 65] { _ = try await sliding.signIn("wrong", from: "10.4.0.1", now: start + .seconds(offset)) }
+        #expect(try await sliding.signIn("right", from: "10.4.0.1", now: start + .seconds(66)) == .throttled)
+    }
+
+    @Test("a session made on one node works on another sharing the store, and sign-out ends it on both")
+    func sharedSessions() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("admit-dashboard-\(UUID()).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let configuration = Self.configuration {
+            $0.database = .sqlite(path: path)
+            $0.masterKey = "mTXp0Qh3gn3Q9uV0bYyJ9yq3S2v0m6Cq0Yx4S9c2XxY="
+        }
+        try await withServer(configuration) { a in
+            try await withServer(configuration) { b in
+                let signedIn = try await Self.signIn(a)
+                let cookie = try Self.cookie(signedIn)
+                let csrf = try #require(signedIn.json["csrf"]?.stringValue)
+                #expect(try await b.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 200)
+                #expect(try await b.call(.get, "/dashboard/api/session", headers: Self.withCookie(cookie)).json["csrf"] == .string(csrf))
+                #expect(try await b.call(.post, "/dashboard/api/sign-out", headers: Self.withCookie(cookie, csrf: csrf)).status == 204)
+                #expect(try await a.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 401)
+            }
         }
     }
 

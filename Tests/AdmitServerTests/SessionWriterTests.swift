@@ -26,6 +26,10 @@ final class FlakySessions: Repositories {
         try await inner.sessions(apiKey: apiKey, roomId: roomId, page: page, perPage: perPage)
     }
     func insertKey(_ key: APIKeyRecord) async throws { try await inner.insertKey(key) }
+    func insertDashboardSession(_ session: DashboardSessionRecord) async throws { try await inner.insertDashboardSession(session) }
+    func dashboardSession(digest: String) async throws -> DashboardSessionRecord? { try await inner.dashboardSession(digest: digest) }
+    func deleteDashboardSession(digest: String) async throws { try await inner.deleteDashboardSession(digest: digest) }
+    func deleteDashboardSessions(expiredBefore now: Date) async throws { try await inner.deleteDashboardSessions(expiredBefore: now) }
     func key(_ apiKey: String) async throws -> APIKeyRecord? { try await inner.key(apiKey) }
     func keys() async throws -> [APIKeyRecord] { try await inner.keys() }
     func rotateKey(apiKey: String, sealedSecret: Data, previousValidUntil: Date, now: Date) async throws -> APIKeyRecord? {

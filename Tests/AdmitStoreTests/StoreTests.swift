@@ -143,6 +143,22 @@ struct StoreTests {
         }
     }
 
+    @Test("dashboard sessions round-trip, end, and expire", arguments: Backend.available)
+    func dashboardSessions(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let live = DashboardSessionRecord(digest: "d-\(UUID().uuidString)", csrf: "c1", expiresAt: instant(4_000_000_000))
+            let old = DashboardSessionRecord(digest: "d-\(UUID().uuidString)", csrf: "c2", expiresAt: instant(1_000_000_000))
+            try await store.insertDashboardSession(live)
+            try await store.insertDashboardSession(old)
+            #expect(try await store.dashboardSession(digest: live.digest) == live)
+            try await store.deleteDashboardSessions(expiredBefore: instant(2_000_000_000))
+            #expect(try await store.dashboardSession(digest: old.digest) == nil)
+            #expect(try await store.dashboardSession(digest: live.digest) == live)
+            try await store.deleteDashboardSession(digest: live.digest)
+            #expect(try await store.dashboardSession(digest: live.digest) == nil)
+        }
+    }
+
     @Test("an SQLite store keeps its data across a close and reopen")
     func sqlitePersistence() async throws {
         let path = temporaryPath()

@@ -220,7 +220,7 @@ struct AdminController {
 struct AdminGuard: RouterMiddleware {
     let services: Services
     func handle(_ request: Request, context: AppContext, next: (Request, AppContext) async throws -> Response) async throws -> Response {
-        try services.requireAdmin(
+        try await services.requireAdmin(
             request, address: services.clientAddress.resolve(remote: context.remoteAddress, forwardedFor: ClientAddress.forwardedFor(request.headers))
         )
         return try await next(request, context)

@@ -51,12 +51,12 @@ struct DashboardController {
         }
 
         router.get("/dashboard/api/session") { request, _ in
-            let session = services.dashboard.session(in: request)?.session
+            let session = try await services.dashboard.session(in: request)?.session
             var members = [JSONMember("signedIn", .bool(session != nil))]
             if let session {
                 members.append(JSONMember("csrf", .string(session.csrf)))
-                let left = session.expires - .now
-                members.append(JSONMember("expiresIn", .number(String(max(0, left.components.seconds)))))
+                let left = session.expires.timeIntervalSinceNow
+                members.append(JSONMember("expiresIn", .number(String(left > 0 && left < 1e9 ? Int(left) : 0))))
             }
             return JSONResponse(value: .object(members), headers: [.cacheControl: "no-store"])
         }
@@ -68,14 +68,14 @@ struct DashboardController {
                 throw APIError(.badRequest, "`credential` must be the admin credential, as a string.")
             }
             let address = services.clientAddress.resolve(remote: context.remoteAddress, forwardedFor: ClientAddress.forwardedFor(request.headers))
-            switch services.dashboard.signIn(credential, from: address) {
+            switch try await services.dashboard.signIn(credential, from: address) {
             case .throttled:
                 throw APIError(.tooManyRequests, "Too many failed sign-ins from this address: wait a minute.")
             case .wrongCredential:
                 throw APIError(.unauthorized, "That is not the admin credential.")
             case .signedIn(let cookie, let csrf):
                 // A session the browser brought along ends: no fixation of a known id.
-                for old in DashboardSessions.cookies(in: request) { services.dashboard.signOut(old) }
+                for old in DashboardSessions.cookies(in: request) { try await services.dashboard.signOut(old) }
                 let seconds = services.dashboard.lifetime.components.seconds
                 var cookieText = "\(Self.cookieName)=\(cookie); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Strict"
                 if secure(request, context, origin: origin) { cookieText += "; Secure" }
@@ -85,11 +85,11 @@ struct DashboardController {
             }
         }
         router.post("/dashboard/api/sign-out") { request, context in
-            if let (cookie, session) = services.dashboard.session(in: request) {
+            if let (cookie, session) = try await services.dashboard.session(in: request) {
                 guard DashboardSessions.csrfMatches(session, request.headers[Self.csrfHeader]) else {
                     throw APIError(.forbidden, "Signing out needs the session's CSRF token (X-CSRF-Token).")
                 }
-                services.dashboard.signOut(cookie)
+                try await services.dashboard.signOut(cookie)
             }
             var cookieText = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
             if secure(request, context, origin: request.headers[.origin]) { cookieText += "; Secure" }

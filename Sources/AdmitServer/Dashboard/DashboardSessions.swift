@@ -1,19 +1,22 @@
+import AdmitStore
 import Crypto
 import Foundation
 import Hummingbird
 import Synchronization
 
 /// The dashboard's server-side sessions (CONTRACT.md section 8). Signing in with the admin
-/// credential makes a session: a random id in an `HttpOnly` cookie (kept here only as its
+/// credential makes a session: a random id in an `HttpOnly` cookie (the store keeps only its
 /// SHA-256, so the table holds nothing a cookie could be rebuilt from) and a CSRF token the page
-/// reads from `GET /dashboard/api/session` and sends with every change. Sessions expire (12
-/// hours by default) and end at sign-out. Failed sign-ins are counted per address: the fifth
+/// reads from `GET /dashboard/api/session` and sends with every change. Sessions live in the
+/// store, so every node on one database knows them (behind a load balancer a request may
+/// reach any node); they expire (12 hours by default; expired rows go at each sign-in) and end
+/// at sign-out on every node. Failed sign-ins are counted per address on each node: the fifth
 /// within a minute blocks every sign-in from that address for a minute, the right credential
-/// included. Both tables are bounded.
+/// included; that table is bounded.
 final class DashboardSessions: Sendable {
     struct Session: Sendable {
         var csrf: String
-        var expires: ContinuousClock.Instant
+        var expires: Date
     }
 
     enum SignIn: Equatable {
@@ -33,16 +36,15 @@ final class DashboardSessions: Sendable {
     }
 
     private struct State {
-        var sessions: [SHA256Digest: Session] = [:]
         var failures: [String: Failures] = [:]
     }
 
     /// How long a session lasts.
     let lifetime: Duration
-    /// Sessions kept at most; past that the one closest to expiring goes.
-    let maxSessions: Int
     /// Addresses whose failures are counted at most.
     let maxAddresses: Int
+    /// Where sessions live: the store, so every node on one database knows them.
+    private let store: any DashboardSessionRepository
     private let state = Mutex(State())
     private let checkCredential: @Sendable (String) -> Bool
 
@@ -50,11 +52,11 @@ final class DashboardSessions: Sendable {
     static let window: Duration = .seconds(60)
 
     init(
-        lifetime: Duration = .seconds(12 * 3600), maxSessions: Int = 10_000, maxAddresses: Int = 10_000,
+        store: any DashboardSessionRepository, lifetime: Duration = .seconds(12 * 3600), maxAddresses: Int = 10_000,
         checkCredential: @escaping @Sendable (String) -> Bool
     ) {
+        self.store = store
         self.lifetime = lifetime
-        self.maxSessions = max(1, maxSessions)
         self.maxAddresses = max(1, maxAddresses)
         self.checkCredential = checkCredential
     }
@@ -62,22 +64,17 @@ final class DashboardSessions: Sendable {
     /// Signs in from `address` with `credential`. The attempt counts as a failure before the
     /// credential is checked (under one lock), so parallel guesses cannot all slip in before
     /// the count rises; a right credential then takes it back.
-    func signIn(_ credential: String, from address: String, now: ContinuousClock.Instant = .now) -> SignIn {
+    func signIn(_ credential: String, from address: String, now: ContinuousClock.Instant = .now) async throws -> SignIn {
         let key = Self.addressKey(address)
         guard attempt(key, now: now) else { return .throttled }
         guard checkCredential(credential) else { return .wrongCredential }
         let cookie = Self.random()
         let csrf = Self.random()
-        state.withLock { state in
-            if state.sessions.count >= maxSessions {
-                state.sessions = state.sessions.filter { $0.value.expires > now }
-                if state.sessions.count >= maxSessions, let soonest = state.sessions.min(by: { $0.value.expires < $1.value.expires })?.key {
-                    state.sessions[soonest] = nil
-                }
-            }
-            state.sessions[SHA256.hash(data: Data(cookie.utf8))] = Session(csrf: csrf, expires: now + lifetime)
-            state.failures[key] = nil
-        }
+        let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18
+        try await store.deleteDashboardSessions(expiredBefore: Date())
+        try await store.insertDashboardSession(
+            DashboardSessionRecord(digest: Self.digest(cookie), csrf: csrf, expiresAt: Date().addingTimeInterval(seconds)))
+        succeeded(key)
         return .signedIn(cookie: cookie, csrf: csrf)
     }
 
@@ -137,31 +134,34 @@ final class DashboardSessions: Sendable {
     }
 
     /// The live session among a request's `admit_session` cookies.
-    func session(in request: Request, now: ContinuousClock.Instant = .now) -> (cookie: String, session: Session)? {
+    func session(in request: Request) async throws -> (cookie: String, session: Session)? {
         for cookie in Self.cookies(in: request).prefix(8) {
-            if let session = session(cookie, now: now) { return (cookie, session) }
+            if let session = try await session(cookie) { return (cookie, session) }
         }
         return nil
     }
 
-    /// The live session a cookie value names.
-    func session(_ cookie: String?, now: ContinuousClock.Instant = .now) -> Session? {
+    /// The live session a cookie value names (from any node's sign-in).
+    func session(_ cookie: String?) async throws -> Session? {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 128 else { return nil }
-        let key = SHA256.hash(data: Data(cookie.utf8))
-        return state.withLock { state in
-            guard let session = state.sessions[key] else { return nil }
-            guard session.expires > now else {
-                state.sessions[key] = nil
-                return nil
-            }
-            return session
+        let digest = Self.digest(cookie)
+        guard let record = try await store.dashboardSession(digest: digest) else { return nil }
+        guard record.expiresAt > Date() else {
+            try await store.deleteDashboardSession(digest: digest)
+            return nil
         }
+        return Session(csrf: record.csrf, expires: record.expiresAt)
     }
 
-    /// Ends the session a cookie value names.
-    func signOut(_ cookie: String?) {
-        guard let cookie, cookie.utf8.count <= 128 else { return }
-        _ = state.withLock { $0.sessions.removeValue(forKey: SHA256.hash(data: Data(cookie.utf8))) }
+    /// Ends the session a cookie value names, on every node.
+    func signOut(_ cookie: String?) async throws {
+        guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 128 else { return }
+        try await store.deleteDashboardSession(digest: Self.digest(cookie))
+    }
+
+    /// Hex SHA-256 of a cookie's value: what the store keeps (nothing a cookie can be rebuilt from).
+    static func digest(_ cookie: String) -> String {
+        SHA256.hash(data: Data(cookie.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Whether `given` is the session's CSRF token, compared in constant time.
@@ -174,7 +174,6 @@ final class DashboardSessions: Sendable {
         return difference == 0
     }
 
-    var sessionCount: Int { state.withLock { $0.sessions.count } }
     var addressCount: Int { state.withLock { $0.failures.count } }
 
     /// Makes room among the failure records: expired ones go, then (an attacker cycling
