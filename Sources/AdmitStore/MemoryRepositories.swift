@@ -10,6 +10,7 @@ public final class MemoryRepositories: Repositories {
         var sessions: [SessionRecord] = []
         var jobs: [JobRecord] = []
         var dashboardSessions: [String: DashboardSessionRecord] = [:]
+        var leases: [String: RoomLease] = [:]
     }
 
     private let state = Mutex(State())
@@ -91,6 +92,39 @@ public final class MemoryRepositories: Repositories {
         state.withLock { state in
             if let index = state.rooms.firstIndex(where: { $0.id == room.id }) { state.rooms[index] = room }
         }
+    }
+
+    public func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
+        state.withLock { state in
+            let key = apiKey + "\u{0}" + roomId
+            if let current = state.leases[key], current.node != node, current.until >= now { return current }
+            let epoch = state.leases[key].map { $0.node == node ? $0.epoch : $0.epoch + 1 } ?? 1
+            let lease = RoomLease(apiKey: apiKey, roomId: roomId, node: node, until: until, epoch: epoch)
+            state.leases[key] = lease
+            return lease
+        }
+    }
+
+    public func renewRoomLeases(node: String, until: Date) async throws -> Int {
+        state.withLock { state in
+            var renewed = 0
+            for (key, lease) in state.leases where lease.node == node {
+                state.leases[key]?.until = until
+                renewed += 1
+            }
+            return renewed
+        }
+    }
+
+    public func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
+        state.withLock { state in
+            let key = apiKey + "\u{0}" + roomId
+            if state.leases[key]?.node == node { state.leases[key] = nil }
+        }
+    }
+
+    public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
+        state.withLock { $0.leases[apiKey + "\u{0}" + roomId] }
     }
 
     public func insertDashboardSession(_ session: DashboardSessionRecord) async throws {

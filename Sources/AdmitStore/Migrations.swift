@@ -84,6 +84,17 @@ enum Migrations {
                     "CREATE TABLE dashboard_sessions (digest TEXT PRIMARY KEY, csrf TEXT NOT NULL, expires_at BIGINT NOT NULL)"
                 ]
             ),
+            (
+                7,
+                [
+                    // Which node owns each room's live meeting, until when (issue 14).
+                    """
+                    CREATE TABLE room_leases (api_key TEXT NOT NULL, room_id TEXT NOT NULL, node_id TEXT NOT NULL,
+                        lease_until BIGINT NOT NULL, epoch BIGINT NOT NULL, PRIMARY KEY (api_key, room_id))
+                    """,
+                    "CREATE INDEX room_leases_node ON room_leases (node_id)",
+                ]
+            ),
         ]
     }
 

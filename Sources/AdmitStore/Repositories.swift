@@ -72,7 +72,38 @@ public protocol JobRepository: Sendable {
 
 /// Everything Admit stores, behind one handle.
 public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRepository & SessionRepository & JobRepository
-    & DashboardSessionRepository
+    & DashboardSessionRepository & RoomLeaseRepository
+
+/// Which node owns a room's live meeting (issue 14): a lease taken atomically, renewed by its
+/// node, and taken over once it lapses. `epoch` grows at every change of owner, so a node
+/// that lost a lease can tell (a fencing token).
+public protocol RoomLeaseRepository: Sendable {
+    /// Takes or renews the room's lease for `node` until `until` when it is free, lapsed
+    /// (`lease_until` before `now`) or `node`'s already; returns the holder after the attempt
+    /// (another node's lease when it is still live).
+    func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease
+    /// Extends every lease `node` holds; returns how many.
+    func renewRoomLeases(node: String, until: Date) async throws -> Int
+    /// Gives the room's lease up, if `node` holds it.
+    func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
+    func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
+}
+
+public struct RoomLease: Sendable, Equatable {
+    public var apiKey: String
+    public var roomId: String
+    public var node: String
+    public var until: Date
+    public var epoch: Int64
+
+    public init(apiKey: String, roomId: String, node: String, until: Date, epoch: Int64) {
+        self.apiKey = apiKey
+        self.roomId = roomId
+        self.node = node
+        self.until = until
+        self.epoch = epoch
+    }
+}
 
 /// The dashboard's signed-in sessions, shared by every node on one database: a session made
 /// on one node works on the others behind a load balancer. Kept by the SHA-256 of the cookie.

@@ -180,6 +180,53 @@ public final class SQLRepositories: Repositories {
             updatedAt: date(try row.decode(column: "updated_at", as: Int64.self)))
     }
 
+    // MARK: Room leases
+
+    public func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
+        // One statement: PostgreSQL and SQLite both apply an upsert's condition to the row they
+        // conflict on atomically, so of two nodes taking a free or lapsed lease at once one wins.
+        let taken = try await database.raw(
+            """
+            INSERT INTO room_leases (api_key, room_id, node_id, lease_until, epoch)
+            VALUES (\(bind: apiKey), \(bind: roomId), \(bind: node), \(bind: Self.millis(until)), 1)
+            ON CONFLICT (api_key, room_id) DO UPDATE SET node_id = excluded.node_id, lease_until = excluded.lease_until,
+                epoch = room_leases.epoch + CASE WHEN room_leases.node_id = excluded.node_id THEN 0 ELSE 1 END
+            WHERE room_leases.node_id = excluded.node_id OR room_leases.lease_until < \(bind: Self.millis(now))
+            RETURNING api_key, room_id, node_id, lease_until, epoch
+            """
+        ).first().map(Self.lease)
+        if let taken { return taken }
+        guard let holder = try await roomLease(apiKey: apiKey, roomId: roomId) else {
+            throw StoreError("the lease of room \(roomId) changed while it was taken; try again")
+        }
+        return holder
+    }
+
+    public func renewRoomLeases(node: String, until: Date) async throws -> Int {
+        try await database.raw(
+            "UPDATE room_leases SET lease_until = \(bind: Self.millis(until)) WHERE node_id = \(bind: node) RETURNING room_id"
+        ).all().count
+    }
+
+    public func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
+        try await database.raw(
+            "DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId) AND node_id = \(bind: node)"
+        ).run()
+    }
+
+    public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
+        try await database.raw(
+            "SELECT api_key, room_id, node_id, lease_until, epoch FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId)"
+        ).first().map(Self.lease)
+    }
+
+    private static func lease(_ row: any SQLRow) throws -> RoomLease {
+        RoomLease(
+            apiKey: try row.decode(column: "api_key", as: String.self), roomId: try row.decode(column: "room_id", as: String.self),
+            node: try row.decode(column: "node_id", as: String.self), until: date(try row.decode(column: "lease_until", as: Int64.self)),
+            epoch: try row.decode(column: "epoch", as: Int64.self))
+    }
+
     // MARK: Dashboard sessions
 
     public func insertDashboardSession(_ session: DashboardSessionRecord) async throws {

@@ -27,6 +27,14 @@ final class FlakySessions: Repositories {
     }
     func insertKey(_ key: APIKeyRecord) async throws { try await inner.insertKey(key) }
     func insertDashboardSession(_ session: DashboardSessionRecord) async throws { try await inner.insertDashboardSession(session) }
+    func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
+        try await inner.takeRoomLease(apiKey: apiKey, roomId: roomId, node: node, until: until, now: now)
+    }
+    func renewRoomLeases(node: String, until: Date) async throws -> Int { try await inner.renewRoomLeases(node: node, until: until) }
+    func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
+        try await inner.releaseRoomLease(apiKey: apiKey, roomId: roomId, node: node)
+    }
+    func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? { try await inner.roomLease(apiKey: apiKey, roomId: roomId) }
     func dashboardSession(digest: String) async throws -> DashboardSessionRecord? { try await inner.dashboardSession(digest: digest) }
     func deleteDashboardSession(digest: String) async throws { try await inner.deleteDashboardSession(digest: digest) }
     func deleteDashboardSessions(expiredBefore now: Date) async throws { try await inner.deleteDashboardSessions(expiredBefore: now) }

@@ -159,6 +159,40 @@ struct StoreTests {
         }
     }
 
+    @Test(
+        "a room's lease: one holder among nodes taking it at once, renewed by its holder, taken over when it lapses (epoch up)",
+        arguments: Backend.available)
+    func roomLeases(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let key = "k-\(UUID().uuidString)"
+            let now = instant(1_800_000_000)
+            let until = now.addingTimeInterval(10)
+            let holders = try await withThrowingTaskGroup(of: String.self) { group in
+                for node in 0..<8 {
+                    group.addTask { try await store.takeRoomLease(apiKey: key, roomId: "r", node: "n\(node)", until: until, now: now).node }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(Set(holders).count == 1, "every taker sees the one holder: \(holders)")
+            let holder = try #require(holders.first)
+            let first = try #require(try await store.roomLease(apiKey: key, roomId: "r"))
+            #expect(first.node == holder && first.epoch == 1)
+            // Its holder renews; another node cannot take a live lease.
+            #expect(try await store.renewRoomLeases(node: holder, until: now.addingTimeInterval(20)) >= 1)
+            let refused = try await store.takeRoomLease(
+                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(30), now: now.addingTimeInterval(15))
+            #expect(refused.node == holder && refused.until == now.addingTimeInterval(20))
+            // Lapsed: taken over, the epoch up (a fencing token); the old holder's release is a no-op.
+            let taken = try await store.takeRoomLease(
+                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(40), now: now.addingTimeInterval(25))
+            #expect(taken.node == "other" && taken.epoch == 2)
+            try await store.releaseRoomLease(apiKey: key, roomId: "r", node: holder)
+            #expect(try await store.roomLease(apiKey: key, roomId: "r")?.node == "other")
+            try await store.releaseRoomLease(apiKey: key, roomId: "r", node: "other")
+            #expect(try await store.roomLease(apiKey: key, roomId: "r") == nil)
+        }
+    }
+
     @Test("an SQLite store keeps its data across a close and reopen")
     func sqlitePersistence() async throws {
         let path = temporaryPath()
