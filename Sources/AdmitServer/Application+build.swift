@@ -89,11 +89,12 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             router: router,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
+            // Shut down in reverse: the store closes last, after everything that reads it.
             services: [
+                StoreCloser(store: store),
                 Refresher(services: services, revocations: liveRevocations, interval: configuration.refreshInterval),
                 MediaRunner(bridge: bridge, launcher: launcher),
-            ] + (store.changes.map { [ChangeListener(feed: $0, services: services, revocations: liveRevocations, logger: logger)] } ?? [])
-                + [StoreCloser(store: store)],
+            ] + (store.changes.map { [ChangeListener(feed: $0, services: services, revocations: liveRevocations, logger: logger)] } ?? []),
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { services.links.bound(port: port) }
             },
@@ -201,7 +202,9 @@ private func makeServices(_ configuration: AppConfiguration, store: Store, box: 
             policy: TokenEndpoint.policy(configuration, devKey: devKey), keyRing: keyRing, access: access,
             limiter: (configuration.tokenEndpoint?.ratePerMinute ?? configuration.devTokenRatePerMinute).map { RateLimiter(perMinute: $0) }),
         clientAddress: ClientAddress(trustedProxies: Set(configuration.trustedProxies)), links: links,
-        dashboard: DashboardSessions(store: repositories, lifetime: configuration.dashboardSessionLifetime) {
+        dashboard: DashboardSessions(
+            store: repositories, key: box.derivedKey("admit dashboard sessions"), lifetime: configuration.dashboardSessionLifetime
+        ) {
             Services.isAdminCredential($0, digest: adminDigest)
         })
     try await services.reload()

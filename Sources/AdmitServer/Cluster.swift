@@ -72,9 +72,8 @@ struct ChangeListener: Service {
 }
 
 extension AppConfiguration {
-    /// This process's name among the nodes: the host name and a random suffix.
+    /// This process's name among the nodes: random (`/health` answers anyone, so no host name).
     static func defaultNodeId() -> String {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
-        return "\(host)-\(Identifiers.hex(6))"
+        "node-\(Identifiers.hex(8))"
     }
 }

@@ -30,42 +30,109 @@ final class PostgresChangeFeed: ChangeFeed {
     static let channel = "admit_changes"
     let topics: AsyncStream<ChangeTopic>
     private let sink: AsyncStream<ChangeTopic>.Continuation
+    /// Topics noted and not yet handed on: a burst folds into one of each.
+    private let pending = Mutex<Set<ChangeTopic>>([])
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
 
     init(configuration: PostgresConnection.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        // A burst of the same topic needs one reload: the newest few are enough.
-        (topics, sink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(64))
+        (topics, sink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        (wakes, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Notes a topic; the consumer gets each pending topic once, however many came.
+    private func note(_ topic: ChangeTopic) {
+        pending.withLock { _ = $0.insert(topic) }
+        wake.yield()
     }
 
     func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            // Hands pending topics on, each once per wake-up (a burst of writes: one reload).
+            group.addTask {
+                for await _ in self.wakes {
+                    let due = self.pending.withLock { pending -> [ChangeTopic] in
+                        defer { pending.removeAll() }
+                        return ChangeTopic.allCases.filter(pending.contains)
+                    }
+                    for topic in due { self.sink.yield(topic) }
+                }
+            }
+            group.addTask { await self.listen() }
+            await group.next()
+            group.cancelAll()
+        }
+        wake.finish()
+        sink.finish()
+    }
+
+    /// LISTENs, reconnecting with growing pauses. A `SELECT 1` every 30 s (10 s to answer)
+    /// notices a connection that died without a word (a partition, a restarted proxy).
+    /// LISTEN needs a direct, session-mode connection (not PgBouncer's transaction mode).
+    private func listen() async {
         var pause: Duration = .milliseconds(250)
         var connectionID = 0
         while !Task.isCancelled {
             connectionID += 1
             do {
                 let connection = try await PostgresConnection.connect(configuration: configuration, id: connectionID, logger: logger)
-                defer { Task { try? await connection.close() } }
-                try await connection.listen(on: Self.channel) { notifications in
-                    pause = .milliseconds(250)
-                    sink.yield(.resync)
-                    for try await notification in notifications {
-                        sink.yield(ChangeTopic(rawValue: notification.payload) ?? .resync)
+                do {
+                    try await connection.listen(on: Self.channel) { notifications in
+                        pause = .milliseconds(250)
+                        note(.resync)
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                for try await notification in notifications {
+                                    self.note(ChangeTopic(rawValue: notification.payload) ?? .resync)
+                                }
+                            }
+                            group.addTask {
+                                while true {
+                                    try await Task.sleep(for: .seconds(30))
+                                    try await Self.probe(connection)
+                                }
+                            }
+                            _ = try await group.next()
+                            group.cancelAll()
+                        }
                     }
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
+                try? await connection.close()
             } catch {
                 if !Task.isCancelled { logger.warning("the change feed lost PostgreSQL; retrying", metadata: ["error": "\(error)"]) }
             }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(5))
         }
-        sink.finish()
+    }
+
+    /// `SELECT 1` with a 10 s limit: throws when the connection does not answer.
+    private static func probe(_ connection: PostgresConnection) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await connection.query("SELECT 1", logger: Logger(label: "admit.change-feed")) }
+            group.addTask {
+                try await Task.sleep(for: .seconds(10))
+                throw StoreError("PostgreSQL did not answer the change feed's probe")
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Announces a change to every listener (this node's included), on any pooled connection.
-    static func announce(_ topic: ChangeTopic, on database: any SQLDatabase) async {
-        _ = try? await database.raw("SELECT pg_notify(\(bind: channel), \(bind: topic.rawValue))").run()
+    static func announce(_ topic: ChangeTopic, on database: any SQLDatabase, logger: Logger) async {
+        do {
+            try await database.raw("SELECT pg_notify(\(bind: channel), \(bind: topic.rawValue))").run()
+        } catch {
+            // The other nodes then see the change at their periodic refresh.
+            logger.warning("could not tell the other nodes of a change", metadata: ["topic": "\(topic.rawValue)", "error": "\(error)"])
+        }
     }
 }

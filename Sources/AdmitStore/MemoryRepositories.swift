@@ -119,7 +119,7 @@ public final class MemoryRepositories: Repositories {
     public func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
         state.withLock { state in
             let key = apiKey + "\u{0}" + roomId
-            if state.leases[key]?.node == node { state.leases[key] = nil }
+            if state.leases[key]?.node == node { state.leases[key]?.until = Date(timeIntervalSince1970: 0) }
         }
     }
 

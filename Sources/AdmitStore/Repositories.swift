@@ -84,7 +84,8 @@ public protocol RoomLeaseRepository: Sendable {
     func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease
     /// Extends every lease `node` holds; returns how many.
     func renewRoomLeases(node: String, until: Date) async throws -> Int
-    /// Gives the room's lease up, if `node` holds it.
+    /// Gives the room's lease up, if `node` holds it: it lapses at once (the row stays, so the
+    /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
 }

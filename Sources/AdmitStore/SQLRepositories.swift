@@ -202,6 +202,9 @@ public final class SQLRepositories: Repositories {
         return holder
     }
 
+    // A released lease keeps its row, lapsed (so its epoch keeps growing: a fencing token
+    // never repeats for a room).
+
     public func renewRoomLeases(node: String, until: Date) async throws -> Int {
         try await database.raw(
             "UPDATE room_leases SET lease_until = \(bind: Self.millis(until)) WHERE node_id = \(bind: node) RETURNING room_id"
@@ -210,7 +213,7 @@ public final class SQLRepositories: Repositories {
 
     public func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
         try await database.raw(
-            "DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId) AND node_id = \(bind: node)"
+            "UPDATE room_leases SET lease_until = 0 WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId) AND node_id = \(bind: node)"
         ).run()
     }
 

@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 public import Foundation
 
 /// Seals API key secrets at rest with AES-256-GCM under the server's master key, bound to
@@ -24,6 +24,12 @@ public struct SecretBox: Sendable {
     /// A new random master key, as base64.
     public static func generateMasterKey() -> String {
         SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+
+    /// A key for another purpose, derived from the master key (HKDF-SHA256 with `label`): the
+    /// database alone never holds what it takes to make one of its values.
+    public func derivedKey(_ label: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data(label.utf8), outputByteCount: 32)
     }
 
     public func seal(_ secret: String, apiKey: String) throws -> Data {

@@ -50,7 +50,7 @@ extension Store {
         nonisolated(unsafe) let shared = pool
         let safe = URL(string: url).map { "postgres://\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")\($0.path)" } ?? "postgres"
         let feed = PostgresChangeFeed(configuration: configuration.coreConfiguration, logger: logger)
-        let repositories = SQLRepositories(database) { topic in await PostgresChangeFeed.announce(topic, on: database) }
+        let repositories = SQLRepositories(database) { topic in await PostgresChangeFeed.announce(topic, on: database, logger: logger) }
         return Store(repositories, description: safe, changes: feed) { try await shared.shutdownAsync() }
     }
 }

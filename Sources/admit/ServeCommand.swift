@@ -95,7 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a dashboard sign-in lasts (30m, 12h, 7d, or seconds; at most 30 days).")
     var dashboardSessionLifetime = "12h"
 
-    @Option(help: "This node's name among several on one database (shown by /health); default: the host name and a random suffix.")
+    @Option(help: "This node's name among several on one database (shown by /health); default: node- and random hex.")
     var nodeId: String?
 
     func validate() throws {

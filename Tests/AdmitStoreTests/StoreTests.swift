@@ -186,10 +186,17 @@ struct StoreTests {
             let taken = try await store.takeRoomLease(
                 apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(40), now: now.addingTimeInterval(25))
             #expect(taken.node == "other" && taken.epoch == 2)
+            // Retaking one's own keeps the epoch.
+            let again = try await store.takeRoomLease(
+                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(50), now: now.addingTimeInterval(26))
+            #expect(again.node == "other" && again.epoch == 2 && again.until == now.addingTimeInterval(50))
             try await store.releaseRoomLease(apiKey: key, roomId: "r", node: holder)
             #expect(try await store.roomLease(apiKey: key, roomId: "r")?.node == "other")
+            // Released: it lapses at once, and the next owner's epoch is higher still (never repeated).
             try await store.releaseRoomLease(apiKey: key, roomId: "r", node: "other")
-            #expect(try await store.roomLease(apiKey: key, roomId: "r") == nil)
+            let next = try await store.takeRoomLease(
+                apiKey: key, roomId: "r", node: holder, until: now.addingTimeInterval(60), now: now.addingTimeInterval(27))
+            #expect(next.node == holder && next.epoch == 3)
         }
     }
 

@@ -203,11 +203,12 @@ struct AdminController {
             let record = RevocationRecord(
                 id: Identifiers.recordId(), apiKey: body.apiKey, jwtID: body.jti, participantId: body.participantId,
                 roomId: roomId, issuedBefore: body.issuedBefore, createdAt: .stamp())
+            // Noted first: this node's own NOTIFY must not make it apply the record a second time.
+            revocations.noteApplied(record.id)
             try await services.repositories.insertRevocation(record)
             try await services.revocations.reload()
             // Live meetings too: matching participants are removed (1010) and cannot come back.
             // Other nodes do the same for theirs when they load the list (LiveRevocations).
-            revocations.noteApplied(record.id)
             await hub.revoke(record)
             return RevocationResponse(
                 id: record.id, apiKey: record.apiKey, jti: record.jwtID, participantId: record.participantId, roomId: record.roomId,

@@ -45,17 +45,23 @@ final class DashboardSessions: Sendable {
     let maxAddresses: Int
     /// Where sessions live: the store, so every node on one database knows them.
     private let store: any DashboardSessionRepository
+    /// Derived from the master key: a session row is `HMAC(key, cookie)`, and the CSRF token
+    /// `HMAC(key, "csrf" + cookie)` (not stored at all). Whoever can write to the database
+    /// still cannot make a cookie that a row stands for.
     private let state = Mutex(State())
     private let checkCredential: @Sendable (String) -> Bool
 
     static let failuresAllowed = 5
     static let window: Duration = .seconds(60)
 
+    private let key: SymmetricKey
+
     init(
-        store: any DashboardSessionRepository, lifetime: Duration = .seconds(12 * 3600), maxAddresses: Int = 10_000,
-        checkCredential: @escaping @Sendable (String) -> Bool
+        store: any DashboardSessionRepository, key: SymmetricKey = SymmetricKey(size: .bits256), lifetime: Duration = .seconds(12 * 3600),
+        maxAddresses: Int = 10_000, checkCredential: @escaping @Sendable (String) -> Bool
     ) {
         self.store = store
+        self.key = key
         self.lifetime = lifetime
         self.maxAddresses = max(1, maxAddresses)
         self.checkCredential = checkCredential
@@ -68,14 +74,14 @@ final class DashboardSessions: Sendable {
         let key = Self.addressKey(address)
         guard attempt(key, now: now) else { return .throttled }
         guard checkCredential(credential) else { return .wrongCredential }
-        let cookie = Self.random()
-        let csrf = Self.random()
-        let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18
-        try await store.deleteDashboardSessions(expiredBefore: Date())
-        try await store.insertDashboardSession(
-            DashboardSessionRecord(digest: Self.digest(cookie), csrf: csrf, expiresAt: Date().addingTimeInterval(seconds)))
+        // The right credential: no longer a failure, whatever the store does next.
         succeeded(key)
-        return .signedIn(cookie: cookie, csrf: csrf)
+        let cookie = Self.random()
+        let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18
+        try? await store.deleteDashboardSessions(expiredBefore: Date())
+        try await store.insertDashboardSession(
+            DashboardSessionRecord(digest: digest(cookie), csrf: "", expiresAt: Date().addingTimeInterval(seconds)))
+        return .signedIn(cookie: cookie, csrf: csrf(for: cookie))
     }
 
     /// Whether `address` may try the admin credential now (the admin API's Bearer path counts
@@ -135,7 +141,8 @@ final class DashboardSessions: Sendable {
 
     /// The live session among a request's `admit_session` cookies.
     func session(in request: Request) async throws -> (cookie: String, session: Session)? {
-        for cookie in Self.cookies(in: request).prefix(8) {
+        // At most three cookies are looked up: each costs the store a query.
+        for cookie in Self.cookies(in: request).prefix(3) {
             if let session = try await session(cookie) { return (cookie, session) }
         }
         return nil
@@ -144,24 +151,36 @@ final class DashboardSessions: Sendable {
     /// The live session a cookie value names (from any node's sign-in).
     func session(_ cookie: String?) async throws -> Session? {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 128 else { return nil }
-        let digest = Self.digest(cookie)
-        guard let record = try await store.dashboardSession(digest: digest) else { return nil }
+        let digest = digest(cookie)
+        let record: DashboardSessionRecord?
+        do {
+            record = try await store.dashboardSession(digest: digest)
+        } catch {
+            throw APIError(.serviceUnavailable, "The dashboard's sessions cannot be read now; try again.")
+        }
+        guard let record else { return nil }
         guard record.expiresAt > Date() else {
-            try await store.deleteDashboardSession(digest: digest)
+            try? await store.deleteDashboardSession(digest: digest)
             return nil
         }
-        return Session(csrf: record.csrf, expires: record.expiresAt)
+        return Session(csrf: csrf(for: cookie), expires: record.expiresAt)
     }
 
     /// Ends the session a cookie value names, on every node.
     func signOut(_ cookie: String?) async throws {
         guard let cookie, !cookie.isEmpty, cookie.utf8.count <= 128 else { return }
-        try await store.deleteDashboardSession(digest: Self.digest(cookie))
+        try await store.deleteDashboardSession(digest: digest(cookie))
     }
 
-    /// Hex SHA-256 of a cookie's value: what the store keeps (nothing a cookie can be rebuilt from).
-    static func digest(_ cookie: String) -> String {
-        SHA256.hash(data: Data(cookie.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// What the store keeps for a cookie: hex `HMAC-SHA256(key, cookie)`.
+    func digest(_ cookie: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Data(cookie.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A session's CSRF token, derived from its cookie (base64url of `HMAC(key, "csrf" + cookie)`).
+    func csrf(for cookie: String) -> String {
+        Data(HMAC<SHA256>.authenticationCode(for: Data(("csrf" + cookie).utf8), using: key)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// Whether `given` is the session's CSRF token, compared in constant time.
