@@ -4,9 +4,9 @@ import Synchronization
 
 /// Rooms read through a short-lived cache: validate and every join look a room up, and the
 /// store answers from another thread. Writes made through this server update the cache at
-/// once; changes made by another server on the same database are seen within `lifetime`
-/// (the same bound as keys and revocations). Unknown rooms are not cached, so a room made
-/// elsewhere is found at once.
+/// once; changes made by another server on the same PostgreSQL clear it on its change
+/// notification (`forgetAll`), and otherwise are seen within `lifetime` (the periodic refresh's
+/// bound). Unknown rooms are not cached, so a room made elsewhere is found at once.
 package final class RoomCache: Sendable {
     private struct Key: Hashable {
         var apiKey: String
@@ -57,6 +57,11 @@ package final class RoomCache: Sendable {
     package func update(_ room: RoomRecord) async throws {
         try await repositories.updateRoom(room)
         remember(room, now: .now)
+    }
+
+    /// Drops every cached room (another node changed one): the next lookups read the store.
+    package func forgetAll() {
+        entries.withLock { $0.removeAll() }
     }
 
     private func remember(_ room: RoomRecord, now: ContinuousClock.Instant) {

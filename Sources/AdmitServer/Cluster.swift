@@ -56,7 +56,9 @@ struct ChangeListener: Service {
                             switch topic {
                             case .keys: try await services.keyRing.reload()
                             case .revocations: try await revocations.sync()
+                            case .rooms: services.rooms.forgetAll()
                             case .resync:
+                                services.rooms.forgetAll()
                                 try await services.keyRing.reload()
                                 try await revocations.sync()
                             }

@@ -10,6 +10,8 @@ public enum ChangeTopic: String, Sendable, CaseIterable {
     /// API keys and their settings (create, rotate, deactivate, settings).
     case keys
     case revocations
+    /// Rooms changed (deactivated, webhook settings): cached copies are dropped.
+    case rooms
     /// The feed (re)connected: notifications may have been missed, reload everything.
     case resync
 }

@@ -165,6 +165,7 @@ public final class SQLRepositories: Repositories {
             WHERE id = \(bind: room.id)
             """
         ).run()
+        await announce?(.rooms)
     }
 
     private static func room(_ row: any SQLRow) throws -> RoomRecord {

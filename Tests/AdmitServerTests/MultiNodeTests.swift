@@ -61,11 +61,18 @@ struct MultiNodeTests {
                 }
                 #expect(settingsTook != nil, "B did not see A's settings within a second")
 
+                // A room B has cached, deactivated through A: B refuses it within a second (4052).
+                #expect(try await nodeB.validate(token(key), roomId).status == 200)
+                #expect(try await nodeA.deactivateRoom(token(key), roomId).status == 200)
+                let roomTook = try await Self.within { try await nodeB.validate(token(key), roomId).code == 4052 }
+                #expect(roomTook != nil, "B still took the room A deactivated after a second")
+                let liveRoom = try #require(try await nodeB.createRoom(token(key)).json["roomId"]?.stringValue)
+
                 // A participant on B, revoked through A: removed on B within a second (1010).
                 let portB = try #require(clientB.port)
                 let bob = Reader(
                     try await AdmitClient(baseURL: URL(string: "http://127.0.0.1:\(portB)")!, token: token(key)).join(
-                        roomId: roomId, .init(participantId: "bob")))
+                        roomId: liveRoom, .init(participantId: "bob")))
                 _ = try await bob.next("meeting-joined")
                 let revokedAt = ContinuousClock.now
                 #expect(
