@@ -78,13 +78,7 @@ struct MediaPeerTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("admit-janus-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await withMeeting({ $0.launchJanusIn = directory }) { m in
-            var state: JSONValue?
-            for _ in 0..<150 {
-                state = try await m.admin.call(.get, "/health").json["sfu"]?["state"]
-                if state == .string("up") { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            try #require(state == .string("up"), "Janus did not come up")
+            try #require(try await m.sfuState("up", within: .seconds(15)) == .string("up"), "Janus did not come up")
             try await m.settings(#"{"maxSendBitrate":"hd"}"#)
             let host = try await m.join("host")
             _ = try await host.next("meeting-joined")

@@ -108,12 +108,7 @@ struct MediaTests {
                 $0.janusURL = janus.url
                 $0.janusAPISecret = "wrong"
             }) { m in
-                var state: JSONValue?
-                for _ in 0..<100 {
-                    state = try await m.admin.call(.get, "/health").json["sfu"]?["state"]
-                    if state == .string("down") { break }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                let state = try await m.sfuState("down", within: .seconds(5))
                 #expect(state == .string("down"))
             }
         } catch {
@@ -125,12 +120,7 @@ struct MediaTests {
 
     static func signalling(_ configure: @escaping @Sendable (inout AppConfiguration) -> Void) async throws {
         try await withMeeting(configure) { m in
-            var state: JSONValue?
-            for _ in 0..<100 {
-                state = try await m.admin.call(.get, "/health").json["sfu"]?["state"]
-                if state == .string("up") { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let state = try await m.sfuState("up")
             try #require(state == .string("up"), "Janus did not come up: \(String(describing: state))")
             try await m.settings(#"{"maxSendBitrate":"hd"}"#)
             let host = try await m.join("host")

@@ -2,6 +2,7 @@ import AdmitClient
 import AdmitServer
 import AdmitToken
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import Testing
 
@@ -72,5 +73,19 @@ func withMeeting(
         let baseURL = URL(string: "http://127.0.0.1:\(port)")!
         let room = try #require(try await AdmitClient(baseURL: baseURL, token: token(key)).createRoom(customRoomId: "standup")["roomId"]?.stringValue)
         try await body(MeetingHarness(admin: admin, baseURL: baseURL, key: key, roomId: room))
+    }
+}
+
+extension MeetingHarness {
+    /// Polls `/health` until the SFU's state is `wanted` (10 s at most); the last state seen.
+    func sfuState(_ wanted: String, within limit: Duration = .seconds(10)) async throws -> JSONValue? {
+        let began = ContinuousClock.now
+        var state: JSONValue?
+        while ContinuousClock.now - began < limit {
+            state = try await admin.call(.get, "/health").json["sfu"]?["state"]
+            if state == .string(wanted) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return state
     }
 }

@@ -11,32 +11,15 @@ import sys
 import time
 import urllib.request
 
-from selenium import webdriver
+from common import browser, check, failures
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = sys.argv[1]
 SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
-failures = []
 
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,800",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]:
-        options.add_argument(flag)
-    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
 
 
 with urllib.request.urlopen(BASE + "/get-token") as response:
@@ -45,7 +28,7 @@ request = urllib.request.Request(BASE + "/v2/rooms", data=b"{}", method="POST", 
 with urllib.request.urlopen(request) as response:
     room = json.loads(response.read())["roomId"]
 
-alice, bob = browser(), browser()
+alice, bob = browser("1100,800", autoplay=True), browser("1100,800", autoplay=True)
 errors = []
 
 
