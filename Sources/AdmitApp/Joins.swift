@@ -96,7 +96,13 @@ package struct JoinService: Sendable {
     /// `reserving`, for the upgrade: a direct join also takes its seat here, so one over the cap
     /// is refused (4009) before any WebSocket.
     package func admit(_ query: JoinQuery, reserving: Bool = false) async throws -> AdmittedJoin {
-        let claims = try access.verify(query.token, for: nil)
+        try await admit(query, claims: try access.verify(query.token, for: nil), reserving: reserving)
+    }
+
+    /// The token's part done (steps 1-8, by this node or by the node the participant connected
+    /// to, which relays the join to the room's owner): the rest of admission, on the node that
+    /// runs the room's meeting.
+    package func admit(_ query: JoinQuery, claims: Claims, reserving: Bool) async throws -> AdmittedJoin {
         guard let roomId = query.roomId, !roomId.isEmpty else { throw AppError.invalid("`roomId` is required.") }
         let settings = try JoinSettings(maxSendBitrate: query.maxSendBitrate, micEnabled: query.micEnabled, webcamEnabled: query.webcamEnabled)
         let dashboard = access.keyRing.settings(for: claims.apiKey)

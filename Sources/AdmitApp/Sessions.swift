@@ -4,8 +4,8 @@ package import AdmitToken
 
 /// What the sessions API needs from the live meetings (the server's hub).
 package protocol LiveMeetings: Sendable {
-    /// The room's live session, if any.
-    func liveSession(_ room: RoomRef) -> Session?
+    /// The id of the room's live session, if any (wherever its meeting runs).
+    func liveSessionId(_ room: RoomRef) async -> String?
     /// Ends the room's meeting for everyone with `reason`; false when nobody is in it.
     func end(_ room: RoomRef, reason: LeaveReason) async -> Bool
     /// Removes one participant (1010); false when absent.
@@ -44,10 +44,10 @@ package struct SessionService: Sendable {
     package func end(_ claims: Claims, roomId: String, sessionId: String?, origin: String?) async throws -> SessionRecord {
         let room = try await rooms.find(claims, roomId, origin: origin)
         let key = RoomRef(apiKey: claims.apiKey, roomId: room.roomId)
-        guard let live = meetings.liveSession(key), sessionId == nil || sessionId == live.id else {
+        guard let live = await meetings.liveSessionId(key), sessionId == nil || sessionId == live else {
             throw AppError.conflict("Room \(room.roomId) has no live session\(sessionId.map { " \($0)" } ?? "").")
         }
-        guard await meetings.end(key, reason: .meetingEndAPI), let ended = try await repositories.session(apiKey: claims.apiKey, id: live.id) else {
+        guard await meetings.end(key, reason: .meetingEndAPI), let ended = try await repositories.session(apiKey: claims.apiKey, id: live) else {
             throw AppError.conflict("Room \(room.roomId) has no live session.")
         }
         return ended
@@ -59,13 +59,13 @@ package struct SessionService: Sendable {
     ) async throws -> (roomId: String, sessionId: String?) {
         let room = try await rooms.find(claims, roomId, origin: origin)
         let key = RoomRef(apiKey: claims.apiKey, roomId: room.roomId)
-        let live = meetings.liveSession(key)
-        if let sessionId, sessionId != live?.id {
+        let live = await meetings.liveSessionId(key)
+        if let sessionId, sessionId != live {
             throw AppError.conflict("Session \(sessionId) is not live in room \(room.roomId).")
         }
         guard await meetings.remove(key, participantId: participantId) else {
             throw AppError.notFound("Participant \(participantId) is not in room \(room.roomId).")
         }
-        return (room.roomId, live?.id)
+        return (room.roomId, live)
     }
 }

@@ -49,9 +49,6 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         await bridge.attach(hub)
         let rooms = RoomsController(services: services)
         rooms.register(on: router)
-        SessionsController(
-            services: services, sessions: SessionService(repositories: services.repositories, rooms: services.roomService, meetings: hub)
-        ).register(on: router)
         let webhooks = Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
         let keyRing = services.keyRing
         let jobs = JobService(
@@ -60,14 +57,22 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             webhookRefusal: services.webhookRefusal, logger: logger)
         hub.observeSessions(jobs)
         let joins = JoinService(access: services.access, rooms: services.rooms, revocations: services.revocations, meetings: hub)
-        let rtc = RTCController(services: services, hub: hub, jobs: jobs, joins: joins)
+        // Rooms shared with the other nodes on the store (PostgreSQL), or all here.
+        let cluster = Cluster(
+            node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId), repositories: services.repositories, joins: joins,
+            jobs: jobs, links: services.links, metrics: services.metrics, logger: logger)
+        services.metrics.node(configuration.nodeId)
+        SessionsController(
+            services: services, sessions: SessionService(repositories: services.repositories, rooms: services.roomService, meetings: cluster)
+        ).register(on: router)
+        let rtc = RTCController(services: services, hub: hub, jobs: jobs, joins: joins, cluster: cluster)
         rtc.register(on: router)
         ExampleController(services: services, rooms: rooms).register(on: router)
         PreflightController(services: services, joins: joins).register(on: router)
         let liveRevocations = LiveRevocations(services: services, hub: hub)
         AdminController(services: services, hub: hub, revocations: liveRevocations).register(on: router)
         SettingsController(services: services).register(on: router)
-        OverviewController(services: services, hub: hub).register(on: router)
+        OverviewController(services: services, hub: hub, cluster: cluster).register(on: router)
         DashboardController(services: services) { bridge.available }.register(on: router)
         JobsController(services: services, jobs: jobs).register(on: router)
         OperationsController(services: services, media: bridge).register(on: router)
@@ -94,6 +99,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
                 StoreCloser(store: store),
                 Refresher(services: services, revocations: liveRevocations, interval: configuration.refreshInterval),
                 MediaRunner(bridge: bridge, launcher: launcher),
+                ClusterRunner(cluster: cluster),
             ] + (store.changes.map { [ChangeListener(feed: $0, services: services, revocations: liveRevocations, logger: logger)] } ?? []),
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { services.links.bound(port: port) }

@@ -1,3 +1,4 @@
+import Foundation
 import Prometheus
 import Synchronization
 
@@ -123,6 +124,54 @@ final class Metrics: Sendable {
             return made
         }
         counter.increment()
+    }
+
+    // MARK: Several nodes (issue 14)
+
+    private static var relayLagDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "admit", metricName: "relay_lag", unitName: "seconds",
+            helpText: "Time from another node sending a message to this node receiving it (the senders' clocks).")
+    }
+    private let relayLagHistogram = Mutex<DurationHistogram?>(nil)
+    private let clusterGauges = Mutex<(owned: Gauge, relaysOut: Gauge, relaysIn: Gauge)?>(nil)
+
+    /// This node's id, as `admit_node_info{node="..."} 1`.
+    func node(_ id: String) {
+        registry.makeGauge(name: "admit_node_info", labels: [("node", id)], help: "This node's id (--node-id).").set(to: 1.0)
+        cluster(ownedRooms: 0, relays: (0, 0))
+    }
+
+    /// Rooms whose meeting this node owns, connections relayed to other nodes, participants relayed from them.
+    func cluster(ownedRooms: Int, relays: (out: Int, in: Int)) {
+        let gauges = clusterGauges.withLock { gauges in
+            if let gauges { return gauges }
+            let made = (
+                registry.makeGauge(name: "admit_rooms_owned", labels: [], help: "Rooms whose live meeting this node owns (holds the lease of)."),
+                registry.makeGauge(
+                    name: "admit_relayed_connections", labels: [("direction", "out")],
+                    help: "Connections to this node relayed to their room's owner (out), and participants relayed here (in)."),
+                registry.makeGauge(
+                    name: "admit_relayed_connections", labels: [("direction", "in")],
+                    help: "Connections to this node relayed to their room's owner (out), and participants relayed here (in).")
+            )
+            gauges = made
+            return made
+        }
+        gauges.owned.set(to: Double(ownedRooms))
+        gauges.relaysOut.set(to: Double(relays.out))
+        gauges.relaysIn.set(to: Double(relays.in))
+    }
+
+    /// One message's time from another node.
+    func relayLag(_ seconds: TimeInterval) {
+        let histogram = relayLagHistogram.withLock { histogram in
+            if let histogram { return histogram }
+            let made = registry.makeDurationHistogram(descriptor: Self.relayLagDescriptor, buckets: Self.buckets)
+            histogram = made
+            return made
+        }
+        histogram.recordNanoseconds(Int64((max(0, min(seconds, 3600)) * 1e9).rounded()))
     }
 
     /// The Prometheus text exposition.

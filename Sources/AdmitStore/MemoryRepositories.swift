@@ -105,12 +105,13 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
-    public func renewRoomLeases(node: String, until: Date) async throws -> Int {
+    public func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] {
         state.withLock { state in
-            var renewed = 0
-            for (key, lease) in state.leases where lease.node == node {
-                state.leases[key]?.until = until
-                renewed += 1
+            var renewed: [RoomLease] = []
+            for (key, var lease) in state.leases where lease.node == node && lease.until.timeIntervalSince1970 > 0 {
+                lease.until = until
+                state.leases[key] = lease
+                renewed.append(lease)
             }
             return renewed
         }

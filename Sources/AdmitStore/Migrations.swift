@@ -95,6 +95,13 @@ enum Migrations {
                     "CREATE INDEX room_leases_node ON room_leases (node_id)",
                 ]
             ),
+            (
+                8,
+                [
+                    // Node-to-node messages too large for a NOTIFY payload, named by the notification (issue 14).
+                    "CREATE TABLE relay_messages (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at BIGINT NOT NULL)"
+                ]
+            ),
         ]
     }
 

@@ -82,8 +82,9 @@ public protocol RoomLeaseRepository: Sendable {
     /// (`lease_until` before `now`) or `node`'s already; returns the holder after the attempt
     /// (another node's lease when it is still live).
     func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease
-    /// Extends every lease `node` holds; returns how many.
-    func renewRoomLeases(node: String, until: Date) async throws -> Int
+    /// Extends every lease `node` holds and has not released; returns them (a room missing
+    /// from the answer was taken over: the node must let its meeting go).
+    func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease]
     /// Gives the room's lease up, if `node` holds it: it lapses at once (the row stays, so the
     /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
@@ -134,16 +135,20 @@ public struct Store: Sendable {
     public let repositories: any Repositories
     /// What other nodes on the same database changed (PostgreSQL); nil for a store of one node.
     public let changes: (any ChangeFeed)?
+    /// Messages between the nodes on the same database (PostgreSQL), for the node named by the
+    /// argument; nil for a store of one node.
+    public let nodeLink: (@Sendable (String) -> any NodeLink)?
     /// What backs it, for logs: `memory`, `sqlite:PATH` or `postgres://host/db` (no password).
     public let description: String
     private let closer: @Sendable () async throws -> Void
 
     public init(
         _ repositories: any Repositories, description: String, changes: (any ChangeFeed)? = nil,
-        close: @escaping @Sendable () async throws -> Void = {}
+        nodeLink: (@Sendable (String) -> any NodeLink)? = nil, close: @escaping @Sendable () async throws -> Void = {}
     ) {
         self.repositories = repositories
         self.changes = changes
+        self.nodeLink = nodeLink
         self.description = description
         self.closer = close
     }

@@ -206,10 +206,14 @@ public final class SQLRepositories: Repositories {
     // A released lease keeps its row, lapsed (so its epoch keeps growing: a fencing token
     // never repeats for a room).
 
-    public func renewRoomLeases(node: String, until: Date) async throws -> Int {
+    public func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] {
+        // A released lease (0) stays released: renewing it would undo the release.
         try await database.raw(
-            "UPDATE room_leases SET lease_until = \(bind: Self.millis(until)) WHERE node_id = \(bind: node) RETURNING room_id"
-        ).all().count
+            """
+            UPDATE room_leases SET lease_until = \(bind: Self.millis(until)) WHERE node_id = \(bind: node) AND lease_until > 0
+            RETURNING api_key, room_id, node_id, lease_until, epoch
+            """
+        ).all().map(Self.lease)
     }
 
     public func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {

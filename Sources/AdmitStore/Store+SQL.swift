@@ -29,7 +29,7 @@ extension Store {
             try? await connection.close()
             throw error
         }
-        return Store(SQLRepositories(database), description: "sqlite:\(path)") { try await connection.close() }
+        return Store(SQLRepositories(database), description: "sqlite:\(path)", close: { try await connection.close() })
     }
 
     /// A PostgreSQL store at `url` (`postgres://user:password@host:port/database`), migrated on open.
@@ -51,6 +51,9 @@ extension Store {
         let safe = URL(string: url).map { "postgres://\($0.host ?? "?")\($0.port.map { ":\($0)" } ?? "")\($0.path)" } ?? "postgres"
         let feed = PostgresChangeFeed(configuration: configuration.coreConfiguration, logger: logger)
         let repositories = SQLRepositories(database) { topic in await PostgresChangeFeed.announce(topic, on: database, logger: logger) }
-        return Store(repositories, description: safe, changes: feed) { try await shared.shutdownAsync() }
+        let core = configuration.coreConfiguration
+        return Store(
+            repositories, description: safe, changes: feed, nodeLink: { PostgresNodeLink(node: $0, configuration: core, logger: logger) },
+            close: { try await shared.shutdownAsync() })
     }
 }

@@ -91,4 +91,128 @@ struct MultiNodeTests {
             }
         }
     }
+
+    /// A member of a meeting through `port`'s node.
+    static func join(
+        _ port: Int, _ key: (apiKey: String, secret: String), _ roomId: String, _ participantId: String, permissions: Permissions = .allowJoin
+    ) async throws -> Reader {
+        let client = AdmitClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token(key, permissions: permissions))
+        return Reader(try await client.join(roomId: roomId, .init(participantId: participantId)))
+    }
+
+    @Test("one room, one meeting and one session across two nodes: lobby, moderation, revocation and the server API act wherever each participant is")
+    func oneMeetingAcrossNodes() async throws {
+        let url = try #require(multiNodePostgres, "ADMIT_TEST_POSTGRES_NODES_URL")
+        let a = try await buildApplication(configuration: Self.node(url))
+        let b = try await buildApplication(configuration: Self.node(url))
+        try await a.test(.live) { clientA in
+            try await b.test(.live) { clientB in
+                let nodeA = Harness(client: clientA)
+                let nodeB = Harness(client: clientB)
+                let (portA, portB) = (try #require(clientA.port), try #require(clientB.port))
+                let key = try await nodeA.createKey("one-meeting")
+                #expect(try await Self.within { try await nodeB.createRoom(token(key)).status == 200 } != nil)
+                let roomId = try #require(try await nodeA.createRoom(token(key)).json["roomId"]?.stringValue)
+
+                // The host joins on A (A owns the room); a guest asks on B: the host on A hears it and admits it.
+                let host = try await Self.join(portA, key, roomId, "host", permissions: [.allowJoin, .allowMod])
+                _ = try await host.next("meeting-joined")
+                let guest = try await Self.join(portB, key, roomId, "guest", permissions: .askJoin)
+                #expect(try await host.next("entry-requested").participantId == "guest", "the host on A hears the guest waiting on B")
+                try await host.connection.respondEntry(participantId: "guest", allowed: true)
+                #expect(try await guest.next("entry-responded").body["decision"] == .string("allowed"))
+                #expect(try await host.next("entry-responded").body["decision"] == .string("allowed"))
+                let joined = try await guest.next("meeting-joined")
+                #expect(joined.body["participants"]?.jsonText.contains("host") == true, "the guest on B sees the host on A: \(joined)")
+                #expect(try await host.next("participant-joined").participantId == "guest")
+
+                // A moderator on B turns the host's mic off on A: both hear it.
+                let moderator = try await Self.join(portB, key, roomId, "moderator", permissions: [.allowJoin, .allowMod])
+                _ = try await moderator.next("meeting-joined")
+                #expect(try await host.next("participant-joined").participantId == "moderator")
+                _ = try await guest.next("participant-joined")
+                try await moderator.connection.disableMic(participantId: "host")
+                let muted = try await host.next("mic-changed")
+                #expect(muted.participantId == "host" && muted.body["enabled"] == .bool(false))
+                #expect(try await moderator.skip(to: "mic-changed").participantId == "host")
+
+                // One live session, whichever node is asked, with everyone in it.
+                for node in [nodeA, nodeB] {
+                    let sessions = try await node.call(.get, "/v2/sessions?roomId=\(roomId)", token: token(key)).json["data"]
+                    guard case .array(let items)? = sessions else {
+                        Issue.record("no session list: \(String(describing: sessions))")
+                        continue
+                    }
+                    let live = items.filter { $0["status"] == .string("ongoing") }
+                    #expect(items.count == 1 && live.count == 1, "one session, live: \(items.map(\.jsonText))")
+                    let attendees = live.first?["participants"]?.jsonText ?? ""
+                    #expect(["host", "guest", "moderator"].allSatisfy(attendees.contains), "attendees: \(attendees)")
+                }
+
+                // Revoked through A, the guest on B leaves within a second (1010).
+                let revokedAt = ContinuousClock.now
+                #expect(
+                    try await nodeA.admin(.post, "/admin/v1/revocations", body: #"{"apiKey":"\#(key.apiKey)","participantId":"guest"}"#).status == 200
+                )
+                let revoked = try await guest.skip(to: "meeting-left")
+                #expect(
+                    revoked.reasonCode == 1010 && ContinuousClock.now - revokedAt < .seconds(1), "guest left after \(ContinuousClock.now - revokedAt)"
+                )
+                #expect(try await host.skip(to: "participant-left").participantId == "guest")
+
+                // The server API's end through B ends the meeting A owns, for everyone (1009).
+                #expect(try await nodeB.call(.post, "/v2/sessions/end", token: token(key), body: #"{"roomId":"\#(roomId)"}"#).status == 200)
+                #expect(try await host.skip(to: "meeting-left").reasonCode == 1009)
+                #expect(try await moderator.skip(to: "meeting-left").reasonCode == 1009)
+            }
+        }
+    }
+
+    @Test("concurrent joins to one room on two nodes: one meeting, one session, everyone sees everyone")
+    func concurrentJoins() async throws {
+        let url = try #require(multiNodePostgres, "ADMIT_TEST_POSTGRES_NODES_URL")
+        let a = try await buildApplication(configuration: Self.node(url))
+        let b = try await buildApplication(configuration: Self.node(url))
+        try await a.test(.live) { clientA in
+            try await b.test(.live) { clientB in
+                let nodeA = Harness(client: clientA)
+                let nodeB = Harness(client: clientB)
+                let ports = [try #require(clientA.port), try #require(clientB.port)]
+                let key = try await nodeA.createKey("concurrent")
+                #expect(try await Self.within { try await nodeB.createRoom(token(key)).status == 200 } != nil)
+                for round in 0..<3 {
+                    let roomId = try #require(try await nodeB.createRoom(token(key)).json["roomId"]?.stringValue)
+                    let count = 8
+                    let readers = try await withThrowingTaskGroup(of: Reader.self) { group in
+                        for index in 0..<count {
+                            group.addTask { try await Self.join(ports[index % 2], key, roomId, "p\(index)") }
+                        }
+                        return try await group.reduce(into: [Reader]()) { $0.append($1) }
+                    }
+                    // Each sees the meeting-joined, then hears of everyone who came after it: together, all.
+                    for reader in readers {
+                        let joined = try await reader.next("meeting-joined")
+                        guard case .array(let present)? = joined.body["participants"] else {
+                            Issue.record("no participants in \(joined)")
+                            continue
+                        }
+                        // Others, and itself.
+                        var seen = Set(present.compactMap { $0["participantId"]?.stringValue } + [joined.participantId ?? ""])
+                        while seen.count < count {
+                            let event = try await reader.next("participant-joined")
+                            if let id = event.participantId { seen.insert(id) }
+                        }
+                        #expect(seen.count == count)
+                    }
+                    let sessions = try await nodeA.call(.get, "/v2/sessions?roomId=\(roomId)", token: token(key)).json["data"]
+                    guard case .array(let items)? = sessions else {
+                        Issue.record("no session list")
+                        return
+                    }
+                    #expect(items.count == 1, "round \(round): one session, not \(items.count)")
+                    for reader in readers { reader.connection.close() }
+                }
+            }
+        }
+    }
 }

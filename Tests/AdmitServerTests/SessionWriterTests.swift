@@ -30,7 +30,7 @@ final class FlakySessions: Repositories {
     func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
         try await inner.takeRoomLease(apiKey: apiKey, roomId: roomId, node: node, until: until, now: now)
     }
-    func renewRoomLeases(node: String, until: Date) async throws -> Int { try await inner.renewRoomLeases(node: node, until: until) }
+    func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] { try await inner.renewRoomLeases(node: node, until: until) }
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
         try await inner.releaseRoomLease(apiKey: apiKey, roomId: roomId, node: node)
     }

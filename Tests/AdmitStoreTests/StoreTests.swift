@@ -178,7 +178,8 @@ struct StoreTests {
             let first = try #require(try await store.roomLease(apiKey: key, roomId: "r"))
             #expect(first.node == holder && first.epoch == 1)
             // Its holder renews; another node cannot take a live lease.
-            #expect(try await store.renewRoomLeases(node: holder, until: now.addingTimeInterval(20)) >= 1)
+            let renewed = try await store.renewRoomLeases(node: holder, until: now.addingTimeInterval(20))
+            #expect(renewed.map(\.roomId) == ["r"] && renewed.first?.node == holder)
             let refused = try await store.takeRoomLease(
                 apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(30), now: now.addingTimeInterval(15))
             #expect(refused.node == holder && refused.until == now.addingTimeInterval(20))
@@ -194,6 +195,8 @@ struct StoreTests {
             #expect(try await store.roomLease(apiKey: key, roomId: "r")?.node == "other")
             // Released: it lapses at once, and the next owner's epoch is higher still (never repeated).
             try await store.releaseRoomLease(apiKey: key, roomId: "r", node: "other")
+            // A released lease is not renewed (renewing would undo the release).
+            #expect(try await store.renewRoomLeases(node: "other", until: now.addingTimeInterval(70)).filter { $0.apiKey == key }.isEmpty)
             let next = try await store.takeRoomLease(
                 apiKey: key, roomId: "r", node: holder, until: now.addingTimeInterval(60), now: now.addingTimeInterval(27))
             #expect(next.node == holder && next.epoch == 3)

@@ -17,6 +17,7 @@ struct RTCController {
     let hub: MeetingHub
     let jobs: JobService
     let joins: JoinService
+    let cluster: Cluster
 
     /// The per-connection request rate (`RequestBudget`), and what counts a refusal.
     struct RequestLimits: Sendable {
@@ -64,8 +65,12 @@ struct RTCController {
         guard request.uri.path == "/rtc" else { return .dontUpgrade }
         let context = AppContext(source: .init(channel: channel, logger: logger))
         do {
-            let join = try await admit(request, context, reserving: true)
-            return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, links: services.links, limits: limits))
+            switch try await admit(request, context, reserving: true) {
+            case .here(let join):
+                return .upgrade([:], Self.meeting(join, channel: channel, hub: hub, jobs: jobs, links: services.links, limits: limits))
+            case .relayed(let admitted, let owner):
+                return .upgrade([:], Self.relayed(admitted, owner: owner, channel: channel, cluster: cluster, limits: limits))
+            }
         } catch let error as AppError {
             RefusedUpgradeWriter.record(ObjectIdentifier(channel), APIError(error))
             return .dontUpgrade
@@ -92,17 +97,7 @@ struct RTCController {
                 return
             }
             let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
-            // Media requests wait on the SFU: they run in order on a task of their own, so the
-            // connection's other requests, and its departure, never wait behind one.
-            let (mediaRequests, mediaSink) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(
-                bufferingPolicy: .bufferingOldest(Self.mediaBacklog))
-            let mediaWorker = Task {
-                for await (id, request) in mediaRequests {
-                    // Requests still buffered when the connection closes are dropped, not carried out.
-                    guard !Task.isCancelled else { break }
-                    await media(request, id: id, from: connection, hub: hub)
-                }
-            }
+            let runner = RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // The hub's events go out through the outlet; this task only closes, when the hub says so.
@@ -115,76 +110,165 @@ struct RTCController {
                     await hub.arrive(
                         connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
                         webcam: join.webcam)
-                    var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
-                    // ICE candidates come in bursts at connection setup: `trickle` has its own,
-                    // ten times larger budget (CONTRACT.md section 4: not counted in the other).
-                    var trickles = RequestBudget(perSecond: min(limits.perSecond, 1_000_000) * 10, burst: min(limits.burst, 1_000_000) * 10)
-                    let clock = ContinuousClock()
-                    let started = clock.now
-                    do {
-                        for try await message in inbound.messages(maxSize: 64 * 1024) {
-                            // Every message counts, binary ones (which carry no request) included.
-                            let parsed: Result<(id: Int, request: RTCMessage.Inbound), RTCMessage.ParseError>?
-                            if case .text(let text) = message { parsed = RTCMessage.request(text) } else { parsed = nil }
-                            let elapsed = (clock.now - started).components
-                            let now = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
-                            let verdict: RequestBudget.Decision
-                            if case .success((_, .media(.trickle)))? = parsed {
-                                verdict = trickles.take(now: now)
-                            } else {
-                                verdict = budget.take(now: now)
-                            }
-                            switch verdict {
-                            case .allowed:
-                                break
-                            case .refused:
-                                limits.refused()
-                                if case .success(let (id, _))? = parsed {
-                                    try? await outbound.write(.text(RTCReply(id: id, error: RTCErrorBody(.tooManyRequests)).text))
-                                }
-                                continue
-                            case .close:
-                                limits.refused()
-                                try? await outbound.close(.unknown(4029), reason: "Too many requests")
-                                return
-                            }
-                            guard let parsed else { continue }
-                            switch parsed {
-                            case .success(let (id, .meeting(request))): await hub.handle(request, id: id, from: connection)
-                            case .success(let (id, .startJob(kind, body))):
-                                await job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
-                            case .success(let (id, .stopJob(kind))):
-                                await job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
-                            case .success(let (id, .media(request))):
-                                if case .dropped = mediaSink.yield((id, request)) {
-                                    let body = RTCErrorBody(.tooManyRequests, reason: "at most \(Self.mediaBacklog) media requests may wait")
-                                    try? await outbound.write(.text(RTCReply(id: id, error: body).text))
-                                }
-                            case .failure(let error):
-                                // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
-                                let body = RTCErrorBody.invalidRequest(error.message)
-                                try? await outbound.write(.text(error.id.map { RTCReply(id: $0, error: body).text } ?? RTCEvent.error(body).text))
-                            }
-                        }
-                    } catch {}
+                    await readRequests(inbound, outbound, limits: limits) { id, request, _ in await runner.run(request, id: id) }
                 }
                 await group.next()
                 group.cancelAll()
             }
             // The request in flight (if any) finds the connection gone when the SFU answers; the
             // ones still waiting are dropped.
-            mediaWorker.cancel()
-            mediaSink.finish()
+            runner.stop()
             await hub.disconnected(connection)
         }
+    }
+
+    /// A connection to this node whose room's meeting runs on another node (`owner`): its
+    /// requests are counted here and relayed there; the owner's frames come back through the
+    /// cluster into the outlet.
+    private static func relayed(
+        _ admitted: Cluster.RemoteAdmission, owner: String, channel: any Channel, cluster: Cluster, limits: RequestLimits
+    ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
+        { inbound, outbound, context in
+            let outlet: FrameOutlet
+            do {
+                outlet = try await FrameOutlet.attach(to: channel, overflowed: limits.unread)
+            } catch {
+                context.logger.error("no WebSocket frame encoder on an upgraded /rtc channel")
+                return
+            }
+            let relay = cluster.openRelay(admitted, owner: owner, outlet: outlet)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in outlet.closeRequested {
+                        // 1012 (service restart) when the room's node went away: the client joins again, on whichever node.
+                        let lost = cluster.relayLost(relay)
+                        try? await outbound.close(lost ? .unknown(1012) : .normalClosure, reason: lost ? "The room moved; join again" : nil)
+                        return
+                    }
+                }
+                group.addTask {
+                    await readRequests(inbound, outbound, limits: limits) { _, _, text in cluster.forward(text, from: relay) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            cluster.closeRelay(relay)
+        }
+    }
+
+    /// Reads a connection's requests, each counted against its budget (`trickle` against its
+    /// own), and hands on the ones understood; answers refusals and frames not understood.
+    private static func readRequests(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, limits: RequestLimits,
+        handle: (Int, RTCMessage.Inbound, String) async -> Void
+    ) async {
+        var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
+        // ICE candidates come in bursts at connection setup: `trickle` has its own,
+        // ten times larger budget (CONTRACT.md section 4: not counted in the other).
+        var trickles = RequestBudget(perSecond: min(limits.perSecond, 1_000_000) * 10, burst: min(limits.burst, 1_000_000) * 10)
+        let clock = ContinuousClock()
+        let started = clock.now
+        do {
+            for try await message in inbound.messages(maxSize: 64 * 1024) {
+                // Every message counts, binary ones (which carry no request) included.
+                var text = ""
+                let parsed: Result<(id: Int, request: RTCMessage.Inbound), RTCMessage.ParseError>?
+                if case .text(let body) = message {
+                    text = body
+                    parsed = RTCMessage.request(body)
+                } else {
+                    parsed = nil
+                }
+                let elapsed = (clock.now - started).components
+                let now = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+                let verdict: RequestBudget.Decision
+                if case .success((_, .media(.trickle)))? = parsed {
+                    verdict = trickles.take(now: now)
+                } else {
+                    verdict = budget.take(now: now)
+                }
+                switch verdict {
+                case .allowed:
+                    break
+                case .refused:
+                    limits.refused()
+                    if case .success(let (id, _))? = parsed {
+                        try? await outbound.write(.text(RTCReply(id: id, error: RTCErrorBody(.tooManyRequests)).text))
+                    }
+                    continue
+                case .close:
+                    limits.refused()
+                    try? await outbound.close(.unknown(4029), reason: "Too many requests")
+                    return
+                }
+                switch parsed {
+                case .success(let (id, request))?: await handle(id, request, text)
+                case .failure(let error)?:
+                    // No contract code applies to a frame that is not understood: 400, with a sentence naming the problem.
+                    let body = RTCErrorBody.invalidRequest(error.message)
+                    try? await outbound.write(.text(error.id.map { RTCReply(id: $0, error: body).text } ?? RTCEvent.error(body).text))
+                case nil:
+                    continue
+                }
+            }
+        } catch {}
     }
 
     /// Media requests one connection may have waiting for the SFU.
     static let mediaBacklog = 32
 
+    /// Carries out one connection's requests in its meeting (a connection to this node, or one
+    /// relayed from another node): meeting requests and jobs at once, in order; media requests,
+    /// which wait on the SFU, in order on a task of their own, so the connection's other
+    /// requests, and its departure, never wait behind one.
+    final class RequestRunner: Sendable {
+        let connection: ConnectionID
+        private let hub: MeetingHub
+        private let jobs: JobService
+        private let links: PublicLinks
+        private let mediaSink: AsyncStream<(id: Int, request: StreamRequest)>.Continuation
+        private let mediaWorker: Task<Void, Never>
+
+        init(connection: ConnectionID, hub: MeetingHub, jobs: JobService, links: PublicLinks) {
+            self.connection = connection
+            self.hub = hub
+            self.jobs = jobs
+            self.links = links
+            let (requests, sink) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(bufferingPolicy: .bufferingOldest(mediaBacklog))
+            mediaSink = sink
+            mediaWorker = Task {
+                for await (id, request) in requests {
+                    // Requests still buffered when the connection closes are dropped, not carried out.
+                    guard !Task.isCancelled else { break }
+                    await RTCController.media(request, id: id, from: connection, hub: hub)
+                }
+            }
+        }
+
+        func run(_ request: RTCMessage.Inbound, id: Int) async {
+            switch request {
+            case .meeting(let request): await hub.handle(request, id: id, from: connection)
+            case .startJob(let kind, let body):
+                await RTCController.job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
+            case .stopJob(let kind): await RTCController.job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
+            case .media(let request):
+                if case .dropped = mediaSink.yield((id, request)) {
+                    let body = RTCErrorBody(.tooManyRequests, reason: "at most \(mediaBacklog) media requests may wait")
+                    hub.send(connection, RTCReply(id: id, error: body).text)
+                }
+            }
+        }
+
+        /// The connection is gone: the media request in flight finds it gone; waiting ones are dropped.
+        func stop() {
+            mediaWorker.cancel()
+            mediaSink.finish()
+        }
+    }
+
     /// `publish`, `subscribe`, `trickle`, ... (CONTRACT.md section 7): carried out by the SFU
     /// through the hub's media bridge; only a participant in the meeting may.
-    private static func media(_ request: StreamRequest, id: Int, from connection: ConnectionID, hub: MeetingHub) async {
+    fileprivate static func media(_ request: StreamRequest, id: Int, from connection: ConnectionID, hub: MeetingHub) async {
         do throws(MediaBridge.Failure) {
             try await hub.media.handle(request, from: connection, bitrate: hub.bitrate(connection)) { fields in
                 hub.send(connection, RTCReply(id: id, fields: fields).text)
@@ -197,7 +281,7 @@ struct RTCController {
     /// `startRecording`, `stopHls`, ... over `/rtc`: needs `allow_mod` and a place in the meeting;
     /// the same rules as the server API (`JobService`), with the request's fields sourced `sdk`.
     /// A refusal carries its own code (4021, 4015) or the kind's start/stop failure code.
-    private static func job(
+    fileprivate static func job(
         _ kind: JobKind, start body: JSONValue?, id: Int, from connection: ConnectionID, hub: MeetingHub, jobs: JobService, links: PublicLinks
     ) async {
         let failure = body == nil ? kind.stopCode : kind.startCode
@@ -222,16 +306,52 @@ struct RTCController {
         var admission: String
     }
 
+    /// A join admitted to the meeting here, or by the room's owner node for a relay.
+    enum Admission {
+        case here(AdmittedJoin)
+        case relayed(Cluster.RemoteAdmission, owner: String)
+
+        var participantId: String {
+            switch self {
+            case .here(let join): join.participantId
+            case .relayed(let admitted, _): admitted.participantId
+            }
+        }
+        var lobby: Bool {
+            switch self {
+            case .here(let join): join.lobby
+            case .relayed(let admitted, _): admitted.lobby
+            }
+        }
+    }
+
     /// Admission (`JoinService.admit`) for this request: the token from `Authorization` or the
-    /// `token` query parameter, the rest from the query.
-    func admit(_ request: Request, _ context: AppContext, reserving: Bool = false) async throws -> AdmittedJoin {
-        let query = FormQuery(request.uri.query?[...])
-        func value(_ name: String) -> String? { query[name] }
-        return try await joins.admit(
-            JoinQuery(
-                token: Services.accessToken(request) ?? value("token"), roomId: value("roomId"), participantId: value("participantId"),
-                name: value("name"), origin: request.headers[.origin], maxSendBitrate: value("maxSendBitrate"), micEnabled: value("micEnabled"),
-                webcamEnabled: value("webcamEnabled")),
-            reserving: reserving)
+    /// `token` query parameter, the rest from the query. With other nodes on the store, the
+    /// token is verified here and the rest runs on the room's owner (`Cluster`).
+    func admit(_ request: Request, _ context: AppContext, reserving: Bool = false) async throws -> Admission {
+        let form = FormQuery(request.uri.query?[...])
+        func value(_ name: String) -> String? { form[name] }
+        let query = JoinQuery(
+            token: Services.accessToken(request) ?? value("token"), roomId: value("roomId"), participantId: value("participantId"),
+            name: value("name"), origin: request.headers[.origin], maxSendBitrate: value("maxSendBitrate"), micEnabled: value("micEnabled"),
+            webcamEnabled: value("webcamEnabled"))
+        guard cluster.isShared else { return .here(try await joins.admit(query, reserving: reserving)) }
+        let claims = try services.access.verify(query.token, for: nil)
+        guard let roomId = query.roomId, !roomId.isEmpty, let record = try await services.rooms.room(apiKey: claims.apiKey, id: roomId) else {
+            return .here(try await joins.admit(query, claims: claims, reserving: reserving))
+        }
+        let room = RoomRef(apiKey: claims.apiKey, roomId: record.roomId)
+        // Twice at most: the owner may have given the room up between the lease read and its answer.
+        for _ in 0..<2 {
+            switch try await cluster.route(room) {
+            case .local:
+                return .here(try await joins.admit(query, claims: claims, reserving: reserving))
+            case .remote(let owner):
+                if let admitted = try await cluster.admit(query, claims: claims, room: room, owner: owner, reserving: reserving) {
+                    return .relayed(admitted, owner: owner)
+                }
+            }
+        }
+        throw AppError(.unavailable, "Room \(record.roomId) is moving between nodes; join again.")
     }
 }

@@ -12,6 +12,8 @@ import Hummingbird
 struct OverviewController {
     let services: Services
     let hub: MeetingHub
+    /// The lobby answer goes to the node running the room's meeting.
+    let cluster: Cluster
     /// Rooms listed per key (the newest first), and jobs per kind.
     static let perKey = 100
     /// Rooms in one answer at most (rooms with a meeting first).
@@ -30,7 +32,7 @@ struct OverviewController {
                 case .bool(let allow)? = fields["allow"]
             else { throw APIError(.badRequest, "The body must be {\"participantId\": string, \"allow\": true or false}.") }
             guard let room = try await services.repositories.room(roomId: roomId) else { throw APIError.notFound("No room \(roomId).") }
-            guard await hub.answerEntry(RoomRef(apiKey: room.apiKey, roomId: room.roomId), participantId: participantId, allow: allow) else {
+            guard await cluster.answerEntry(RoomRef(apiKey: room.apiKey, roomId: room.roomId), participantId: participantId, allow: allow) else {
                 throw APIError(.conflict, "Nobody called \(participantId) waits in the lobby of \(roomId), or the meeting is full.")
             }
             return Response(status: .noContent)

@@ -25,6 +25,10 @@ final class FrameOutlet: @unchecked Sendable {
     private var context: ChannelHandlerContext?
     /// Set instead of `context` by `recording(on:)`.
     private let recorder: FrameRecorder?
+    /// Set instead of `context` by `relaying(on:to:)`: a participant connected to another node.
+    private let relay: (@Sendable (_ texts: [String], _ close: Bool) -> Void)?
+    /// Texts written to a relaying outlet since its last flush. Loop-bound.
+    private var relayed: [String] = []
     private var closing = false
     private var needsFlush = false
     /// Bytes written while the socket was not writable (the client does not read).
@@ -43,11 +47,12 @@ final class FrameOutlet: @unchecked Sendable {
 
     private init(
         eventLoop: any EventLoop, context: ChannelHandlerContext?, recorder: FrameRecorder? = nil,
-        overflowed: @escaping @Sendable () -> Void = {}
+        relay: (@Sendable ([String], Bool) -> Void)? = nil, overflowed: @escaping @Sendable () -> Void = {}
     ) {
         self.eventLoop = eventLoop
         self.context = context
         self.recorder = recorder
+        self.relay = relay
         self.overflowed = overflowed
         (closeRequested, closeRequest) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
@@ -72,9 +77,16 @@ final class FrameOutlet: @unchecked Sendable {
         return (FrameOutlet(eventLoop: eventLoop, context: nil, recorder: recorder), recorder)
     }
 
+    /// The outlet of a participant connected to another node: each flush hands the texts
+    /// written since the last one to `relay` (in order), and a close hands on `close: true`.
+    static func relaying(on eventLoop: any EventLoop, to relay: @escaping @Sendable (_ texts: [String], _ close: Bool) -> Void) -> FrameOutlet {
+        FrameOutlet(eventLoop: eventLoop, context: nil, relay: relay)
+    }
+
     /// On the event loop.
     fileprivate func write(_ frame: ByteBuffer) {
         if let recorder, !closing { recorder.record(frame) }
+        if relay != nil, !closing, let text = Self.text(of: frame) { relayed.append(text) }
         guard !closing, let context else { return }
         if context.channel.isWritable {
             backlog = 0
@@ -93,6 +105,10 @@ final class FrameOutlet: @unchecked Sendable {
 
     /// On the event loop.
     fileprivate func flush() {
+        if let relay, !relayed.isEmpty {
+            relay(relayed, false)
+            relayed = []
+        }
         guard needsFlush, let context else { return }
         needsFlush = false
         context.flush()
@@ -104,6 +120,7 @@ final class FrameOutlet: @unchecked Sendable {
         flush()
         closing = true
         recorder?.closed()
+        relay?([], true)
         closeRequest.yield()
         closeRequest.finish()
     }
@@ -116,6 +133,14 @@ final class FrameOutlet: @unchecked Sendable {
     /// The connection's task is over: the close request is let go (any thread).
     func finish() {
         closeRequest.finish()
+    }
+
+    /// The text of a frame made by `textFrame`.
+    static func text(of frame: ByteBuffer) -> String? {
+        var frame = frame
+        guard let length = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else { return nil }
+        frame.moveReaderIndex(forwardBy: length < 126 ? 2 : length == 126 ? 4 : 10)
+        return String(buffer: frame)
     }
 
     /// A text frame as it goes on the wire from a server (unmasked, one fragment).
@@ -165,10 +190,7 @@ final class FrameRecorder: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     fileprivate func record(_ frame: ByteBuffer) {
-        var frame = frame
-        guard let length = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else { return }
-        frame.moveReaderIndex(forwardBy: length < 126 ? 2 : length == 126 ? 4 : 10)
-        let text = String(buffer: frame)
+        guard let text = FrameOutlet.text(of: frame) else { return }
         state.withLock { $0.texts.append(text) }
     }
 

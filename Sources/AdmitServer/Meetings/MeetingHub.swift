@@ -14,7 +14,7 @@ import Synchronization
 /// writes first, then the events, then timers and observers. So per room, events leave in
 /// the order the machine made them, persistence never reorders them, and a joiner's first
 /// message is its `meeting-joined`.
-final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
+final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     private struct Connection {
         var room: RoomRef
@@ -109,6 +109,11 @@ final class MeetingHub: MeetingDirectory, LiveMeetings, MediaMeetings {
     /// Who is in a room's meeting and its lobby now, with the live session; nil when nobody is.
     func snapshot(_ room: RoomRef) -> (session: Session?, people: MeetingSnapshot)? {
         state.withLock { state in state.meetings[room].map { ($0.session, $0.snapshot) } }
+    }
+
+    /// Whether someone is in the room's meeting, waits in its lobby, or holds a seat promise.
+    func hasMeeting(_ room: RoomRef) -> Bool {
+        state.withLock { $0.meetings[room] != nil }
     }
 
     /// The rooms with a meeting (someone in it or waiting) now.
