@@ -60,7 +60,10 @@ final class Cluster: LiveMeetings, Sendable {
     static let leaseTime: TimeInterval = 3
     static let renewInterval: Duration = .seconds(1)
     /// How long a node waits for the owner's answer to a relayed call.
-    static let callTimeout: Duration = .milliseconds(1500)
+    static let callTimeout: Duration = .seconds(1)
+    /// How long a join waits for a silent owner's lease to lapse (and the room to be taken
+    /// over) before it is refused with 503.
+    static let joinPatience: Duration = .milliseconds(4500)
     /// How long an owner keeps an admitted join for its `open`.
     static let admissionLifetime: TimeInterval = 15
     /// An owned room with no meeting for this long gives its lease up.
@@ -178,20 +181,26 @@ final class Cluster: LiveMeetings, Sendable {
         }
     }
 
-    /// Relays the rest of admission to the room's owner. Throws the owner's refusal, or 503 when
-    /// it does not answer; nil when the owner says the room moved (route again).
-    func admit(_ query: JoinQuery, claims: Claims, room: RoomRef, owner: String, reserving: Bool) async throws -> RemoteAdmission? {
+    /// What the owner said to a relayed admission.
+    enum RelayedAdmission: Sendable {
+        case admitted(RemoteAdmission)
+        /// The owner no longer holds the room: route again.
+        case moved
+        /// No answer within `callTimeout` (the owner may be dead: its lease lapses soon).
+        case silent
+    }
+
+    /// Relays the rest of admission to the room's owner. Throws the owner's refusal.
+    func admit(_ query: JoinQuery, claims: Claims, room: RoomRef, owner: String, reserving: Bool) async throws -> RelayedAdmission {
         let message = RelayMessage(
             t: .admit, key: room.apiKey, room: room.roomId, claims: claims.json, join: RelayJoin(query), reserve: reserving)
-        guard let reply = await call(message, to: owner) else {
-            throw AppError(.unavailable, "The node running room \(room.roomId) did not answer; join again.")
-        }
-        if reply.moved == true { return nil }
+        guard let reply = await call(message, to: owner) else { return .silent }
+        if reply.moved == true { return .moved }
         if let status = reply.status {
             throw APIError(status: .init(code: status), body: reply.body ?? .object([]))
         }
         guard let participantId = reply.participantId else { throw AppError(.failed, "The room's node answered without a participant.") }
-        return RemoteAdmission(ref: reply.ref, room: room, participantId: participantId, lobby: reply.lobby ?? false)
+        return .admitted(RemoteAdmission(ref: reply.ref, room: room, participantId: participantId, lobby: reply.lobby ?? false))
     }
 
     // MARK: Relayed connections (this node, the owner elsewhere)

@@ -341,17 +341,22 @@ struct RTCController {
             return .here(try await joins.admit(query, claims: claims, reserving: reserving))
         }
         let room = RoomRef(apiKey: claims.apiKey, roomId: record.roomId)
-        // Twice at most: the owner may have given the room up between the lease read and its answer.
-        for _ in 0..<2 {
+        // Again when the owner gave the room up meanwhile, or does not answer (dead, its lease
+        // lapses within `Cluster.leaseTime` and this node takes the room over), for a while.
+        let deadline = ContinuousClock.now + Cluster.joinPatience
+        for _ in 0..<8 {
             switch try await cluster.route(room) {
             case .local:
                 return .here(try await joins.admit(query, claims: claims, reserving: reserving))
             case .remote(let owner):
-                if let admitted = try await cluster.admit(query, claims: claims, room: room, owner: owner, reserving: reserving) {
-                    return .relayed(admitted, owner: owner)
+                switch try await cluster.admit(query, claims: claims, room: room, owner: owner, reserving: reserving) {
+                case .admitted(let admitted): return .relayed(admitted, owner: owner)
+                case .moved: continue
+                case .silent: guard ContinuousClock.now < deadline else { break }
                 }
             }
+            guard ContinuousClock.now < deadline else { break }
         }
-        throw AppError(.unavailable, "Room \(record.roomId) is moving between nodes; join again.")
+        throw AppError(.unavailable, "The node running room \(record.roomId) does not answer; join again.")
     }
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""A node killed with SIGKILL mid-meeting (issue 14), against two live `admit serve` processes
+on one PostgreSQL: node A owns a room whose participants are on A and on B; A is killed; every
+participant joins again through B within 5 s, the meeting goes on with one live session, and
+the session A left live is ended with its time logs closed.
+
+Usage: kill_test.py BASE_A BASE_B PID_A   (run by scripts/cluster-test.sh in CI)
+Exits 0 when every check passes; prints each failed check and exits 1 otherwise.
+"""
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import jwt
+import websockets
+
+BASE_A, BASE_B, PID_A = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ADMIN = os.environ["ADMIT_ADMIN_TOKEN"]
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def http(base, method, path, token=None, body=None):
+    headers = {"Authorization": token} if token else {}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token(key, secret, permissions=("allow_join",)):
+    now = int(time.time())
+    return jwt.encode({"apikey": key, "permissions": list(permissions), "iat": now, "exp": now + 600}, secret, algorithm="HS256")
+
+
+async def join(base, tok, room, participant, deadline=None):
+    """Joins until meeting-joined (retrying refusals and refused connects until `deadline`)."""
+    url = base.replace("http", "ws", 1) + f"/rtc?token={tok}&roomId={room}&participantId={participant}"
+    while True:
+        try:
+            ws = await websockets.connect(url, open_timeout=3)
+            first = json.loads(await asyncio.wait_for(ws.recv(), 3))
+            if first.get("event") == "meeting-joined":
+                return ws, first
+            await ws.close()
+        except Exception:
+            pass
+        if deadline is None or time.monotonic() > deadline:
+            raise RuntimeError(f"{participant} could not join through {base}")
+        await asyncio.sleep(0.1)
+
+
+async def until_closed(ws, limit):
+    """Reads until the connection closes; its close code, or None after `limit` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            async for _ in ws:
+                pass
+    except TimeoutError:
+        return None
+    except websockets.ConnectionClosed:
+        pass
+    return ws.close_code
+
+
+async def expect_everyone(ws, first, everyone, limit=5):
+    """Whether `ws` hears of everyone (meeting-joined's list, then participant-joined) in time."""
+    seen = {p["participantId"] for p in first.get("participants", [])} | {first.get("participantId")}
+    try:
+        async with asyncio.timeout(limit):
+            while not everyone <= seen:
+                event = json.loads(await ws.recv())
+                if event.get("event") == "participant-joined":
+                    seen.add(event["participantId"])
+    except (TimeoutError, websockets.ConnectionClosed):
+        pass
+    return everyone <= seen
+
+
+async def main():
+    status, made = http(BASE_A, "POST", "/admin/v1/api-keys", "Bearer " + ADMIN, {"name": "cluster-test"})
+    check(status == 200 and "apiKey" in made, f"a key made on A ({status})")
+    key, secret = made["apiKey"], made["secret"]
+    host = token(key, secret, ("allow_join", "allow_mod"))
+    # B learns of the key by notification.
+    for _ in range(50):
+        if http(BASE_B, "GET", "/v2/rooms?page=1&perPage=1", host)[0] == 200:
+            break
+        await asyncio.sleep(0.05)
+    status, room = http(BASE_A, "POST", "/v2/rooms", host, {})
+    room_id = room["roomId"]
+
+    # alice and bob on A (alice first: A owns the room), carol on B (relayed to A).
+    alice, first = await join(BASE_A, host, room_id, "alice")
+    bob, _ = await join(BASE_A, host, room_id, "bob")
+    carol, carol_first = await join(BASE_B, host, room_id, "carol")
+    everyone = {"alice", "bob", "carol"}
+    check(await expect_everyone(alice, first, everyone), "alice on A hears of carol on B")
+    check({p["participantId"] for p in carol_first["participants"]} == {"alice", "bob"}, "carol on B sees alice and bob on A")
+    metrics = urllib.request.urlopen(BASE_A + "/metrics", timeout=5).read().decode()
+    check('admit_node_info{node="a"} 1' in metrics, "A's /metrics names its node")
+    _, sessions = http(BASE_B, "GET", f"/v2/sessions?roomId={room_id}", host)
+    check([s["status"] for s in sessions["data"]] == ["ongoing"], "one live session before the kill")
+    before = sessions["data"][0]["id"]
+
+    # A dies. Its participants' connections drop; carol's relay is closed by B (1012) once A's lease lapses.
+    os.kill(PID_A, signal.SIGKILL)
+    killed = time.monotonic()
+    carol_code = await until_closed(carol, 6)
+    check(carol_code == 1012, f"carol's relayed connection on B closes with 1012 (service restart), got {carol_code}")
+    deadline = killed + 5
+    rejoined = await asyncio.gather(*(join(BASE_B, host, room_id, name, deadline) for name in ("alice", "bob", "carol")), return_exceptions=True)
+    took = time.monotonic() - killed
+    joined = [r for r in rejoined if not isinstance(r, Exception)]
+    check(len(joined) == 3 and took <= 5, f"every participant joined again through B within 5 s ({took:.2f} s)")
+    print(f"takeover: all three back through B {took:.2f} s after SIGKILL")
+    if len(joined) == 3:
+        heard = await asyncio.gather(*(expect_everyone(ws, first, everyone) for ws, first in joined))
+        check(all(heard), "after the takeover everyone sees everyone")
+    _, sessions = http(BASE_B, "GET", f"/v2/sessions?roomId={room_id}", host)
+    states = {s["id"]: s for s in sessions["data"]}
+    live = [s for s in sessions["data"] if s["status"] == "ongoing"]
+    check(len(live) == 1 and live[0]["id"] != before, f"one live session after the takeover ({[s['status'] for s in sessions['data']]})")
+    old = states.get(before, {})
+    stays = [stay for p in old.get("participants", []) for stay in p["timelog"]]
+    check(old.get("status") == "ended" and stays and all(stay["end"] for stay in stays),
+          "the dead node's session is ended, every stay in its time log closed")
+    # The gauges follow each second's lease round.
+    owned = False
+    for _ in range(30):
+        owned = "admit_rooms_owned 1" in urllib.request.urlopen(BASE_B + "/metrics", timeout=5).read().decode()
+        if owned:
+            break
+        await asyncio.sleep(0.1)
+    check(owned, "B's /metrics counts the room it took over")
+    for ws, _ in joined:
+        await ws.close()
+    if failures:
+        print(f"{len(failures)} failed")
+        sys.exit(1)
+    print("cluster kill test: all checks passed")
+
+
+asyncio.run(main())
