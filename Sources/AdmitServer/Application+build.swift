@@ -75,7 +75,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         OverviewController(services: services, hub: hub, cluster: cluster).register(on: router)
         DashboardController(services: services) { bridge.available }.register(on: router)
         JobsController(services: services, jobs: jobs).register(on: router)
-        OperationsController(services: services, media: bridge).register(on: router)
+        OperationsController(services: services, media: bridge, cluster: cluster).register(on: router)
         logger.info("store opened", metadata: ["store": "\(store.description)"])
         let fastPath = FastPath.Dependencies(tokens: TokenEndpoint(services: services), services: services, logger: logger, serverName: "Admit")
         let limits = ConnectionDeadlines.Limits(

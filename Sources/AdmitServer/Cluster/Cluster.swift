@@ -105,6 +105,8 @@ final class Cluster: LiveMeetings, Sendable {
         /// This side: connections relayed to their room's owner.
         var relays: [RelayID: Relay] = [:]
         var nextRelay: RelayID = 1
+        /// Seconds the latest message from another node took.
+        var lastLag: Double?
     }
 
     private let state = Mutex(State())
@@ -129,6 +131,9 @@ final class Cluster: LiveMeetings, Sendable {
 
     /// Rooms this node owns now.
     var ownedRooms: Int { state.withLock { $0.owned.count } }
+
+    /// Seconds the latest message from another node took (the sender's clock against this one's).
+    var lastRelayLag: Double? { state.withLock { $0.lastLag } }
 
     /// Connections relayed to other nodes, and participants relayed here from other nodes.
     var relayCounts: (out: Int, in: Int) { state.withLock { ($0.relays.count, $0.remotes.count) } }
@@ -438,7 +443,9 @@ final class Cluster: LiveMeetings, Sendable {
     /// (a stream per relayed participant); admissions and calls, which wait on the store or a
     /// meeting, each on a task of their own.
     private func receive(_ message: NodeMessage) {
-        metrics.relayLag(Date().timeIntervalSince(message.sentAt))
+        let lag = Date().timeIntervalSince(message.sentAt)
+        metrics.relayLag(lag)
+        state.withLock { $0.lastLag = lag }
         guard let relayed = RelayMessage(line: message.text) else {
             logger.warning("dropped a node message not understood", metadata: ["from": "\(message.from)"])
             return

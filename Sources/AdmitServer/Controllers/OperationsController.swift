@@ -5,6 +5,7 @@ import NIOCore
 struct OperationsController {
     let services: Services
     let media: MediaBridge
+    let cluster: Cluster
 
     /// 200 whenever the process serves requests (liveness); the parts' state in the body.
     struct Health: ResponseEncodable, Sendable {
@@ -14,6 +15,17 @@ struct OperationsController {
         }
         struct Node: Encodable, Sendable {
             var id: String
+            /// Rooms whose live meeting this node owns (holds the lease of).
+            var roomsOwned: Int
+            /// Milliseconds the latest message from another node took; null before any.
+            var relayLagMs: Double?
+            private enum CodingKeys: String, CodingKey { case id, roomsOwned, relayLagMs }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(id, forKey: .id)
+                try container.encode(roomsOwned, forKey: .roomsOwned)
+                try container.encode(relayLagMs, forKey: .relayLagMs)  // null, not absent
+            }
         }
         var status = "ok"
         var node: Node
@@ -22,7 +34,9 @@ struct OperationsController {
 
     func register(on router: Router<AppContext>) {
         router.get("/health") { _, _ in
-            Health(node: .init(id: services.configuration.nodeId), sfu: .init(state: media.janus?.state.rawValue ?? "none"))
+            Health(
+                node: .init(id: services.configuration.nodeId, roomsOwned: cluster.ownedRooms, relayLagMs: cluster.lastRelayLag.map { $0 * 1000 }),
+                sfu: .init(state: media.janus?.state.rawValue ?? "none"))
         }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
