@@ -2,7 +2,9 @@
 # Two `admit serve` processes on one PostgreSQL (issue 14): a room owned by node A with
 # participants on both nodes; A is killed with SIGKILL; every participant joins again through
 # node B within 5 s, the meeting goes on with one live session, and the dead node's session is
-# ended with its time logs closed. Tests/cluster/kill_test.py drives it.
+# ended with its time logs closed; a forged notification is ignored; A restarted under the same
+# id at once does not leave its relayed participant in B's meeting. Tests/cluster/kill_test.py
+# drives it (it starts A again itself).
 # Usage: scripts/cluster-test.sh [path/to/admit]   (needs a PostgreSQL URL in
 # ADMIT_TEST_POSTGRES_NODES_URL, and pip websockets + PyJWT; .ci/run provides both)
 set -euo pipefail
@@ -28,4 +30,4 @@ start() { # name port
 }
 start a 18601
 start b 18602
-python3 Tests/cluster/kill_test.py http://127.0.0.1:18601 http://127.0.0.1:18602 "$(cat "$dir/a.pid")" || { tail -n 30 "$dir"/*.log >&2; exit 1; }
+ADMIT_BIN="$admit" CLUSTER_DIR="$dir" ADMIT_TEST_POSTGRES_NODES_URL="$url" python3 Tests/cluster/kill_test.py http://127.0.0.1:18601 http://127.0.0.1:18602 "$(cat "$dir/a.pid")" || { tail -n 30 "$dir"/*.log >&2; exit 1; }

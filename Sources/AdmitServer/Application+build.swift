@@ -59,7 +59,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let joins = JoinService(access: services.access, rooms: services.rooms, revocations: services.revocations, meetings: hub)
         // Rooms shared with the other nodes on the store (PostgreSQL), or all here.
         let cluster = Cluster(
-            node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId), repositories: services.repositories, joins: joins,
+            node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId, box.derivedKey("admit node link")), repositories: services.repositories, joins: joins,
             jobs: jobs, links: services.links, metrics: services.metrics, logger: logger)
         services.metrics.node(configuration.nodeId)
         SessionsController(

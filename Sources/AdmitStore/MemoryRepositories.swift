@@ -124,6 +124,10 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
+    public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
+        state.withLock { state in state.leases = state.leases.filter { $0.value.apiKey != apiKey || $0.value.until >= before } }
+    }
+
     public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
         state.withLock { $0.leases[apiKey + "\u{0}" + roomId] }
     }
@@ -156,7 +160,8 @@ public final class MemoryRepositories: Repositories {
         state.withLock { state in
             for session in sessions {
                 if let index = state.sessions.firstIndex(where: { $0.id == session.id }) {
-                    state.sessions[index] = session
+                    // An ended session is final (as in SQL).
+                    if state.sessions[index].end == nil { state.sessions[index] = session }
                 } else {
                     state.sessions.append(session)
                 }

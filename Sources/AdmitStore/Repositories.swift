@@ -1,3 +1,4 @@
+public import Crypto
 public import Foundation
 
 /// API keys. Secrets arrive sealed; the repository never sees them in clear.
@@ -89,6 +90,9 @@ public protocol RoomLeaseRepository: Sendable {
     /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
+    /// Deletes the leases of `apiKey` that lapsed before `before` (nodes' own leases, under the
+    /// empty key, of nodes long gone; a room's row is kept so its epochs never repeat).
+    func deleteLapsedLeases(apiKey: String, before: Date) async throws
 }
 
 public struct RoomLease: Sendable, Equatable {
@@ -136,15 +140,16 @@ public struct Store: Sendable {
     /// What other nodes on the same database changed (PostgreSQL); nil for a store of one node.
     public let changes: (any ChangeFeed)?
     /// Messages between the nodes on the same database (PostgreSQL), for the node named by the
-    /// argument; nil for a store of one node.
-    public let nodeLink: (@Sendable (String) -> any NodeLink)?
+    /// first argument, authenticated with the key given second (derived from the master key);
+    /// nil for a store of one node.
+    public let nodeLink: (@Sendable (String, SymmetricKey) -> any NodeLink)?
     /// What backs it, for logs: `memory`, `sqlite:PATH` or `postgres://host/db` (no password).
     public let description: String
     private let closer: @Sendable () async throws -> Void
 
     public init(
         _ repositories: any Repositories, description: String, changes: (any ChangeFeed)? = nil,
-        nodeLink: (@Sendable (String) -> any NodeLink)? = nil, close: @escaping @Sendable () async throws -> Void = {}
+        nodeLink: (@Sendable (String, SymmetricKey) -> any NodeLink)? = nil, close: @escaping @Sendable () async throws -> Void = {}
     ) {
         self.repositories = repositories
         self.changes = changes

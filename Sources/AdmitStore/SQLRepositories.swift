@@ -222,6 +222,10 @@ public final class SQLRepositories: Repositories {
         ).run()
     }
 
+    public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
+        try await database.raw("DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND lease_until < \(bind: Self.millis(before))").run()
+    }
+
     public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
         try await database.raw(
             "SELECT api_key, room_id, node_id, lease_until, epoch FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId)"
@@ -300,7 +304,9 @@ public final class SQLRepositories: Repositories {
         }
         var query: SQLQueryString = "INSERT INTO sessions (id, api_key, room_id, start_at, end_at, attendees) VALUES "
         query += rows.joined(separator: ", ")
-        query.appendLiteral(" ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, attendees = excluded.attendees")
+        // An ended session is final: a late write (a node that lost the room's lease and did not
+        // know yet) cannot bring it back to life or rewrite its time log.
+        query.appendLiteral(" ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, attendees = excluded.attendees WHERE sessions.end_at IS NULL")
         try await database.raw(query).run()
     }
 

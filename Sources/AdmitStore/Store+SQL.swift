@@ -53,7 +53,7 @@ extension Store {
         let repositories = SQLRepositories(database) { topic in await PostgresChangeFeed.announce(topic, on: database, logger: logger) }
         let core = configuration.coreConfiguration
         return Store(
-            repositories, description: safe, changes: feed, nodeLink: { PostgresNodeLink(node: $0, configuration: core, logger: logger) },
+            repositories, description: safe, changes: feed, nodeLink: { PostgresNodeLink(node: $0, key: $1, configuration: core, logger: logger) },
             close: { try await shared.shutdownAsync() })
     }
 }

@@ -35,6 +35,7 @@ final class FlakySessions: Repositories {
         try await inner.releaseRoomLease(apiKey: apiKey, roomId: roomId, node: node)
     }
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? { try await inner.roomLease(apiKey: apiKey, roomId: roomId) }
+    func deleteLapsedLeases(apiKey: String, before: Date) async throws { try await inner.deleteLapsedLeases(apiKey: apiKey, before: before) }
     func dashboardSession(digest: String) async throws -> DashboardSessionRecord? { try await inner.dashboardSession(digest: digest) }
     func deleteDashboardSession(digest: String) async throws { try await inner.deleteDashboardSession(digest: digest) }
     func deleteDashboardSessions(expiredBefore now: Date) async throws { try await inner.deleteDashboardSessions(expiredBefore: now) }

@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
-"""A node killed with SIGKILL mid-meeting (issue 14), against two live `admit serve` processes
-on one PostgreSQL: node A owns a room whose participants are on A and on B; A is killed; every
-participant joins again through B within 5 s, the meeting goes on with one live session, and
-the session A left live is ended with its time logs closed.
+"""Nodes killed with SIGKILL mid-meeting (issue 14), against live `admit serve` processes on one
+PostgreSQL:
+1. node A owns a room whose participants are on A and on B; A is killed; every participant
+   joins again through B within 5 s, the meeting goes on with one live session, and the
+   session A left live is ended with its time logs closed;
+2. a notification forged without the nodes' key (any database login may NOTIFY) is ignored;
+3. A is started again, a participant joins through it (relayed to B), and A is killed and
+   restarted under the same id at once (its node lease never lapses): B still lets that
+   participant go within seconds (the new run does not know it).
 
-Usage: kill_test.py BASE_A BASE_B PID_A   (run by scripts/cluster-test.sh in CI)
+Usage: kill_test.py BASE_A BASE_B PID_A   (run by scripts/cluster-test.sh in CI, which sets
+ADMIT_BIN, ADMIT_TEST_POSTGRES_NODES_URL and CLUSTER_DIR)
 Exits 0 when every check passes; prints each failed check and exits 1 otherwise.
 """
 import asyncio
+import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -74,6 +82,35 @@ async def until_closed(ws, limit):
     except websockets.ConnectionClosed:
         pass
     return ws.close_code
+
+
+def start_a():
+    """Node A again (same id, a new run), waited for."""
+    directory = os.path.join(os.environ["CLUSTER_DIR"], f"a-{time.monotonic_ns()}")
+    os.makedirs(directory)
+    process = subprocess.Popen(
+        [os.environ["ADMIT_BIN"], "serve", "--host", "127.0.0.1", "--port", BASE_A.rsplit(":", 1)[1], "--database",
+         os.environ["ADMIT_TEST_POSTGRES_NODES_URL"], "--data-dir", directory, "--node-id", "a", "--no-janus"],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(directory, "log"), "w"))
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(BASE_A + "/health", timeout=1)
+            return process
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError("node A did not start again")
+
+
+async def next_event(ws, name, limit):
+    """The next event called `name` within `limit` seconds, or None."""
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                event = json.loads(await ws.recv())
+                if event.get("event") == name:
+                    return event
+    except (TimeoutError, websockets.ConnectionClosed):
+        return None
 
 
 async def expect_everyone(ws, first, everyone, limit=5):
@@ -146,6 +183,33 @@ async def main():
             break
         await asyncio.sleep(0.1)
     check(owned, "B's /metrics counts the room it took over")
+    # 2. A forged notification (the right channel and format, no key) is dropped: the meeting goes on.
+    alice_ws = joined[0][0] if joined else None
+    channel = "admit_node_" + hashlib.sha256(b"b").hexdigest()[:32]
+    forged = "v2 a x 1 0 AAAA\n" + json.dumps({"t": "call", "op": "end", "rq": 1, "key": key, "room": room_id})
+    subprocess.run(["psql", "-q", os.environ["ADMIT_TEST_POSTGRES_NODES_URL"], "-c", f"SELECT pg_notify('{channel}', $${forged}$$)"], check=True,
+                   stdout=subprocess.DEVNULL)
+    ended = None
+    if alice_ws:
+        ended = await next_event(alice_ws, "meeting-left", 1.5)
+    check(alice_ws is not None and ended is None, "a forged 'end' notification without the nodes' key is ignored")
+
+    # 3. A again; dave joins through it (relayed to B, the owner now); A is killed and restarted at once.
+    a2 = start_a()
+    dave, _ = await join(BASE_A, host, room_id, "dave", time.monotonic() + 5)
+    if alice_ws:
+        check(await next_event(alice_ws, "participant-joined", 3) is not None, "dave, relayed through the restarted A, joins B's meeting")
+    a2.kill()
+    a2.wait()
+    a3 = start_a()
+    restarted = time.monotonic()
+    left = await next_event(alice_ws, "participant-left", 8) if alice_ws else None
+    took = time.monotonic() - restarted
+    check(left is not None and left.get("participantId") == "dave" and took < 6,
+          f"B lets dave go after A restarts under the same id ({took:.2f} s)")
+    print(f"restart under the same id: dave gone from B's meeting {took:.2f} s after A came back")
+    a3.terminate()
+    a3.wait()
     for ws, _ in joined:
         await ws.close()
     if failures:

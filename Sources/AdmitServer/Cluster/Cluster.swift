@@ -34,6 +34,8 @@ final class Cluster: LiveMeetings, Sendable {
     /// A join the owner admitted for a participant connected here: `ref` names it in `open`.
     struct RemoteAdmission: Sendable {
         var ref: String?
+        /// The owner's run that admitted it.
+        var ownerIncarnation: String?
         var room: RoomRef
         var participantId: String
         var lobby: Bool
@@ -76,37 +78,65 @@ final class Cluster: LiveMeetings, Sendable {
 
     private struct Relay {
         var owner: String
+        /// The owner's incarnation, from its `admitted`: frames from another run of it are refused.
+        var ownerIncarnation: String?
         var room: RoomRef
         var outlet: FrameOutlet
+        var opened: Date
         var lost = false
     }
 
     private struct Admitted {
         var join: AdmittedJoin
         var from: String
+        var incarnation: String
         var expires: Date
     }
 
+    /// A participant relayed here: by its node's run and that node's connection id.
     private struct RemoteKey: Hashable {
         var node: String
+        var incarnation: String
         var relay: RelayID
+    }
+
+    private struct Remote {
+        var requests: AsyncStream<String>.Continuation
+        var connection: ConnectionID
+        var room: RoomRef
+        var opened: Date
+        /// The room moved (this node lost its lease): the close tells the relaying node so (1012).
+        var moved = false
+    }
+
+    private struct Call {
+        var node: String
+        var continuation: CheckedContinuation<RelayMessage?, Never>
     }
 
     private struct State {
         /// Rooms whose lease this node holds, with when a join last used each.
         var owned: [RoomRef: Date] = [:]
+        /// When the leases were last renewed: past `leaseTime` without, none is trusted.
         var renewedAt = Date()
-        var calls: [UInt64: CheckedContinuation<RelayMessage?, Never>] = [:]
-        var nextCall: UInt64 = 1
+        /// Leases renewed last round that this node did not know it held (released next round).
+        var strays: Set<RoomRef> = []
+        var calls: [UInt64: Call] = [:]
+        /// Random start: a restarted node's ids do not meet its previous run's late answers.
+        var nextCall = UInt64.random(in: 1...(1 << 62))
         /// Owner side: admitted joins waiting for their `open`, by ref.
         var admitted: [String: Admitted] = [:]
-        /// Owner side: the request streams of participants relayed from other nodes.
-        var remotes: [RemoteKey: AsyncStream<String>.Continuation] = [:]
+        /// Owner side: participants relayed from other nodes.
+        var remotes: [RemoteKey: Remote] = [:]
         /// This side: connections relayed to their room's owner.
         var relays: [RelayID: Relay] = [:]
-        var nextRelay: RelayID = 1
+        var nextRelay = RelayID.random(in: 1...(1 << 62))
+        /// Admissions and calls from other nodes being worked on.
+        var working = 0
         /// Seconds the latest message from another node took.
         var lastLag: Double?
+        /// The latest run seen of each peer: a message from another run means the peer restarted.
+        var peerRuns: [String: String] = [:]
     }
 
     private let state = Mutex(State())
@@ -142,12 +172,19 @@ final class Cluster: LiveMeetings, Sendable {
 
     // MARK: Routing joins
 
+    /// Whether this node may trust its own leases now: renewed within the lease's time (less a
+    /// margin). A node cut off from the database stops counting itself the owner of anything
+    /// before another node can take its rooms over.
+    private static func fresh(_ state: State, now: Date) -> Bool {
+        now.timeIntervalSince(state.renewedAt) < leaseTime - 0.5
+    }
+
     /// Where `room`'s meeting runs: here (the lease taken or held), or on its owner.
     func route(_ room: RoomRef) async throws(AppError) -> Route {
         guard link != nil else { return .local }
         let now = Date()
         let held = state.withLock { state -> Bool in
-            guard state.owned[room] != nil else { return false }
+            guard state.owned[room] != nil, Self.fresh(state, now: now) else { return false }
             state.owned[room] = now
             return true
         }
@@ -161,17 +198,23 @@ final class Cluster: LiveMeetings, Sendable {
             throw AppError(.unavailable, "The store did not answer; try again.")
         }
         guard lease.node == node else { return .remote(owner: lease.node) }
-        let fresh = state.withLock { $0.owned.updateValue(now, forKey: room) == nil }
-        if fresh, hub.liveSession(room) == nil { await endOrphanedSessions(room, now: now) }
+        let taken = state.withLock { state -> Bool in
+            // Taking a lease is a renewal of it: the clock of trust restarts for this room at least.
+            if !Self.fresh(state, now: now) { state.renewedAt = now }
+            return state.owned.updateValue(now, forKey: room) == nil
+        }
+        if taken { await endOrphanedSessions(room, now: now) }
         return .local
     }
 
     /// Ends what a previous owner left live in the store for `room` (it died, or lost the
-    /// lease): the session and each open stay end now.
+    /// lease): the session and each open stay end now. This node's own live session (a join
+    /// that came meanwhile) is left alone; an ended session is final in the store, so a late
+    /// write of the previous owner cannot bring it back.
     private func endOrphanedSessions(_ room: RoomRef, now: Date) async {
         do {
             let recent = try await repositories.sessions(apiKey: room.apiKey, roomId: room.roomId, page: 1, perPage: 5)
-            for var session in recent.items where session.end == nil {
+            for var session in recent.items where session.end == nil && session.id != hub.liveSession(room)?.id {
                 for index in session.attendees.indices {
                     for stay in session.attendees[index].timelog.indices where session.attendees[index].timelog[stay].end == nil {
                         session.attendees[index].timelog[stay].end = now
@@ -205,7 +248,8 @@ final class Cluster: LiveMeetings, Sendable {
             throw APIError(status: .init(code: status), body: reply.body ?? .object([]))
         }
         guard let participantId = reply.participantId else { throw AppError(.failed, "The room's node answered without a participant.") }
-        return .admitted(RemoteAdmission(ref: reply.ref, room: room, participantId: participantId, lobby: reply.lobby ?? false))
+        return .admitted(
+            RemoteAdmission(ref: reply.ref, ownerIncarnation: reply.from, room: room, participantId: participantId, lobby: reply.lobby ?? false))
     }
 
     // MARK: Relayed connections (this node, the owner elsewhere)
@@ -215,7 +259,8 @@ final class Cluster: LiveMeetings, Sendable {
         let id = state.withLock { state in
             let id = state.nextRelay
             state.nextRelay += 1
-            state.relays[id] = Relay(owner: owner, room: admitted.room, outlet: outlet)
+            state.relays[id] = Relay(
+                owner: owner, ownerIncarnation: admitted.ownerIncarnation, room: admitted.room, outlet: outlet, opened: Date())
             return id
         }
         send(RelayMessage(t: .open, c: id, ref: admitted.ref), to: owner)
@@ -228,7 +273,8 @@ final class Cluster: LiveMeetings, Sendable {
         send(RelayMessage(t: .msg, c: relay, x: text), to: owner)
     }
 
-    /// Whether a relayed connection was closed because its owner went away.
+    /// Whether a relayed connection was closed because its room moved (its owner went away, or
+    /// lost the room): the client is told to join again (1012).
     func relayLost(_ relay: RelayID) -> Bool {
         state.withLock { $0.relays[relay]?.lost ?? false }
     }
@@ -286,7 +332,7 @@ final class Cluster: LiveMeetings, Sendable {
         link.send(line, to: node)
     }
 
-    /// Sends a call and waits for its answer; nil after `callTimeout`.
+    /// Sends a call and waits for its answer (from the node called); nil after `callTimeout`.
     private func call(_ message: RelayMessage, to node: String) async -> RelayMessage? {
         guard link != nil else { return nil }
         let id = state.withLock { state -> UInt64? in
@@ -298,19 +344,29 @@ final class Cluster: LiveMeetings, Sendable {
         var message = message
         message.rq = id
         let sent = message
-        let timer = Task {
-            try? await Task.sleep(for: Self.callTimeout)
-            self.answer(id, with: nil)
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            state.withLock { $0.calls[id] = continuation }
+        // The continuation is registered before the timer starts: the timer always finds it
+        // (or its answer came first), so it is resumed exactly once.
+        let timer = Mutex<Task<Void, Never>?>(nil)
+        let reply = await withCheckedContinuation { continuation in
+            state.withLock { $0.calls[id] = Call(node: node, continuation: continuation) }
+            timer.withLock {
+                $0 = Task {
+                    try? await Task.sleep(for: Self.callTimeout)
+                    self.answer(id, from: node, with: nil)
+                }
+            }
             send(sent, to: node)
         }
+        timer.withLock { $0?.cancel() }
+        return reply
     }
 
-    private func answer(_ id: UInt64, with reply: RelayMessage?) {
-        state.withLock { $0.calls.removeValue(forKey: id) }?.resume(returning: reply)
+    private func answer(_ id: UInt64, from node: String, with reply: RelayMessage?) {
+        let waiting = state.withLock { state -> Call? in
+            guard state.calls[id]?.node == node else { return nil }
+            return state.calls.removeValue(forKey: id)
+        }
+        waiting?.continuation.resume(returning: reply)
     }
 
     /// Runs the link, handles what comes, and keeps the leases, until shutdown.
@@ -324,7 +380,12 @@ final class Cluster: LiveMeetings, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await link.run() }
                 group.addTask {
-                    for await message in link.inbox { self.receive(message) }
+                    for await event in link.inbox {
+                        switch event {
+                        case .message(let message): self.receive(message)
+                        case .lost(let from): self.lost(from: from)
+                        }
+                    }
                 }
                 group.addTask {
                     while (try? await Task.sleep(for: Self.renewInterval)) != nil { await self.maintain() }
@@ -359,30 +420,53 @@ final class Cluster: LiveMeetings, Sendable {
         }
     }
 
-    /// Every second: renew the leases (and let go of rooms taken over meanwhile), give up idle
-    /// rooms, drop stale admissions, and let go of peers whose node lease lapsed.
+    /// `operation`, or an error after `limit`: no store call of the lease round may hang it.
+    private func bounded<T: Sendable>(_ limit: Duration = .seconds(2), _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw StoreError("the store did not answer within \(limit)")
+            }
+            guard let first = try await group.next() else { throw CancellationError() }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Every second: renew the leases (and let go of rooms taken over meanwhile, or of every
+    /// room once the leases could not be renewed for nearly their time), give up idle rooms,
+    /// drop stale admissions, tell peers which relays this node holds with them, and let go of
+    /// peers whose node lease lapsed.
     private func maintain() async {
         let now = Date()
         let own = Self.nodeLease(node)
+        let (node, repositories, leaseTime) = (self.node, self.repositories, Self.leaseTime)
         var lost: [RoomRef] = []
+        var strays: [RoomRef] = []
         do {
-            // The node's own lease is taken again when it lapsed (a stall longer than a lease).
-            _ = try await repositories.takeRoomLease(
-                apiKey: own.apiKey, roomId: own.roomId, node: node, until: now.addingTimeInterval(Self.leaseTime), now: now)
-            let renewed = Set(
-                try await repositories.renewRoomLeases(node: node, until: now.addingTimeInterval(Self.leaseTime)).map {
-                    RoomRef(apiKey: $0.apiKey, roomId: $0.roomId)
-                })
-            lost = state.withLock { state in
+            let renewed = try await bounded {
+                // The node's own lease is taken again when it lapsed (a stall longer than a lease).
+                _ = try await repositories.takeRoomLease(
+                    apiKey: own.apiKey, roomId: own.roomId, node: node, until: now.addingTimeInterval(leaseTime), now: now)
+                return try await repositories.renewRoomLeases(node: node, until: now.addingTimeInterval(leaseTime))
+            }
+            let held = Set(renewed.filter { $0.apiKey != own.apiKey }.map { RoomRef(apiKey: $0.apiKey, roomId: $0.roomId) })
+            (lost, strays) = state.withLock { state in
                 state.renewedAt = now
-                let gone = state.owned.keys.filter { !renewed.contains($0) }
+                let gone = state.owned.keys.filter { !held.contains($0) }
                 for room in gone { state.owned[room] = nil }
-                return gone
+                // Renewed but not known here twice in a row (a failed release, a lease dropped
+                // after an error): released. Once could be a join between its take and `owned`.
+                let unknown = held.filter { state.owned[$0] == nil }
+                let release = unknown.filter(state.strays.contains)
+                state.strays = unknown.subtracting(release)
+                return (gone, Array(release))
             }
         } catch {
-            // Not renewed for a lease's time: another node may own these rooms by now.
+            // Not renewed for nearly a lease's time: another node may own these rooms soon.
             lost = state.withLock { state in
-                guard now.timeIntervalSince(state.renewedAt) >= Self.leaseTime - 0.5 else { return [] }
+                guard !Self.fresh(state, now: now) else { return [] }
                 defer { state.owned = [:] }
                 return Array(state.owned.keys)
             }
@@ -390,8 +474,12 @@ final class Cluster: LiveMeetings, Sendable {
         }
         for room in lost {
             logger.warning("lost the lease of a live room: its participants join again", metadata: ["room": "\(room.roomId)"])
+            state.withLock { state in
+                for key in state.remotes.keys where state.remotes[key]?.room == room { state.remotes[key]?.moved = true }
+            }
             _ = await hub.end(room, reason: .websocketDisconnected)
         }
+        for room in strays { try? await repositories.releaseRoomLease(apiKey: room.apiKey, roomId: room.roomId, node: node) }
         let idle = state.withLock { state in
             state.admitted = state.admitted.filter { $0.value.expires > now }
             return state.owned.filter { now.timeIntervalSince($0.value) > Self.idleRelease }.map(\.key)
@@ -405,79 +493,218 @@ final class Cluster: LiveMeetings, Sendable {
             }
             if release { try? await repositories.releaseRoomLease(apiKey: room.apiKey, roomId: room.roomId, node: node) }
         }
+        sendHolds()
         await checkPeers(now: now)
+        if Int(now.timeIntervalSince1970) % 60 == 0 {
+            // Own leases of nodes gone for an hour (random node ids leave one each).
+            try? await repositories.deleteLapsedLeases(apiKey: own.apiKey, before: now.addingTimeInterval(-3600))
+        }
         metrics.cluster(ownedRooms: ownedRooms, relays: relayCounts)
     }
 
-    /// Peers this node relays for or to whose own lease lapsed are gone: their participants
-    /// here leave, and connections relayed to them close (1012) to join again.
+    /// Tells each peer which relays this node holds with it: as the relaying node (`relays`)
+    /// and as the owner (`remotes`). A peer drops what the other side no longer holds, so a
+    /// lost `open`, `bye` or `close` leaves nothing behind for more than a few seconds.
+    private func sendHolds() {
+        let (relays, remotes) = state.withLock { state -> ([String: [RelayID]], [String: [RelayID]]) in
+            var relays: [String: [RelayID]] = [:]
+            for (id, relay) in state.relays where !relay.lost { relays[relay.owner, default: []].append(id) }
+            var remotes: [String: [RelayID]] = [:]
+            for key in state.remotes.keys { remotes[key.node, default: []].append(key.relay) }
+            return (relays, remotes)
+        }
+        for (owner, ids) in relays { send(RelayMessage(t: .relays, cs: ids), to: owner) }
+        for (peer, ids) in remotes { send(RelayMessage(t: .remotes, cs: ids), to: peer) }
+    }
+
+    /// Relays older than this are dropped when the other side does not hold them (younger ones
+    /// may be on their way).
+    static let holdGrace: TimeInterval = 3
+
+    /// `peer` restarted (a message came from another run of it): what this node held with its
+    /// previous run `run` is gone. Its relayed participants leave; relays to it close (1012).
+    private func restarted(_ peer: String, run: String) {
+        logger.warning("another node restarted: what was relayed with its previous run goes", metadata: ["peer": "\(peer)"])
+        let (finished, closing) = state.withLock { state -> ([AsyncStream<String>.Continuation], [FrameOutlet]) in
+            var finished: [AsyncStream<String>.Continuation] = []
+            for (key, remote) in state.remotes where key.node == peer && key.incarnation == run {
+                state.remotes[key] = nil
+                finished.append(remote.requests)
+            }
+            var closing: [FrameOutlet] = []
+            for (id, relay) in state.relays where relay.owner == peer && relay.ownerIncarnation == run && !relay.lost {
+                state.relays[id]?.lost = true
+                closing.append(relay.outlet)
+            }
+            return (finished, closing)
+        }
+        for requests in finished { requests.finish() }
+        close(closing)
+    }
+
+    /// A peer's list of the relays it holds with this node.
+    private func reconcile(_ message: RelayMessage, from peer: String, incarnation: String) {
+        let listed = Set(message.cs ?? [])
+        let now = Date()
+        var finished: [AsyncStream<String>.Continuation] = []
+        var closing: [FrameOutlet] = []
+        var unknown: [RelayID] = []
+        state.withLock { state in
+            switch message.t {
+            case .relays:
+                // The peer relays these to this node: ones this node does not run are closed there.
+                for key in state.remotes.keys where key.node == peer && !listed.contains(key.relay) {
+                    if let remote = state.remotes[key], now.timeIntervalSince(remote.opened) > Self.holdGrace {
+                        state.remotes[key] = nil
+                        finished.append(remote.requests)
+                    }
+                }
+                unknown = listed.filter { state.remotes[RemoteKey(node: peer, incarnation: incarnation, relay: $0)] == nil }
+            case .remotes:
+                // The peer runs these for this node: ones no longer here leave there; relays here it does not run close.
+                unknown = listed.filter { state.relays[$0]?.owner != peer }
+                for (id, relay) in state.relays where relay.owner == peer && !relay.lost && !listed.contains(id) {
+                    if now.timeIntervalSince(relay.opened) > Self.holdGrace {
+                        state.relays[id]?.lost = true
+                        closing.append(relay.outlet)
+                    }
+                }
+            default:
+                break
+            }
+        }
+        for requests in finished { requests.finish() }
+        close(closing)
+        for id in unknown { send(RelayMessage(t: message.t == .relays ? .close : .bye, c: id, lost: true), to: peer) }
+    }
+
+    /// Closes relayed connections whose room moved (1012), after what was written to them.
+    private func close(_ outlets: [FrameOutlet]) {
+        guard !outlets.isEmpty else { return }
+        var fanout = Fanout()
+        for outlet in outlets { fanout.close(outlet) }
+        fanout.send()
+    }
+
+    /// Peers this node relays for or to whose own lease lapsed (or is gone) are gone: their
+    /// participants here leave, and connections relayed to them close (1012) to join again.
     private func checkPeers(now: Date) async {
         let peers = state.withLock { state in Set(state.remotes.keys.map(\.node)).union(state.relays.values.map(\.owner)) }
         for peer in peers {
             let lease = Self.nodeLease(peer)
-            guard let found = try? await repositories.roomLease(apiKey: lease.apiKey, roomId: lease.roomId) else { continue }
-            if found.node == peer, found.until >= now { continue }
+            let repositories = self.repositories
+            let found: RoomLease?
+            do {
+                found = try await bounded { try await repositories.roomLease(apiKey: lease.apiKey, roomId: lease.roomId) }
+            } catch {
+                continue  // the store is the problem, not the peer
+            }
+            if let found, found.node == peer, found.until >= now { continue }
             logger.warning("a node stopped renewing its lease: its relayed participants go", metadata: ["peer": "\(peer)"])
-            peerGone(peer)
+            lost(from: peer)
         }
     }
 
-    private func peerGone(_ peer: String) {
+    /// Messages from `peer` (or from anyone: nil) may have been lost, or the peer is gone: what
+    /// depends on them is let go. Its participants relayed here leave their meetings;
+    /// connections relayed to it close with 1012, and their clients join again.
+    private func lost(from peer: String?) {
         let (remotes, relays) = state.withLock { state -> ([AsyncStream<String>.Continuation], [FrameOutlet]) in
-            let remotes = state.remotes.filter { $0.key.node == peer }
-            for key in remotes.keys { state.remotes[key] = nil }
+            var remotes: [AsyncStream<String>.Continuation] = []
+            for (key, remote) in state.remotes where peer == nil || key.node == peer {
+                state.remotes[key] = nil
+                remotes.append(remote.requests)
+            }
             var outlets: [FrameOutlet] = []
-            for (id, relay) in state.relays where relay.owner == peer && !relay.lost {
+            for (id, relay) in state.relays where (peer == nil || relay.owner == peer) && !relay.lost {
                 state.relays[id]?.lost = true
                 outlets.append(relay.outlet)
             }
-            return (Array(remotes.values), outlets)
+            return (remotes, outlets)
         }
+        guard !remotes.isEmpty || !relays.isEmpty else { return }
+        logger.warning("messages from another node may have been lost, or it is gone: its relays are closed", metadata: ["peer": "\(peer ?? "any")"])
         for remote in remotes { remote.finish() }
-        var fanout = Fanout()
-        for outlet in relays { fanout.close(outlet) }
-        fanout.send()
+        close(relays)
     }
 
     /// One message from another node. Messages about one connection are handled here in order
     /// (a stream per relayed participant); admissions and calls, which wait on the store or a
-    /// meeting, each on a task of their own.
+    /// meeting, each on a task of their own (at most `maxPending` at once).
     private func receive(_ message: NodeMessage) {
         let lag = Date().timeIntervalSince(message.sentAt)
         metrics.relayLag(lag)
         state.withLock { $0.lastLag = lag }
-        guard let relayed = RelayMessage(line: message.text) else {
+        guard var relayed = RelayMessage(line: message.text) else {
             logger.warning("dropped a node message not understood", metadata: ["from": "\(message.from)"])
             return
         }
-        let from = message.from
+        relayed.from = message.incarnation
+        let (from, incarnation) = (message.from, message.incarnation)
+        let previous = state.withLock { state -> String? in
+            guard state.peerRuns.count < Self.maxPending || state.peerRuns[from] != nil else { return nil }
+            return state.peerRuns.updateValue(incarnation, forKey: from)
+        }
+        if let previous, previous != incarnation { restarted(from, run: previous) }
         switch relayed.t {
-        case .admit:
-            Task { await self.admitRelayed(relayed, from: from) }
-        case .call:
-            Task { await self.answerCall(relayed, from: from) }
+        case .admit, .call:
+            let accepted = state.withLock { state -> Bool in
+                guard state.working < Self.maxPending else { return false }
+                state.working += 1
+                return true
+            }
+            guard accepted else {
+                var busy = RelayMessage(t: relayed.t == .admit ? .admitted : .result, rq: relayed.rq)
+                busy.status = 503
+                busy.body = APIError(.serviceUnavailable, "The room's node is too busy; join again.").body
+                send(busy, to: from)
+                return
+            }
+            Task {
+                if relayed.t == .admit {
+                    await self.admitRelayed(relayed, from: from, incarnation: incarnation)
+                } else {
+                    await self.answerCall(relayed, from: from)
+                }
+                self.state.withLock { $0.working -= 1 }
+            }
         case .admitted, .result:
-            if let id = relayed.rq { answer(id, with: relayed) }
+            if let id = relayed.rq { answer(id, from: from, with: relayed) }
         case .open:
-            openRemote(relayed, from: from)
+            openRemote(relayed, from: from, incarnation: incarnation)
         case .msg:
             guard let relay = relayed.c, let text = relayed.x else { return }
-            _ = state.withLock { $0.remotes[RemoteKey(node: from, relay: relay)] }?.yield(text)
+            let key = RemoteKey(node: from, incarnation: incarnation, relay: relay)
+            guard let requests = state.withLock({ $0.remotes[key]?.requests }), case .dropped = requests.yield(text) else { return }
+            // Over the backlog: refused as a local connection's media backlog is (429).
+            if case .success(let (id, _)) = RTCMessage.request(text) {
+                let body = RTCErrorBody(.tooManyRequests, reason: "at most \(Self.remoteBacklog) requests may wait")
+                send(RelayMessage(t: .out, c: relay, xs: [RTCReply(id: id, error: body).text]), to: from)
+            }
         case .bye:
             guard let relay = relayed.c else { return }
-            state.withLock { $0.remotes.removeValue(forKey: RemoteKey(node: from, relay: relay)) }?.finish()
+            state.withLock { $0.remotes.removeValue(forKey: RemoteKey(node: from, incarnation: incarnation, relay: relay)) }?.requests.finish()
         case .out, .close:
-            // Only the relay's owner writes to it.
-            guard let id = relayed.c, let outlet = state.withLock({ $0.relays[id].flatMap { $0.owner == from ? $0.outlet : nil } }) else { return }
+            // Only the relay's owner, in the run that admitted it, writes to it.
+            guard let id = relayed.c else { return }
+            let outlet = state.withLock { state -> FrameOutlet? in
+                guard let relay = state.relays[id], relay.owner == from, relay.ownerIncarnation == nil || relay.ownerIncarnation == incarnation
+                else { return nil }
+                if relayed.t == .close, relayed.lost == true { state.relays[id]?.lost = true }
+                return relay.outlet
+            }
+            guard let outlet else { return }
             var fanout = Fanout()
             for text in relayed.xs ?? [] { fanout.write(FrameOutlet.textFrame(text), to: outlet) }
             if relayed.t == .close { fanout.close(outlet) }
             fanout.send()
+        case .relays, .remotes:
+            reconcile(relayed, from: from, incarnation: incarnation)
         }
     }
 
     /// Owner side: the rest of admission for a participant connected to `from`.
-    private func admitRelayed(_ message: RelayMessage, from: String) async {
+    private func admitRelayed(_ message: RelayMessage, from: String, incarnation: String) async {
         var reply = RelayMessage(t: .admitted, rq: message.rq)
         defer { send(reply, to: from) }
         guard let apiKey = message.key, let roomId = message.room, let claims = message.claims.flatMap(Claims.init(relayed:)),
@@ -501,7 +728,8 @@ final class Cluster: LiveMeetings, Sendable {
             let ref = Identifiers.hex(16)
             let kept = state.withLock { state -> Bool in
                 guard state.admitted.count < Self.maxPending else { return false }
-                state.admitted[ref] = Admitted(join: admitted, from: from, expires: Date().addingTimeInterval(Self.admissionLifetime))
+                state.admitted[ref] = Admitted(
+                    join: admitted, from: from, incarnation: incarnation, expires: Date().addingTimeInterval(Self.admissionLifetime))
                 return true
             }
             if kept {
@@ -525,28 +753,36 @@ final class Cluster: LiveMeetings, Sendable {
     }
 
     /// Owner side: a relayed participant's connection opens; it runs here as a local one would,
-    /// its frames going back through the link.
-    private func openRemote(_ message: RelayMessage, from: String) {
+    /// its frames going back through the link. Refused (closed there) when the admission is
+    /// unknown, expired, another node's or run's, or the room is no longer this node's.
+    private func openRemote(_ message: RelayMessage, from: String, incarnation: String) {
         guard let relay = message.c else { return }
-        guard let ref = message.ref,
-            let admitted = state.withLock({ state in state.admitted[ref].flatMap { $0.from == from ? state.admitted.removeValue(forKey: ref) : nil } }
-            )
-        else {
-            // Unknown or expired: the relaying node closes it.
-            send(RelayMessage(t: .close, c: relay), to: from)
+        let now = Date()
+        let admitted = state.withLock { state -> Admitted? in
+            guard let ref = message.ref, let admitted = state.admitted[ref], admitted.from == from, admitted.incarnation == incarnation
+            else { return nil }
+            state.admitted[ref] = nil
+            guard state.owned[admitted.join.room] != nil, Self.fresh(state, now: now) else { return nil }
+            return admitted
+        }
+        guard let admitted else {
+            send(RelayMessage(t: .close, c: relay, lost: true), to: from)
             return
         }
         let join = admitted.join
-        let key = RemoteKey(node: from, relay: relay)
+        let key = RemoteKey(node: from, incarnation: incarnation, relay: relay)
         let outlet = FrameOutlet.relaying(on: MultiThreadedEventLoopGroup.singleton.next()) { [weak self] texts, close in
             guard let self else { return }
             if !texts.isEmpty { self.send(RelayMessage(t: .out, c: relay, xs: texts), to: from) }
-            if close { self.send(RelayMessage(t: .close, c: relay), to: from) }
+            if close {
+                let moved = self.state.withLock { $0.remotes[key]?.moved ?? false }
+                self.send(RelayMessage(t: .close, c: relay, lost: moved ? true : nil), to: from)
+            }
         }
         let (requests, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(Self.remoteBacklog))
-        state.withLock { $0.remotes[key] = sink }
         let hub = self.hub
         let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
+        state.withLock { $0.remotes[key] = Remote(requests: sink, connection: connection, room: join.room, opened: now) }
         let runner = RTCController.RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
         Task {
             await withTaskGroup(of: Void.self) { group in
@@ -567,8 +803,8 @@ final class Cluster: LiveMeetings, Sendable {
             runner.stop()
             sink.finish()
             self.state.withLock { state in
-                // Only this connection's entry (a later `open` could not reuse the id: ids only grow).
-                _ = state.remotes.removeValue(forKey: key)
+                // This connection's entry only: keys carry the relaying node's run, whose ids only grow.
+                if state.remotes[key]?.connection == connection { state.remotes[key] = nil }
             }
             await hub.disconnected(connection)
         }
@@ -610,36 +846,63 @@ extension Optional {
 /// - `admit` (to the owner) / `admitted`: the rest of admission, the seat promised; `ref`
 ///   names the join for `open`, or `status` and `body` carry the refusal, or `moved`;
 /// - `open`, `msg`, `bye` (to the owner): the relayed connection `c` opens, sends a request, leaves;
-/// - `out`, `close` (from the owner): frames for connection `c`, then perhaps its close;
-/// - `call` / `result`: the server API on a live meeting (`op`), answered with `ok` or `session`.
+/// - `out`, `close` (from the owner): frames for connection `c`, then perhaps its close (`lost`:
+///   the room moved, the client should join again);
+/// - `call` / `result`: the server API on a live meeting (`op`), answered with `ok` or `session`;
+/// - `relays`, `remotes` (each second): the relays a node holds with the receiver, as the
+///   relaying node and as the owner (`cs`), so each side drops what the other lost.
+/// Field names are short: a relayed event travels in one, and many fit a notification.
 struct RelayMessage: Codable, Sendable {
     enum Kind: String, Codable, Sendable {
-        case admit, admitted, open, msg, bye, out, close, call, result
+        case admit, admitted, open, msg, bye, out, close, call, result, relays, remotes
     }
     enum Operation: String, Codable, Sendable {
         case session, end, remove, answer
     }
 
+    /// What the message is (`Kind`).
     var t: Kind
+    /// A call's id, echoed by its answer.
     var rq: UInt64? = nil
+    /// The relayed connection, by the relaying node's id for it.
     var c: RelayID? = nil
+    /// An admitted join's name, for its `open`.
     var ref: String? = nil
+    /// The room: its API key and id.
     var key: String? = nil
     var room: String? = nil
+    /// The token's claims (verified where the participant connected), for `admit`.
     var claims: JSONValue? = nil
+    /// The join's query without its token, for `admit`.
     var join: RelayJoin? = nil
+    /// Whether admission promises the seat (an upgrade) or only answers (validate).
     var reserve: Bool? = nil
+    /// One request's text (`msg`).
     var x: String? = nil
+    /// Frames' texts (`out`).
     var xs: [String]? = nil
+    /// Connection ids (`relays`, `remotes`).
+    var cs: [RelayID]? = nil
     var participantId: String? = nil
     var op: Operation? = nil
+    /// The lobby answer (`call` `answer`).
     var allow: Bool? = nil
+    /// A refusal's HTTP status and body (`admitted`).
     var status: Int? = nil
     var body: JSONValue? = nil
     var lobby: Bool? = nil
+    /// The owner no longer holds the room (`admitted`).
     var moved: Bool? = nil
+    /// The room moved (`close`): the client is told to join again (1012).
+    var lost: Bool? = nil
     var ok: Bool? = nil
     var session: String? = nil
+    /// The sender's run, set on receipt from the link's header (never sent).
+    var from: String? = nil
+
+    private enum CodingKeys: String, CodingKey {
+        case t, rq, c, ref, key, room, claims, join, reserve, x, xs, cs, participantId, op, allow, status, body, lobby, moved, lost, ok, session
+    }
 
     typealias RelayID = Cluster.RelayID
 
@@ -649,8 +912,8 @@ struct RelayMessage: Codable, Sendable {
 
     init(
         t: Kind, rq: UInt64? = nil, c: RelayID? = nil, ref: String? = nil, key: String? = nil, room: String? = nil, claims: JSONValue? = nil,
-        join: RelayJoin? = nil, reserve: Bool? = nil, x: String? = nil, xs: [String]? = nil, participantId: String? = nil,
-        op: Operation? = nil, allow: Bool? = nil
+        join: RelayJoin? = nil, reserve: Bool? = nil, x: String? = nil, xs: [String]? = nil, cs: [RelayID]? = nil, participantId: String? = nil,
+        op: Operation? = nil, allow: Bool? = nil, lost: Bool? = nil
     ) {
         self.t = t
         self.rq = rq
@@ -663,9 +926,11 @@ struct RelayMessage: Codable, Sendable {
         self.reserve = reserve
         self.x = x
         self.xs = xs
+        self.cs = cs
         self.participantId = participantId
         self.op = op
         self.allow = allow
+        self.lost = lost
     }
 
     init?(line: String) {

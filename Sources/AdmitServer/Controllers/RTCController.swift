@@ -147,7 +147,21 @@ struct RTCController {
                     }
                 }
                 group.addTask {
-                    await readRequests(inbound, outbound, limits: limits) { _, _, text in cluster.forward(text, from: relay) }
+                    await readRequests(inbound, outbound, limits: limits) { id, request, text in
+                        // What crosses the database is bounded by kind: an SDP for media, a candidate for trickle, a small object else.
+                        let limit =
+                            switch request {
+                            case .media(.trickle): Self.relayedTrickleBytes
+                            case .media: Self.relayedMediaBytes
+                            default: Self.relayedRequestBytes
+                            }
+                        guard text.utf8.count <= limit else {
+                            let body = RTCErrorBody.invalidRequest("a request of this kind takes at most \(limit) bytes")
+                            try? await outbound.write(.text(RTCReply(id: id, error: body).text))
+                            return
+                        }
+                        cluster.forward(text, from: relay)
+                    }
                 }
                 await group.next()
                 group.cancelAll()
@@ -216,6 +230,10 @@ struct RTCController {
 
     /// Media requests one connection may have waiting for the SFU.
     static let mediaBacklog = 32
+    /// The largest requests relayed to another node, by kind (each crosses the database).
+    static let relayedTrickleBytes = 2048
+    static let relayedMediaBytes = RTCMessage.maxSDPBytes + 4096
+    static let relayedRequestBytes = 8192
 
     /// Carries out one connection's requests in its meeting (a connection to this node, or one
     /// relayed from another node): meeting requests and jobs at once, in order; media requests,
@@ -344,19 +362,23 @@ struct RTCController {
         // Again when the owner gave the room up meanwhile, or does not answer (dead, its lease
         // lapses within `Cluster.leaseTime` and this node takes the room over), for a while.
         let deadline = ContinuousClock.now + Cluster.joinPatience
-        for _ in 0..<8 {
+        var moved = false
+        for _ in 0..<8 where ContinuousClock.now < deadline {
             switch try await cluster.route(room) {
             case .local:
                 return .here(try await joins.admit(query, claims: claims, reserving: reserving))
             case .remote(let owner):
                 switch try await cluster.admit(query, claims: claims, room: room, owner: owner, reserving: reserving) {
                 case .admitted(let admitted): return .relayed(admitted, owner: owner)
-                case .moved: continue
-                case .silent: guard ContinuousClock.now < deadline else { break }
+                case .moved: moved = true
+                case .silent: moved = false
                 }
             }
-            guard ContinuousClock.now < deadline else { break }
         }
-        throw AppError(.unavailable, "The node running room \(record.roomId) does not answer; join again.")
+        throw AppError(
+            .unavailable,
+            moved
+                ? "Room \(record.roomId) is moving between nodes; join again." : "The node running room \(record.roomId) does not answer; join again."
+        )
     }
 }
