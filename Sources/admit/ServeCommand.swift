@@ -135,7 +135,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.publicURL = publicUrl
         configuration.janusURL = janus
         configuration.janusAPISecret = janusApiSecret ?? ProcessInfo.processInfo.environment["ADMIT_JANUS_API_SECRET"]
-        if dev, janus == nil, !noJanus, case .sqlite = store.location {
+        if dev, janus == nil, !noJanus {
+            // Under the data directory whatever the store (several dev nodes on one PostgreSQL each start their own).
+            try makePrivateDirectory(store.dataDir)
             configuration.launchJanusIn = URL(fileURLWithPath: store.dataDir).appendingPathComponent("janus").path
         }
         configuration.leeway = leeway

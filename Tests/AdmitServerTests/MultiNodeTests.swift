@@ -136,6 +136,18 @@ struct MultiNodeTests {
                 #expect(muted.participantId == "host" && muted.body["enabled"] == .bool(false))
                 #expect(try await moderator.skip(to: "mic-changed").participantId == "host")
 
+                // A request too large for one notification (an offer of 12 KB) crosses through the
+                // relay table, and its answer comes back: no SFU here, so 4090.
+                let padding = (0..<120).map { "a=x-padding-\($0):" + String(repeating: "p", count: 80) }.joined(separator: "\r\n")
+                let large = CannedSDP.offer + padding + "\r\n"
+                #expect(large.utf8.count > 10_000)
+                do {
+                    _ = try await moderator.connection.publish(offer: large)
+                    Issue.record("publish without an SFU was answered ok")
+                } catch let failure as MeetingConnection.RequestFailed {
+                    #expect(failure.code == 4090, "the relayed large request's answer: \(failure)")
+                }
+
                 // One live session, whichever node is asked, with everyone in it.
                 for node in [nodeA, nodeB] {
                     let sessions = try await node.call(.get, "/v2/sessions?roomId=\(roomId)", token: token(key)).json["data"]
