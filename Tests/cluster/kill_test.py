@@ -84,6 +84,16 @@ async def until_closed(ws, limit):
     return ws.close_code
 
 
+def terminate(node):
+    """Cuts `node`'s listening connections to PostgreSQL (its node link's and its change feed's)."""
+    channel = "admit_node_" + hashlib.sha256(node.encode()).hexdigest()[:32]
+    sql = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+           f"WHERE query LIKE 'LISTEN \"{channel}\"%' OR (query LIKE 'LISTEN \"admit_changes\"%' AND pid IN "
+           f"(SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%'))")
+    out = subprocess.run(["psql", "-At", os.environ["ADMIT_TEST_POSTGRES_NODES_URL"], "-c", sql], check=True, capture_output=True, text=True)
+    check(int(out.stdout.strip() or 0) >= 1, f"{node}'s listening connections cut ({out.stdout.strip()})")
+
+
 def start_a():
     """Node A again (same id, a new run), waited for."""
     directory = os.path.join(os.environ["CLUSTER_DIR"], f"a-{time.monotonic_ns()}")
@@ -149,6 +159,24 @@ async def main():
     check({p["participantId"] for p in carol_first["participants"]} == {"alice", "bob"}, "carol on B sees alice and bob on A")
     metrics = urllib.request.urlopen(BASE_A + "/metrics", timeout=5).read().decode()
     check('admit_node_info{node="a"} 1' in metrics, "A's /metrics names its node")
+
+    # B's listening connections are cut (a proxy restart, a failover): B reconnects; relays that
+    # may have lost messages close with 1012 and join again; changes still reach B.
+    terminate("b")
+    code = await until_closed(carol, 5)
+    check(code == 1012, f"carol's relay closes with 1012 when B's link was cut ({code})")
+    carol, carol_first = await join(BASE_B, host, room_id, "carol", time.monotonic() + 5)
+    check({p["participantId"] for p in carol_first["participants"]} == {"alice", "bob"}, "carol joins again through B")
+    status, other = http(BASE_A, "POST", "/admin/v1/api-keys", "Bearer " + ADMIN, {"name": "after-reconnect"})
+    other_token = token(other["apiKey"], other["secret"])
+    took = None
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        if http(BASE_B, "GET", "/v2/rooms?page=1&perPage=1", other_token)[0] == 200:
+            took = time.monotonic() - started
+            break
+        await asyncio.sleep(0.05)
+    check(took is not None, f"after the reconnect B takes a key made on A ({took})")
     _, sessions = http(BASE_B, "GET", f"/v2/sessions?roomId={room_id}", host)
     check([s["status"] for s in sessions["data"]] == ["ongoing"], "one live session before the kill")
     before = sessions["data"][0]["id"]
