@@ -40,9 +40,9 @@ package struct ParticipantChanges: Sendable {
 /// What jobs need from the rest of the server: the live meetings, the room records, webhook
 /// delivery and metrics. The server provides it; the rules stay here.
 package protocol JobPort: Sendable {
-    /// The room's live session id, if any.
-    func liveSessionId(_ room: RoomRef) -> String?
-    /// Sends a text frame to everyone in the room's meeting.
+    /// The room's live session id, if any (wherever its meeting runs).
+    func liveSessionId(_ room: RoomRef) async -> String?
+    /// Sends a text frame to everyone in the room's meeting (wherever it runs), in order.
     func broadcast(_ room: RoomRef, _ text: String)
     /// The room's record (for its webhook subscription); nil when unknown.
     func record(_ room: RoomRef) async -> RoomRecord?
@@ -146,7 +146,7 @@ package final class JobService: SessionObserver {
         guard settings.isEnabled(kind.serviceSwitch) else { throw disabled(kind.serviceSwitch) }
         let request = try StartRequest(kind, body, webhookRefusal: webhookRefusal)
         if request.transcription, !settings.isEnabled("transcription.enabled") { throw disabled("transcription.enabled") }
-        guard let sessionId = port.liveSessionId(room) else {
+        guard let sessionId = await port.liveSessionId(room) else {
             throw AppError.conflict("Room \(room.roomId) has no live session to \(kind.verb).")
         }
         let config: EffectiveConfig

@@ -51,8 +51,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         rooms.register(on: router)
         let webhooks = Webhooks(keyRing: services.keyRing, metrics: services.metrics, logger: logger, allowPrivate: configuration.webhookAllowPrivate)
         let keyRing = services.keyRing
+        let lateCluster = LateCluster()
         let jobs = JobService(
-            repositories: services.repositories, port: ServerJobPort(hub: hub, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
+            repositories: services.repositories, port: ServerJobPort(hub: hub, cluster: lateCluster, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
             settings: { keyRing.settings(for: $0) }, startsPerMinute: configuration.jobStartsPerMinute,
             webhookRefusal: services.webhookRefusal, logger: logger)
         hub.observeSessions(jobs)
@@ -61,6 +62,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let cluster = Cluster(
             node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId, box.derivedKey("admit node link")), repositories: services.repositories, joins: joins,
             jobs: jobs, links: services.links, metrics: services.metrics, logger: logger)
+        lateCluster.set(cluster)
         services.metrics.node(configuration.nodeId)
         SessionsController(
             services: services, sessions: SessionService(repositories: services.repositories, rooms: services.roomService, meetings: cluster)

@@ -12,7 +12,7 @@ final class RecordingPort: JobPort {
     let live = Mutex<[RoomRef: String]>([:])
     let heard = Mutex<[String]>([])
 
-    func liveSessionId(_ room: RoomRef) -> String? { live.withLock { $0[room] } }
+    func liveSessionId(_ room: RoomRef) async -> String? { live.withLock { $0[room] } }
     func broadcast(_ room: RoomRef, _ text: String) { heard.withLock { $0.append(text) } }
     func record(_ room: RoomRef) async -> RoomRecord? { nil }
     func sendWebhook(_ event: String, apiKey: String, data: JSONValue, to urls: [String]) {}

@@ -161,6 +161,15 @@ struct MultiNodeTests {
                     #expect(["host", "guest", "moderator"].allSatisfy(attendees.contains), "attendees: \(attendees)")
                 }
 
+                // A recording started through B (the server API) and its worker's report to B reach the host on A.
+                let started = try await nodeB.call(.post, "/v2/recordings/start", token: token(key), body: #"{"roomId":"\#(roomId)"}"#)
+                #expect(started.status == 200, "recording start through B: \(started.text)")
+                #expect(try await host.skip(to: "recording-state-changed").body["status"] == .string("RECORDING_STARTING"))
+                let job = try await nodeB.admin(.post, "/admin/v1/jobs/claim", body: #"{"kinds":["recording"]}"#).json["id"]?.stringValue
+                let jobId = try #require(job, "a worker on B claims the job")
+                #expect(try await nodeB.admin(.post, "/admin/v1/jobs/\(jobId)/status", body: #"{"status":"started"}"#).status == 200)
+                #expect(try await host.skip(to: "recording-state-changed").body["status"] == .string("RECORDING_STARTED"))
+
                 // Revoked through A, the guest on B leaves within a second (1010).
                 let revokedAt = ContinuousClock.now
                 #expect(

@@ -140,6 +140,8 @@ final class Cluster: LiveMeetings, Sendable {
     }
 
     private let state = Mutex(State())
+    private let broadcasts: AsyncStream<(RoomRef, String)>
+    private let broadcastSink: AsyncStream<(RoomRef, String)>.Continuation
 
     init(
         node: String, hub: MeetingHub, link: (any NodeLink)?, repositories: any Repositories, joins: JoinService, jobs: JobService,
@@ -154,6 +156,7 @@ final class Cluster: LiveMeetings, Sendable {
         self.links = links
         self.metrics = metrics
         self.logger = logger
+        (broadcasts, broadcastSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(10_000))
     }
 
     /// Whether other nodes may share the rooms (a store with a node link).
@@ -310,6 +313,23 @@ final class Cluster: LiveMeetings, Sendable {
         }
     }
 
+    /// Sends `text` to everyone in the room's meeting on its owner node (a job's state event
+    /// that a worker reported to this node), in the order given.
+    func broadcast(_ room: RoomRef, _ text: String) {
+        broadcastSink.yield((room, text))
+    }
+
+    /// Carries out the queued broadcasts in order: each to the room's owner, or here.
+    private func runBroadcasts() async {
+        for await (room, text) in broadcasts {
+            if let owner = await remoteOwner(room) {
+                send(RelayMessage(t: .call, key: room.apiKey, room: room.roomId, x: text, op: .broadcast), to: owner)
+            } else {
+                hub.broadcast(room, text)
+            }
+        }
+    }
+
     /// Carries out `local` when the room's meeting is here (or nowhere), else asks its owner.
     private func act(_ room: RoomRef, _ message: RelayMessage, local: () async -> Bool) async -> Bool {
         if hub.hasMeeting(room) { return await local() }
@@ -390,6 +410,7 @@ final class Cluster: LiveMeetings, Sendable {
                 group.addTask {
                     while (try? await Task.sleep(for: Self.renewInterval)) != nil { await self.maintain() }
                 }
+                group.addTask { await self.runBroadcasts() }
                 await group.next()
                 group.cancelAll()
             }
@@ -647,6 +668,11 @@ final class Cluster: LiveMeetings, Sendable {
         }
         if let previous, previous != incarnation { restarted(from, run: previous) }
         switch relayed.t {
+        case .call where relayed.op == .broadcast:
+            // In order, here: a job's state events must not overtake each other.
+            if let apiKey = relayed.key, let roomId = relayed.room, let text = relayed.x {
+                hub.broadcast(RoomRef(apiKey: apiKey, roomId: roomId), text)
+            }
         case .admit, .call:
             let accepted = state.withLock { state -> Bool in
                 guard state.working < Self.maxPending else { return false }
@@ -822,8 +848,17 @@ final class Cluster: LiveMeetings, Sendable {
         case .remove: reply.ok = await message.participantId.asyncMap { await hub.remove(room, participantId: $0) } ?? false
         case .answer:
             reply.ok = await message.participantId.asyncMap { await hub.answerEntry(room, participantId: $0, allow: message.allow ?? false) } ?? false
+        case .broadcast:
+            break
         }
     }
+}
+
+/// The cluster, for what is made before it (the job service's port).
+final class LateCluster: Sendable {
+    private let cluster = Mutex<Cluster?>(nil)
+    var value: Cluster? { cluster.withLock { $0 } }
+    func set(_ value: Cluster) { cluster.withLock { $0 = value } }
 }
 
 /// Runs the cluster with the server: the link, the leases, the peers' liveness.
@@ -857,7 +892,8 @@ struct RelayMessage: Codable, Sendable {
         case admit, admitted, open, msg, bye, out, close, call, result, relays, remotes
     }
     enum Operation: String, Codable, Sendable {
-        case session, end, remove, answer
+        /// `broadcast` carries a text frame for everyone in the meeting (a job's state); no answer.
+        case session, end, remove, answer, broadcast
     }
 
     /// What the message is (`Kind`).

@@ -4,19 +4,24 @@ import AdmitStore
 import AdmitToken
 
 /// What the application's `JobService` reaches in this server: the meetings (live sessions,
-/// broadcasts), the room cache, webhook delivery and metrics.
+/// broadcasts; on the room's owner node when it is another), the room cache, webhook delivery
+/// and metrics.
 struct ServerJobPort: JobPort {
     let hub: MeetingHub
+    /// Set once the cluster exists (it needs the job service itself).
+    let cluster: LateCluster
     let rooms: RoomCache
     let webhooks: Webhooks
     let metrics: Metrics
 
-    func liveSessionId(_ room: RoomRef) -> String? {
-        hub.liveSession(room)?.id
+    func liveSessionId(_ room: RoomRef) async -> String? {
+        guard let cluster = cluster.value else { return hub.liveSession(room)?.id }
+        return await cluster.liveSessionId(room)
     }
 
     func broadcast(_ room: RoomRef, _ text: String) {
-        hub.broadcast(room, text)
+        guard let cluster = cluster.value, cluster.isShared, !hub.hasMeeting(room) else { return hub.broadcast(room, text) }
+        cluster.broadcast(room, text)
     }
 
     func record(_ room: RoomRef) async -> RoomRecord? {
