@@ -124,6 +124,10 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
+    public func leases(apiKey: String) async throws -> [RoomLease] {
+        state.withLock { state in state.leases.values.filter { $0.apiKey == apiKey } }
+    }
+
     public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
         state.withLock { state in state.leases = state.leases.filter { $0.value.apiKey != apiKey || $0.value.until >= before } }
     }

@@ -90,6 +90,8 @@ public protocol RoomLeaseRepository: Sendable {
     /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
+    /// Every lease under `apiKey` (the nodes' own leases, under the empty key).
+    func leases(apiKey: String) async throws -> [RoomLease]
     /// Deletes the leases of `apiKey` that lapsed before `before` (nodes' own leases, under the
     /// empty key, of nodes long gone; a room's row is kept so its epochs never repeat).
     func deleteLapsedLeases(apiKey: String, before: Date) async throws

@@ -222,6 +222,12 @@ public final class SQLRepositories: Repositories {
         ).run()
     }
 
+    public func leases(apiKey: String) async throws -> [RoomLease] {
+        try await database.raw(
+            "SELECT api_key, room_id, node_id, lease_until, epoch FROM room_leases WHERE api_key = \(bind: apiKey) LIMIT 1000"
+        ).all().map(Self.lease)
+    }
+
     public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
         try await database.raw("DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND lease_until < \(bind: Self.millis(before))").run()
     }

@@ -36,6 +36,7 @@ final class FlakySessions: Repositories {
     }
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? { try await inner.roomLease(apiKey: apiKey, roomId: roomId) }
     func deleteLapsedLeases(apiKey: String, before: Date) async throws { try await inner.deleteLapsedLeases(apiKey: apiKey, before: before) }
+    func leases(apiKey: String) async throws -> [RoomLease] { try await inner.leases(apiKey: apiKey) }
     func dashboardSession(digest: String) async throws -> DashboardSessionRecord? { try await inner.dashboardSession(digest: digest) }
     func deleteDashboardSession(digest: String) async throws { try await inner.deleteDashboardSession(digest: digest) }
     func deleteDashboardSessions(expiredBefore now: Date) async throws { try await inner.deleteDashboardSessions(expiredBefore: now) }

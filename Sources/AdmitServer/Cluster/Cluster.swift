@@ -330,6 +330,27 @@ final class Cluster: LiveMeetings, Sendable {
         }
     }
 
+    /// The live meetings other nodes own, as each answers for its own (within `callTimeout`;
+    /// a node that does not answer is left out).
+    func peerMeetings() async -> [RoomRef: JSONValue] {
+        guard link != nil, let leases = try? await repositories.leases(apiKey: Self.nodeLease(node).apiKey) else { return [:] }
+        let now = Date()
+        let peers = leases.filter { $0.node != node && $0.until >= now && $0.roomId == Self.nodeLease($0.node).roomId }.map(\.node)
+        return await withTaskGroup(of: [JSONValue].self) { group in
+            for peer in peers.prefix(64) {
+                group.addTask { await self.call(RelayMessage(t: .call, op: .meetings), to: peer)?.meetings ?? [] }
+            }
+            var found: [RoomRef: JSONValue] = [:]
+            for await meetings in group {
+                for entry in meetings {
+                    guard let key = entry["key"]?.stringValue, let room = entry["room"]?.stringValue, let live = entry["live"] else { continue }
+                    found[RoomRef(apiKey: key, roomId: room)] = live
+                }
+            }
+            return found
+        }
+    }
+
     /// Carries out `local` when the room's meeting is here (or nowhere), else asks its owner.
     private func act(_ room: RoomRef, _ message: RelayMessage, local: () async -> Bool) async -> Bool {
         if hub.hasMeeting(room) { return await local() }
@@ -840,6 +861,17 @@ final class Cluster: LiveMeetings, Sendable {
     private func answerCall(_ message: RelayMessage, from: String) async {
         var reply = RelayMessage(t: .result, rq: message.rq)
         defer { send(reply, to: from) }
+        if message.op == .meetings {
+            reply.meetings = hub.liveRooms.prefix(OverviewController.maxRooms).compactMap { ref in
+                hub.snapshot(ref).map { snapshot in
+                    .object([
+                        JSONMember("key", .string(ref.apiKey)), JSONMember("room", .string(ref.roomId)),
+                        JSONMember("live", OverviewController.live(snapshot)),
+                    ])
+                }
+            }
+            return
+        }
         guard let apiKey = message.key, let roomId = message.room, let op = message.op else { return }
         let room = RoomRef(apiKey: apiKey, roomId: roomId)
         switch op {
@@ -848,7 +880,7 @@ final class Cluster: LiveMeetings, Sendable {
         case .remove: reply.ok = await message.participantId.asyncMap { await hub.remove(room, participantId: $0) } ?? false
         case .answer:
             reply.ok = await message.participantId.asyncMap { await hub.answerEntry(room, participantId: $0, allow: message.allow ?? false) } ?? false
-        case .broadcast:
+        case .broadcast, .meetings:
             break
         }
     }
@@ -893,7 +925,8 @@ struct RelayMessage: Codable, Sendable {
     }
     enum Operation: String, Codable, Sendable {
         /// `broadcast` carries a text frame for everyone in the meeting (a job's state); no answer.
-        case session, end, remove, answer, broadcast
+        /// `meetings` asks for the node's live meetings (the dashboard's Rooms page).
+        case session, end, remove, answer, broadcast, meetings
     }
 
     /// What the message is (`Kind`).
@@ -933,11 +966,14 @@ struct RelayMessage: Codable, Sendable {
     var lost: Bool? = nil
     var ok: Bool? = nil
     var session: String? = nil
+    /// Live meetings as the Rooms page shows them (`meetings`): `[{"key", "room", "live"}]`.
+    var meetings: [JSONValue]? = nil
     /// The sender's run, set on receipt from the link's header (never sent).
     var from: String? = nil
 
     private enum CodingKeys: String, CodingKey {
-        case t, rq, c, ref, key, room, claims, join, reserve, x, xs, cs, participantId, op, allow, status, body, lobby, moved, lost, ok, session
+        case t, rq, c, ref, key, room, claims, join, reserve, x, xs, cs, participantId, op, allow, status, body, lobby, moved, lost, ok, session,
+            meetings
     }
 
     typealias RelayID = Cluster.RelayID

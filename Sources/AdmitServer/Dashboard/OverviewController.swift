@@ -71,6 +71,29 @@ struct OverviewController {
             guard let key = names[ref.apiKey], let snapshot = hub.snapshot(ref) else { continue }
             live.append(json(ref.roomId, customRoomId: nil, key: key, disabled: false, snapshot: snapshot))
         }
+        // Meetings other nodes own (on one PostgreSQL): each answers for its own.
+        let remote = await cluster.peerMeetings()
+        if !remote.isEmpty {
+            var seen = Set<RoomRef>()
+            idle = idle.compactMap { entry in
+                guard let apiKey = entry["apiKey"]?.stringValue, let roomId = entry["roomId"]?.stringValue else { return entry }
+                let ref = RoomRef(apiKey: apiKey, roomId: roomId)
+                guard let meeting = remote[ref], case .object(var members) = entry else { return entry }
+                seen.insert(ref)
+                members.removeAll { $0.key == "live" }
+                members.append(JSONMember("live", meeting))
+                live.append(.object(members))
+                return nil
+            }
+            for (ref, meeting) in remote where !listed.contains(ref) && !seen.contains(ref) && live.count < Self.maxRooms {
+                guard let key = names[ref.apiKey] else { continue }
+                live.append(
+                    .object([
+                        JSONMember("roomId", .string(ref.roomId)), JSONMember("customRoomId", .null), JSONMember("apiKey", .string(key.apiKey)),
+                        JSONMember("keyName", .string(key.name)), JSONMember("disabled", .bool(false)), JSONMember("live", meeting),
+                    ]))
+            }
+        }
         return Array((live + idle).prefix(Self.maxRooms))
     }
 
@@ -81,24 +104,24 @@ struct OverviewController {
             JSONMember("roomId", .string(roomId)), JSONMember("customRoomId", customRoomId.map(JSONValue.string) ?? .null),
             JSONMember("apiKey", .string(key.apiKey)), JSONMember("keyName", .string(key.name)), JSONMember("disabled", .bool(disabled)),
         ]
-        if let (session, people) = snapshot {
-            func person(_ p: MeetingSnapshot.Person, devices: Bool) -> JSONValue {
-                var fields = [JSONMember("participantId", .string(p.participantId)), JSONMember("name", .string(p.name))]
-                if devices { fields += [JSONMember("mic", .bool(p.mic)), JSONMember("webcam", .bool(p.webcam))] }
-                return .object(fields)
-            }
-            members.append(
-                JSONMember(
-                    "live",
-                    .object([
-                        JSONMember("sessionId", session.map { .string($0.id) } ?? .null),
-                        JSONMember("start", session.map { .string($0.start.formatted(Date.ISO8601FormatStyle())) } ?? .null),
-                        JSONMember("participants", .array(people.participants.map { person($0, devices: true) })),
-                        JSONMember("lobby", .array(people.waiting.map { person($0, devices: false) })),
-                    ])))
-        } else {
-            members.append(JSONMember("live", .null))
-        }
+        members.append(JSONMember("live", snapshot.map(Self.live) ?? .null))
         return .object(members)
+    }
+
+    /// A live meeting as the Rooms page shows it: its session, participants and lobby (also
+    /// what a node answers for the meetings it owns, `Cluster.peerMeetings`).
+    static func live(_ snapshot: (session: Session?, people: MeetingSnapshot)) -> JSONValue {
+        let (session, people) = snapshot
+        func person(_ p: MeetingSnapshot.Person, devices: Bool) -> JSONValue {
+            var fields = [JSONMember("participantId", .string(p.participantId)), JSONMember("name", .string(p.name))]
+            if devices { fields += [JSONMember("mic", .bool(p.mic)), JSONMember("webcam", .bool(p.webcam))] }
+            return .object(fields)
+        }
+        return .object([
+            JSONMember("sessionId", session.map { .string($0.id) } ?? .null),
+            JSONMember("start", session.map { .string($0.start.formatted(Date.ISO8601FormatStyle())) } ?? .null),
+            JSONMember("participants", .array(people.participants.map { person($0, devices: true) })),
+            JSONMember("lobby", .array(people.waiting.map { person($0, devices: false) })),
+        ])
     }
 }
