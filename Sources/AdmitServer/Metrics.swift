@@ -128,6 +128,16 @@ final class Metrics: Sendable {
 
     // MARK: Several nodes (issue 14)
 
+    private static func gauge(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "admit", metricName: name, helpText: help)
+    }
+
+    private static var relayedConnections: MetricNameDescriptor {
+        gauge(
+            "relayed_connections",
+            "Connections to this node relayed to their room's owner (out), and participants relayed here (in).")
+    }
+
     private static var relayLagDescriptor: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "admit", metricName: "relay_lag", unitName: "seconds",
@@ -138,7 +148,7 @@ final class Metrics: Sendable {
 
     /// This node's id, as `admit_node_info{node="..."} 1`.
     func node(_ id: String) {
-        registry.makeGauge(name: "admit_node_info", labels: [("node", id)], help: "This node's id (--node-id).").set(to: 1.0)
+        registry.makeGauge(descriptor: Self.gauge("node_info", "This node's id (--node-id)."), labels: [("node", id)]).set(to: 1.0)
         cluster(ownedRooms: 0, relays: (0, 0))
     }
 
@@ -147,13 +157,9 @@ final class Metrics: Sendable {
         let gauges = clusterGauges.withLock { gauges in
             if let gauges { return gauges }
             let made = (
-                registry.makeGauge(name: "admit_rooms_owned", labels: [], help: "Rooms whose live meeting this node owns (holds the lease of)."),
-                registry.makeGauge(
-                    name: "admit_relayed_connections", labels: [("direction", "out")],
-                    help: "Connections to this node relayed to their room's owner (out), and participants relayed here (in)."),
-                registry.makeGauge(
-                    name: "admit_relayed_connections", labels: [("direction", "in")],
-                    help: "Connections to this node relayed to their room's owner (out), and participants relayed here (in).")
+                registry.makeGauge(descriptor: Self.gauge("rooms_owned", "Rooms whose live meeting this node owns (holds the lease of).")),
+                registry.makeGauge(descriptor: Self.relayedConnections, labels: [("direction", "out")]),
+                registry.makeGauge(descriptor: Self.relayedConnections, labels: [("direction", "in")])
             )
             gauges = made
             return made

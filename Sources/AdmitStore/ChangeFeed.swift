@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit

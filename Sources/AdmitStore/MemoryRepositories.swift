@@ -94,22 +94,28 @@ public final class MemoryRepositories: Repositories {
         }
     }
 
-    public func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
-        state.withLock { state in
+    public func takeRoomLease(apiKey: String, roomId: String, node: String, for duration: TimeInterval) async throws -> RoomLease {
+        let now = Date()
+        return state.withLock { state in
             let key = apiKey + "\u{0}" + roomId
-            if let current = state.leases[key], current.node != node, current.until >= now { return current }
+            if var current = state.leases[key], current.node != node, current.until >= now {
+                current.live = true
+                return current
+            }
             let epoch = state.leases[key].map { $0.node == node ? $0.epoch : $0.epoch + 1 } ?? 1
-            let lease = RoomLease(apiKey: apiKey, roomId: roomId, node: node, until: until, epoch: epoch)
+            let lease = RoomLease(apiKey: apiKey, roomId: roomId, node: node, until: now.addingTimeInterval(duration), epoch: epoch, live: true)
             state.leases[key] = lease
             return lease
         }
     }
 
-    public func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] {
-        state.withLock { state in
+    public func renewRoomLeases(node: String, for duration: TimeInterval) async throws -> [RoomLease] {
+        let until = Date().addingTimeInterval(duration)
+        return state.withLock { state in
             var renewed: [RoomLease] = []
             for (key, var lease) in state.leases where lease.node == node && lease.until.timeIntervalSince1970 > 0 {
                 lease.until = until
+                lease.live = true
                 state.leases[key] = lease
                 renewed.append(lease)
             }
@@ -125,15 +131,24 @@ public final class MemoryRepositories: Repositories {
     }
 
     public func leases(apiKey: String) async throws -> [RoomLease] {
-        state.withLock { state in state.leases.values.filter { $0.apiKey == apiKey } }
+        let now = Date()
+        return state.withLock { state in state.leases.values.filter { $0.apiKey == apiKey }.prefix(1000).map { Self.read($0, now: now) } }
     }
 
-    public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
+    public func deleteLapsedLeases(apiKey: String, olderThan age: TimeInterval) async throws {
+        let before = Date().addingTimeInterval(-age)
         state.withLock { state in state.leases = state.leases.filter { $0.value.apiKey != apiKey || $0.value.until >= before } }
     }
 
     public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
-        state.withLock { $0.leases[apiKey + "\u{0}" + roomId] }
+        let now = Date()
+        return state.withLock { $0.leases[apiKey + "\u{0}" + roomId] }.map { Self.read($0, now: now) }
+    }
+
+    private static func read(_ lease: RoomLease, now: Date) -> RoomLease {
+        var lease = lease
+        lease.live = lease.until >= now
+        return lease
     }
 
     public func insertDashboardSession(_ session: DashboardSessionRecord) async throws {

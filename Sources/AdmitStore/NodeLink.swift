@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-public import Logging
+import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit

@@ -77,24 +77,26 @@ public typealias Repositories = APIKeyRepository & RoomRepository & RevocationRe
 
 /// Which node owns a room's live meeting (issue 14): a lease taken atomically, renewed by its
 /// node, and taken over once it lapses. `epoch` grows at every change of owner, so a node
-/// that lost a lease can tell (a fencing token).
+/// that lost a lease can tell (a fencing token). Lease times are the store's clock (PostgreSQL's
+/// `clock_timestamp()`, SQLite's `julianday('now')`), never a node's: nodes on hosts whose clocks
+/// disagree still agree on who holds a lease.
 public protocol RoomLeaseRepository: Sendable {
-    /// Takes or renews the room's lease for `node` until `until` when it is free, lapsed
-    /// (`lease_until` before `now`) or `node`'s already; returns the holder after the attempt
-    /// (another node's lease when it is still live).
-    func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease
-    /// Extends every lease `node` holds and has not released; returns them (a room missing
-    /// from the answer was taken over: the node must let its meeting go).
-    func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease]
+    /// Takes or renews the room's lease for `node` for `duration` seconds when it is free,
+    /// lapsed or `node`'s already; returns the holder after the attempt (another node's lease
+    /// when it is still live).
+    func takeRoomLease(apiKey: String, roomId: String, node: String, for duration: TimeInterval) async throws -> RoomLease
+    /// Extends every lease `node` holds and has not released by `duration` from now; returns
+    /// them (a room missing from the answer was taken over: the node must let its meeting go).
+    func renewRoomLeases(node: String, for duration: TimeInterval) async throws -> [RoomLease]
     /// Gives the room's lease up, if `node` holds it: it lapses at once (the row stays, so the
     /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
-    /// Every lease under `apiKey` (the nodes' own leases, under the empty key).
+    /// Every lease under `apiKey` (the nodes' own leases, under the empty key), at most 1,000.
     func leases(apiKey: String) async throws -> [RoomLease]
-    /// Deletes the leases of `apiKey` that lapsed before `before` (nodes' own leases, under the
-    /// empty key, of nodes long gone; a room's row is kept so its epochs never repeat).
-    func deleteLapsedLeases(apiKey: String, before: Date) async throws
+    /// Deletes the leases of `apiKey` that lapsed more than `age` seconds ago (nodes' own leases,
+    /// under the empty key, of nodes long gone; a room's row is kept so its epochs never repeat).
+    func deleteLapsedLeases(apiKey: String, olderThan age: TimeInterval) async throws
 }
 
 public struct RoomLease: Sendable, Equatable {
@@ -103,13 +105,16 @@ public struct RoomLease: Sendable, Equatable {
     public var node: String
     public var until: Date
     public var epoch: Int64
+    /// Whether it was live when read, by the store's clock.
+    public var live: Bool
 
-    public init(apiKey: String, roomId: String, node: String, until: Date, epoch: Int64) {
+    public init(apiKey: String, roomId: String, node: String, until: Date, epoch: Int64, live: Bool) {
         self.apiKey = apiKey
         self.roomId = roomId
         self.node = node
         self.until = until
         self.epoch = epoch
+        self.live = live
     }
 }
 

@@ -183,17 +183,27 @@ public final class SQLRepositories: Repositories {
 
     // MARK: Room leases
 
-    public func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
+    /// The store's clock in milliseconds, as SQL: every lease time comes from it.
+    private var nowMillis: SQLQueryString {
+        database.dialect.name == "sqlite"
+            ? "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+            : "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    }
+
+    private static let leaseColumns: SQLQueryString = "api_key, room_id, node_id, lease_until, epoch"
+
+    public func takeRoomLease(apiKey: String, roomId: String, node: String, for duration: TimeInterval) async throws -> RoomLease {
         // One statement: PostgreSQL and SQLite both apply an upsert's condition to the row they
         // conflict on atomically, so of two nodes taking a free or lapsed lease at once one wins.
+        let millis = Self.durationMillis(duration)
         let taken = try await database.raw(
             """
             INSERT INTO room_leases (api_key, room_id, node_id, lease_until, epoch)
-            VALUES (\(bind: apiKey), \(bind: roomId), \(bind: node), \(bind: Self.millis(until)), 1)
+            VALUES (\(bind: apiKey), \(bind: roomId), \(bind: node), \(nowMillis) + \(bind: millis), 1)
             ON CONFLICT (api_key, room_id) DO UPDATE SET node_id = excluded.node_id, lease_until = excluded.lease_until,
                 epoch = room_leases.epoch + CASE WHEN room_leases.node_id = excluded.node_id THEN 0 ELSE 1 END
-            WHERE room_leases.node_id = excluded.node_id OR room_leases.lease_until < \(bind: Self.millis(now))
-            RETURNING api_key, room_id, node_id, lease_until, epoch
+            WHERE room_leases.node_id = excluded.node_id OR room_leases.lease_until < \(nowMillis)
+            RETURNING \(Self.leaseColumns), 1 AS live
             """
         ).first().map(Self.lease)
         if let taken { return taken }
@@ -206,12 +216,13 @@ public final class SQLRepositories: Repositories {
     // A released lease keeps its row, lapsed (so its epoch keeps growing: a fencing token
     // never repeats for a room).
 
-    public func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] {
+    public func renewRoomLeases(node: String, for duration: TimeInterval) async throws -> [RoomLease] {
         // A released lease (0) stays released: renewing it would undo the release.
         try await database.raw(
             """
-            UPDATE room_leases SET lease_until = \(bind: Self.millis(until)) WHERE node_id = \(bind: node) AND lease_until > 0
-            RETURNING api_key, room_id, node_id, lease_until, epoch
+            UPDATE room_leases SET lease_until = \(nowMillis) + \(bind: Self.durationMillis(duration))
+            WHERE node_id = \(bind: node) AND lease_until > 0
+            RETURNING \(Self.leaseColumns), 1 AS live
             """
         ).all().map(Self.lease)
     }
@@ -224,25 +235,39 @@ public final class SQLRepositories: Repositories {
 
     public func leases(apiKey: String) async throws -> [RoomLease] {
         try await database.raw(
-            "SELECT api_key, room_id, node_id, lease_until, epoch FROM room_leases WHERE api_key = \(bind: apiKey) LIMIT 1000"
+            """
+            SELECT \(Self.leaseColumns), CASE WHEN lease_until >= \(nowMillis) THEN 1 ELSE 0 END AS live
+            FROM room_leases WHERE api_key = \(bind: apiKey) LIMIT 1000
+            """
         ).all().map(Self.lease)
     }
 
-    public func deleteLapsedLeases(apiKey: String, before: Date) async throws {
-        try await database.raw("DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND lease_until < \(bind: Self.millis(before))").run()
+    public func deleteLapsedLeases(apiKey: String, olderThan age: TimeInterval) async throws {
+        try await database.raw(
+            "DELETE FROM room_leases WHERE api_key = \(bind: apiKey) AND lease_until < \(nowMillis) - \(bind: Self.durationMillis(age))"
+        ).run()
     }
 
     public func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? {
         try await database.raw(
-            "SELECT api_key, room_id, node_id, lease_until, epoch FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId)"
+            """
+            SELECT \(Self.leaseColumns), CASE WHEN lease_until >= \(nowMillis) THEN 1 ELSE 0 END AS live
+            FROM room_leases WHERE api_key = \(bind: apiKey) AND room_id = \(bind: roomId)
+            """
         ).first().map(Self.lease)
+    }
+
+    /// Milliseconds for a duration, clamped to a day (no lease lasts longer; no overflow).
+    private static func durationMillis(_ seconds: TimeInterval) -> Int64 {
+        guard seconds.isFinite else { return 0 }
+        return Int64((min(max(seconds, 0), 86_400) * 1000).rounded())
     }
 
     private static func lease(_ row: any SQLRow) throws -> RoomLease {
         RoomLease(
             apiKey: try row.decode(column: "api_key", as: String.self), roomId: try row.decode(column: "room_id", as: String.self),
             node: try row.decode(column: "node_id", as: String.self), until: date(try row.decode(column: "lease_until", as: Int64.self)),
-            epoch: try row.decode(column: "epoch", as: Int64.self))
+            epoch: try row.decode(column: "epoch", as: Int64.self), live: try row.decode(column: "live", as: Int64.self) != 0)
     }
 
     // MARK: Dashboard sessions

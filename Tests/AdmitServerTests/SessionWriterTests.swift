@@ -27,15 +27,19 @@ final class FlakySessions: Repositories {
     }
     func insertKey(_ key: APIKeyRecord) async throws { try await inner.insertKey(key) }
     func insertDashboardSession(_ session: DashboardSessionRecord) async throws { try await inner.insertDashboardSession(session) }
-    func takeRoomLease(apiKey: String, roomId: String, node: String, until: Date, now: Date) async throws -> RoomLease {
-        try await inner.takeRoomLease(apiKey: apiKey, roomId: roomId, node: node, until: until, now: now)
+    func takeRoomLease(apiKey: String, roomId: String, node: String, for duration: TimeInterval) async throws -> RoomLease {
+        try await inner.takeRoomLease(apiKey: apiKey, roomId: roomId, node: node, for: duration)
     }
-    func renewRoomLeases(node: String, until: Date) async throws -> [RoomLease] { try await inner.renewRoomLeases(node: node, until: until) }
+    func renewRoomLeases(node: String, for duration: TimeInterval) async throws -> [RoomLease] {
+        try await inner.renewRoomLeases(node: node, for: duration)
+    }
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws {
         try await inner.releaseRoomLease(apiKey: apiKey, roomId: roomId, node: node)
     }
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease? { try await inner.roomLease(apiKey: apiKey, roomId: roomId) }
-    func deleteLapsedLeases(apiKey: String, before: Date) async throws { try await inner.deleteLapsedLeases(apiKey: apiKey, before: before) }
+    func deleteLapsedLeases(apiKey: String, olderThan age: TimeInterval) async throws {
+        try await inner.deleteLapsedLeases(apiKey: apiKey, olderThan: age)
+    }
     func leases(apiKey: String) async throws -> [RoomLease] { try await inner.leases(apiKey: apiKey) }
     func dashboardSession(digest: String) async throws -> DashboardSessionRecord? { try await inner.dashboardSession(digest: digest) }
     func deleteDashboardSession(digest: String) async throws { try await inner.deleteDashboardSession(digest: digest) }

@@ -160,47 +160,56 @@ struct StoreTests {
     }
 
     @Test(
-        "a room's lease: one holder among nodes taking it at once, renewed by its holder, taken over when it lapses (epoch up)",
+        "a room's lease: one holder among nodes taking it at once, renewed by its holder, taken over when it lapses (epoch up), on the store's clock",
         arguments: Backend.available)
     func roomLeases(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let key = "k-\(UUID().uuidString)"
-            let now = instant(1_800_000_000)
-            let until = now.addingTimeInterval(10)
             let holders = try await withThrowingTaskGroup(of: String.self) { group in
                 for node in 0..<8 {
-                    group.addTask { try await store.takeRoomLease(apiKey: key, roomId: "r", node: "n\(node)", until: until, now: now).node }
+                    group.addTask { try await store.takeRoomLease(apiKey: key, roomId: "r", node: "n\(node)", for: 10).node }
                 }
                 return try await group.reduce(into: [String]()) { $0.append($1) }
             }
             #expect(Set(holders).count == 1, "every taker sees the one holder: \(holders)")
             let holder = try #require(holders.first)
             let first = try #require(try await store.roomLease(apiKey: key, roomId: "r"))
-            #expect(first.node == holder && first.epoch == 1)
+            #expect(first.node == holder && first.epoch == 1 && first.live)
+            // Its lease runs on the store's clock: about ten seconds from now.
+            #expect(abs(first.until.timeIntervalSinceNow - 10) < 2, "until \(first.until)")
             // Its holder renews; another node cannot take a live lease.
-            let renewed = try await store.renewRoomLeases(node: holder, until: now.addingTimeInterval(20))
-            let mine = renewed.filter { $0.apiKey == key }  // the database may hold other runs' leases of the same node names
-            #expect(mine.map(\.roomId) == ["r"] && mine.first?.node == holder)
-            let refused = try await store.takeRoomLease(
-                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(30), now: now.addingTimeInterval(15))
-            #expect(refused.node == holder && refused.until == now.addingTimeInterval(20))
-            // Lapsed: taken over, the epoch up (a fencing token); the old holder's release is a no-op.
-            let taken = try await store.takeRoomLease(
-                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(40), now: now.addingTimeInterval(25))
-            #expect(taken.node == "other" && taken.epoch == 2)
+            let renewed = try await store.renewRoomLeases(node: holder, for: 20).filter { $0.apiKey == key }  // other runs' leases of these names
+            #expect(renewed.map(\.roomId) == ["r"] && renewed.first?.node == holder)
+            let refused = try await store.takeRoomLease(apiKey: key, roomId: "r", node: "other", for: 30)
+            #expect(refused.node == holder && refused.live)
+            // Lapsed: renewed for a moment and left; then taken over, the epoch up (a fencing token).
+            _ = try await store.renewRoomLeases(node: holder, for: 0.2)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await store.roomLease(apiKey: key, roomId: "r")?.live == false)
+            let taken = try await store.takeRoomLease(apiKey: key, roomId: "r", node: "other", for: 40)
+            #expect(taken.node == "other" && taken.epoch == 2 && taken.live)
             // Retaking one's own keeps the epoch.
-            let again = try await store.takeRoomLease(
-                apiKey: key, roomId: "r", node: "other", until: now.addingTimeInterval(50), now: now.addingTimeInterval(26))
-            #expect(again.node == "other" && again.epoch == 2 && again.until == now.addingTimeInterval(50))
+            let again = try await store.takeRoomLease(apiKey: key, roomId: "r", node: "other", for: 50)
+            #expect(again.node == "other" && again.epoch == 2 && again.until > taken.until)
+            // The old holder's release is a no-op.
             try await store.releaseRoomLease(apiKey: key, roomId: "r", node: holder)
             #expect(try await store.roomLease(apiKey: key, roomId: "r")?.node == "other")
             // Released: it lapses at once, and the next owner's epoch is higher still (never repeated).
             try await store.releaseRoomLease(apiKey: key, roomId: "r", node: "other")
+            #expect(try await store.roomLease(apiKey: key, roomId: "r")?.live == false)
             // A released lease is not renewed (renewing would undo the release).
-            #expect(try await store.renewRoomLeases(node: "other", until: now.addingTimeInterval(70)).filter { $0.apiKey == key }.isEmpty)
-            let next = try await store.takeRoomLease(
-                apiKey: key, roomId: "r", node: holder, until: now.addingTimeInterval(60), now: now.addingTimeInterval(27))
+            #expect(try await store.renewRoomLeases(node: "other", for: 70).filter { $0.apiKey == key }.isEmpty)
+            let next = try await store.takeRoomLease(apiKey: key, roomId: "r", node: holder, for: 60)
             #expect(next.node == holder && next.epoch == 3)
+            // Listed under its key; lapsed ones deleted by age.
+            let listed = try await store.leases(apiKey: key)
+            #expect(listed.map(\.roomId) == ["r"] && listed.first?.live == true)
+            _ = try await store.renewRoomLeases(node: holder, for: 0)  // lapsing now
+            try await store.deleteLapsedLeases(apiKey: key, olderThan: 3600)
+            #expect(try await store.leases(apiKey: key).count == 1, "lapsed only just: kept")
+            try await Task.sleep(for: .milliseconds(20))
+            try await store.deleteLapsedLeases(apiKey: key, olderThan: 0)
+            #expect(try await store.leases(apiKey: key).isEmpty)
         }
     }
 

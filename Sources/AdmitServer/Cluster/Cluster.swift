@@ -194,8 +194,7 @@ final class Cluster: LiveMeetings, Sendable {
         if held { return .local }
         let lease: RoomLease
         do {
-            lease = try await repositories.takeRoomLease(
-                apiKey: room.apiKey, roomId: room.roomId, node: node, until: now.addingTimeInterval(Self.leaseTime), now: now)
+            lease = try await repositories.takeRoomLease(apiKey: room.apiKey, roomId: room.roomId, node: node, for: Self.leaseTime)
         } catch {
             logger.warning("could not read a room's lease", metadata: ["room": "\(room.roomId)", "error": "\(error)"])
             throw AppError(.unavailable, "The store did not answer; try again.")
@@ -334,8 +333,7 @@ final class Cluster: LiveMeetings, Sendable {
     /// a node that does not answer is left out).
     func peerMeetings() async -> [RoomRef: JSONValue] {
         guard link != nil, let leases = try? await repositories.leases(apiKey: Self.nodeLease(node).apiKey) else { return [:] }
-        let now = Date()
-        let peers = leases.filter { $0.node != node && $0.until >= now && $0.roomId == Self.nodeLease($0.node).roomId }.map(\.node)
+        let peers = leases.filter { $0.node != node && $0.live && $0.roomId == Self.nodeLease($0.node).roomId }.map(\.node)
         return await withTaskGroup(of: [JSONValue].self) { group in
             for peer in peers.prefix(64) {
                 group.addTask { await self.call(RelayMessage(t: .call, op: .meetings), to: peer)?.meetings ?? [] }
@@ -361,7 +359,7 @@ final class Cluster: LiveMeetings, Sendable {
     /// The room's owner when it is another node with a live lease.
     private func remoteOwner(_ room: RoomRef) async -> String? {
         guard link != nil, let lease = try? await repositories.roomLease(apiKey: room.apiKey, roomId: room.roomId),
-            lease.node != node, lease.until >= Date()
+            lease.node != node, lease.live
         else { return nil }
         return lease.node
     }
@@ -449,14 +447,12 @@ final class Cluster: LiveMeetings, Sendable {
     /// A node that starts holds no meeting: leases its id held before (a restart with the same
     /// `--node-id`) are given up, and its own name's lease taken.
     private func releaseLeftovers() async {
-        let now = Date()
         let own = Self.nodeLease(node)
         do {
-            for lease in try await repositories.renewRoomLeases(node: node, until: now) where lease.apiKey != own.apiKey {
+            for lease in try await repositories.renewRoomLeases(node: node, for: 0) where lease.apiKey != own.apiKey {
                 try await repositories.releaseRoomLease(apiKey: lease.apiKey, roomId: lease.roomId, node: node)
             }
-            _ = try await repositories.takeRoomLease(
-                apiKey: own.apiKey, roomId: own.roomId, node: node, until: now.addingTimeInterval(Self.leaseTime), now: now)
+            _ = try await repositories.takeRoomLease(apiKey: own.apiKey, roomId: own.roomId, node: node, for: Self.leaseTime)
         } catch {
             logger.warning("could not take this node's lease; retrying", metadata: ["error": "\(error)"])
         }
@@ -489,9 +485,8 @@ final class Cluster: LiveMeetings, Sendable {
         do {
             let renewed = try await bounded {
                 // The node's own lease is taken again when it lapsed (a stall longer than a lease).
-                _ = try await repositories.takeRoomLease(
-                    apiKey: own.apiKey, roomId: own.roomId, node: node, until: now.addingTimeInterval(leaseTime), now: now)
-                return try await repositories.renewRoomLeases(node: node, until: now.addingTimeInterval(leaseTime))
+                _ = try await repositories.takeRoomLease(apiKey: own.apiKey, roomId: own.roomId, node: node, for: leaseTime)
+                return try await repositories.renewRoomLeases(node: node, for: leaseTime)
             }
             let held = Set(renewed.filter { $0.apiKey != own.apiKey }.map { RoomRef(apiKey: $0.apiKey, roomId: $0.roomId) })
             (lost, strays) = state.withLock { state in
@@ -539,7 +534,7 @@ final class Cluster: LiveMeetings, Sendable {
         await checkPeers(now: now)
         if Int(now.timeIntervalSince1970) % 60 == 0 {
             // Own leases of nodes gone for an hour (random node ids leave one each).
-            try? await repositories.deleteLapsedLeases(apiKey: own.apiKey, before: now.addingTimeInterval(-3600))
+            try? await repositories.deleteLapsedLeases(apiKey: own.apiKey, olderThan: 3600)
         }
         metrics.cluster(ownedRooms: ownedRooms, relays: relayCounts)
     }
@@ -641,7 +636,7 @@ final class Cluster: LiveMeetings, Sendable {
             } catch {
                 continue  // the store is the problem, not the peer
             }
-            if let found, found.node == peer, found.until >= now { continue }
+            if let found, found.node == peer, found.live { continue }
             logger.warning("a node stopped renewing its lease: its relayed participants go", metadata: ["peer": "\(peer)"])
             lost(from: peer)
         }
