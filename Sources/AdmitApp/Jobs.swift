@@ -42,8 +42,9 @@ package struct ParticipantChanges: Sendable {
 package protocol JobPort: Sendable {
     /// The room's live session id, if any (wherever its meeting runs).
     func liveSessionId(_ room: RoomRef) async -> String?
-    /// Sends a text frame to everyone in the room's meeting (wherever it runs), in order.
-    func broadcast(_ room: RoomRef, _ text: String)
+    /// Tells everyone in the room's meeting (wherever it runs) a job's new state, unless a
+    /// newer state of that job was told already (`JobEventOrder`).
+    func broadcast(_ room: RoomRef, _ event: JobEvent)
     /// The room's record (for its webhook subscription); nil when unknown.
     func record(_ room: RoomRef) async -> RoomRecord?
     /// Delivers `event` with `data` to each URL, in the background.
@@ -303,7 +304,7 @@ package final class JobService: SessionObserver {
         guard let kind = job.jobKind, let status = job.jobStatus else { return }
         port.jobMoved(kind: kind, status: status)
         let event = RTCEvent.jobStateChanged(kind: kind, status: status.wireName(kind), id: job.id, details: job.workerOutput)
-        port.broadcast(RoomRef(apiKey: job.apiKey, roomId: job.roomId), event.text)
+        port.broadcast(RoomRef(apiKey: job.apiKey, roomId: job.roomId), JobEvent(id: job.id, kind: kind, status: status, text: event.text))
         Task { await notify(job, kind: kind, status: status) }
     }
 
@@ -355,5 +356,21 @@ extension JobKind {
         case .livestream: .stopLivestreamFailed
         case .transcription: .stopTranscriptionFailed
         }
+    }
+}
+
+/// A job's state as its room hears it: the `<kind>-state-changed` frame's text, with what
+/// orders it (`JobEventOrder`).
+package struct JobEvent: Sendable, Equatable {
+    package var id: String
+    package var kind: JobKind
+    package var status: JobStatus
+    package var text: String
+
+    package init(id: String, kind: JobKind, status: JobStatus, text: String) {
+        self.id = id
+        self.kind = kind
+        self.status = status
+        self.text = text
     }
 }

@@ -38,3 +38,37 @@ public enum JobStatus: String, Sendable, CaseIterable {
 public enum JobAction: String, Sendable {
     case start, stop
 }
+
+/// The status each job's events last told a room, so an event that arrives late (relayed
+/// through another node, or queued behind a takeover) never undoes a newer one, and none is
+/// told twice: an event passes only when its status is a move `canMove` allows from the last
+/// one told (any status, for a job not heard of). Remembers at most `capacity` jobs, forgetting
+/// the oldest first.
+public struct JobEventOrder: Sendable {
+    private var told: [String: JobStatus] = [:]
+    private var order: [String] = []
+    private var next = 0
+    private let capacity: Int
+
+    public init(capacity: Int = 4096) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Whether the room is told that job `id` (of `kind`) is now `status`; remembered if so.
+    public mutating func admit(job id: String, kind: JobKind, status: JobStatus) -> Bool {
+        if let last = told[id] {
+            guard last.canMove(to: status, kind: kind) else { return false }
+            told[id] = status
+            return true
+        }
+        if order.count < capacity {
+            order.append(id)
+        } else {
+            told.removeValue(forKey: order[next])
+            order[next] = id
+            next = (next + 1) % capacity
+        }
+        told[id] = status
+        return true
+    }
+}

@@ -132,7 +132,9 @@ public final class MemoryRepositories: Repositories {
 
     public func leases(apiKey: String) async throws -> [RoomLease] {
         let now = Date()
-        return state.withLock { state in state.leases.values.filter { $0.apiKey == apiKey }.prefix(1000).map { Self.read($0, now: now) } }
+        return state.withLock { state in
+            state.leases.values.filter { $0.apiKey == apiKey }.sorted { $0.until > $1.until }.prefix(1000).map { Self.read($0, now: now) }
+        }
     }
 
     public func deleteLapsedLeases(apiKey: String, olderThan age: TimeInterval) async throws {

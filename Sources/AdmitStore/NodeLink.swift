@@ -174,8 +174,11 @@ final class PostgresNodeLink: NodeLink {
             }
             if let open = connection, Date().timeIntervalSince(lastCleanup) > 10 {
                 lastCleanup = Date()
-                let cutoff = Int64((Date().timeIntervalSince1970 - Self.storedLifetime) * 1000)
-                _ = try? await open.query("DELETE FROM relay_messages WHERE created_at < \(cutoff)", logger: logger)
+                // The store's clock, as for the rows' times: nodes whose clocks disagree keep each other's rows.
+                let lifetime = Int64(Self.storedLifetime * 1000)
+                _ = try? await open.query(
+                    "DELETE FROM relay_messages WHERE created_at < CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - \(lifetime)",
+                    logger: logger)
             }
         }
         try? await connection?.close()
@@ -220,7 +223,10 @@ final class PostgresNodeLink: NodeLink {
         let millis = Int64(Date().timeIntervalSince1970 * 1000)
         for (id, body) in payload.stored {
             try await connection.query(
-                "INSERT INTO relay_messages (id, body, created_at) VALUES (\(id), \(body), \(millis)) ON CONFLICT (id) DO NOTHING",
+                """
+                INSERT INTO relay_messages (id, body, created_at)
+                VALUES (\(id), \(body), CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)) ON CONFLICT (id) DO NOTHING
+                """,
                 logger: logger)
         }
         let fields = "\(node) \(incarnation) \(payload.sequence) \(millis)"

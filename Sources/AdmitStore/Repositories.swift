@@ -92,7 +92,8 @@ public protocol RoomLeaseRepository: Sendable {
     /// next owner's epoch is higher still).
     func releaseRoomLease(apiKey: String, roomId: String, node: String) async throws
     func roomLease(apiKey: String, roomId: String) async throws -> RoomLease?
-    /// Every lease under `apiKey` (the nodes' own leases, under the empty key), at most 1,000.
+    /// The leases under `apiKey` (the nodes' own leases, under the empty key), the latest to
+    /// lapse first, at most 1,000 (so stale rows of nodes long gone never hide live ones).
     func leases(apiKey: String) async throws -> [RoomLease]
     /// Deletes the leases of `apiKey` that lapsed more than `age` seconds ago (nodes' own leases,
     /// under the empty key, of nodes long gone; a room's row is kept so its epochs never repeat).

@@ -237,7 +237,7 @@ public final class SQLRepositories: Repositories {
         try await database.raw(
             """
             SELECT \(Self.leaseColumns), CASE WHEN lease_until >= \(nowMillis) THEN 1 ELSE 0 END AS live
-            FROM room_leases WHERE api_key = \(bind: apiKey) LIMIT 1000
+            FROM room_leases WHERE api_key = \(bind: apiKey) ORDER BY lease_until DESC LIMIT 1000
             """
         ).all().map(Self.lease)
     }

@@ -13,7 +13,7 @@ final class RecordingPort: JobPort {
     let heard = Mutex<[String]>([])
 
     func liveSessionId(_ room: RoomRef) async -> String? { live.withLock { $0[room] } }
-    func broadcast(_ room: RoomRef, _ text: String) { heard.withLock { $0.append(text) } }
+    func broadcast(_ room: RoomRef, _ event: JobEvent) { heard.withLock { $0.append(event.text) } }
     func record(_ room: RoomRef) async -> RoomRecord? { nil }
     func sendWebhook(_ event: String, apiKey: String, data: JSONValue, to urls: [String]) {}
     func jobMoved(kind: JobKind, status: JobStatus) {}

@@ -140,8 +140,8 @@ final class Cluster: LiveMeetings, Sendable {
     }
 
     private let state = Mutex(State())
-    private let broadcasts: AsyncStream<(RoomRef, String)>
-    private let broadcastSink: AsyncStream<(RoomRef, String)>.Continuation
+    private let broadcasts: AsyncStream<(RoomRef, JobEvent)>
+    private let broadcastSink: AsyncStream<(RoomRef, JobEvent)>.Continuation
 
     init(
         node: String, hub: MeetingHub, link: (any NodeLink)?, repositories: any Repositories, joins: JoinService, jobs: JobService,
@@ -312,19 +312,30 @@ final class Cluster: LiveMeetings, Sendable {
         }
     }
 
-    /// Sends `text` to everyone in the room's meeting on its owner node (a job's state event
-    /// that a worker reported to this node), in the order given.
-    func broadcast(_ room: RoomRef, _ text: String) {
-        broadcastSink.yield((room, text))
+    /// Tells everyone in the room's meeting on its owner node a job's state (from the API or a
+    /// worker's report to this node). Queued, so this node's events leave in the order given;
+    /// the owner's `JobEventOrder` holds back one that arrives after a newer state of its job
+    /// (from another node, or sent before a takeover).
+    func broadcast(_ room: RoomRef, _ event: JobEvent) {
+        if case .dropped = broadcastSink.yield((room, event)) {
+            logger.warning("job events queue full: an event is dropped", metadata: ["room": "\(room.roomId)", "job": "\(event.id)"])
+        }
     }
 
-    /// Carries out the queued broadcasts in order: each to the room's owner, or here.
+    /// Carries out the queued broadcasts in order: here when this node runs the room's meeting,
+    /// else to the room's owner (found within 2 s).
     private func runBroadcasts() async {
-        for await (room, text) in broadcasts {
-            if let owner = await remoteOwner(room) {
-                send(RelayMessage(t: .call, key: room.apiKey, room: room.roomId, x: text, op: .broadcast), to: owner)
+        for await (room, event) in broadcasts {
+            if hub.hasMeeting(room) {
+                hub.broadcast(room, job: event)
+                continue
+            }
+            if let owner = (try? await bounded { await self.remoteOwner(room) }) ?? nil {
+                var message = RelayMessage(t: .call, key: room.apiKey, room: room.roomId, x: event.text, op: .broadcast)
+                message.job = RelayJobStamp(id: event.id, kind: event.kind.rawValue, status: event.status.rawValue)
+                send(message, to: owner)
             } else {
-                hub.broadcast(room, text)
+                hub.broadcast(room, job: event)
             }
         }
     }
@@ -686,8 +697,10 @@ final class Cluster: LiveMeetings, Sendable {
         switch relayed.t {
         case .call where relayed.op == .broadcast:
             // In order, here: a job's state events must not overtake each other.
-            if let apiKey = relayed.key, let roomId = relayed.room, let text = relayed.x {
-                hub.broadcast(RoomRef(apiKey: apiKey, roomId: roomId), text)
+            if let apiKey = relayed.key, let roomId = relayed.room, let text = relayed.x, let stamp = relayed.job,
+                let kind = JobKind(rawValue: stamp.kind), let status = JobStatus(rawValue: stamp.status)
+            {
+                hub.broadcast(RoomRef(apiKey: apiKey, roomId: roomId), job: JobEvent(id: stamp.id, kind: kind, status: status, text: text))
             }
         case .admit, .call:
             let accepted = state.withLock { state -> Bool in
@@ -963,12 +976,14 @@ struct RelayMessage: Codable, Sendable {
     var session: String? = nil
     /// Live meetings as the Rooms page shows them (`meetings`): `[{"key", "room", "live"}]`.
     var meetings: [JSONValue]? = nil
+    /// The job whose state a `broadcast` tells (its order on the owner).
+    var job: RelayJobStamp? = nil
     /// The sender's run, set on receipt from the link's header (never sent).
     var from: String? = nil
 
     private enum CodingKeys: String, CodingKey {
         case t, rq, c, ref, key, room, claims, join, reserve, x, xs, cs, participantId, op, allow, status, body, lobby, moved, lost, ok, session,
-            meetings
+            meetings, job
     }
 
     typealias RelayID = Cluster.RelayID
@@ -1007,6 +1022,13 @@ struct RelayMessage: Codable, Sendable {
 
     private static let encoder = JSONEncoder()
     private static let decoder = JSONDecoder()
+}
+
+/// A job event's job, kind and status (`JobKind`, `JobStatus` raw values), for `broadcast`.
+struct RelayJobStamp: Codable, Sendable {
+    var id: String
+    var kind: String
+    var status: String
 }
 
 /// A join's query as the owner needs it: everything but the token (verified where it came).

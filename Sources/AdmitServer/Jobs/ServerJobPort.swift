@@ -19,9 +19,11 @@ struct ServerJobPort: JobPort {
         return await cluster.liveSessionId(room)
     }
 
-    func broadcast(_ room: RoomRef, _ text: String) {
-        guard let cluster = cluster.value, cluster.isShared, !hub.hasMeeting(room) else { return hub.broadcast(room, text) }
-        cluster.broadcast(room, text)
+    /// Through the cluster's queue when the store is shared (one order for this node's events,
+    /// whether its meeting runs here or on another node), else straight to the hub.
+    func broadcast(_ room: RoomRef, _ event: JobEvent) {
+        guard let cluster = cluster.value, cluster.isShared else { return hub.broadcast(room, job: event) }
+        cluster.broadcast(room, event)
     }
 
     func record(_ room: RoomRef) async -> RoomRecord? {

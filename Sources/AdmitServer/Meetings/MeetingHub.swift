@@ -38,6 +38,8 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
         var lobbyTimers: [ConnectionID: Scheduled<Void>] = [:]
         /// Per room: changes waiting to be carried out, oldest first, and whether a task is at it.
         var deliveries: [RoomRef: Deliveries] = [:]
+        /// What each job's events last told its room (job ids are unique across rooms).
+        var jobEvents = JobEventOrder()
     }
 
     /// What one change of a room's meeting must carry out after the lock.
@@ -150,8 +152,19 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     /// Sends a text frame to everyone in a room's meeting (not the lobby), in the room's order.
     func broadcast(_ room: RoomRef, _ text: String) {
+        broadcast(room, text, job: nil)
+    }
+
+    /// Tells everyone in a room's meeting a job's new state, unless a newer state of the job
+    /// was told already (an event relayed late, or a repeat).
+    func broadcast(_ room: RoomRef, job event: JobEvent) {
+        broadcast(room, event.text, job: event)
+    }
+
+    private func broadcast(_ room: RoomRef, _ text: String, job: JobEvent?) {
         let frame = FrameOutlet.textFrame(text)
         let drainer = state.withLock { state -> Bool in
+            if let job, !state.jobEvents.admit(job: job.id, kind: job.kind, status: job.status) { return false }
             let texts = (state.meetings[room]?.joinedConnections ?? []).compactMap { state.connections[$0].map { ($0.outlet, frame) } }
             guard !texts.isEmpty else { return false }
             return Self.enqueue(&state, room, Batch(texts: texts))
