@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Join storm with the Swift load generator (admit-storm): release server on core 0, generator
 # on core 1, each one core. Prints bare connects, joins into 200 rooms of 10, a room of 1000
-# filling (joins/s and events delivered per second) and memory per participant.
+# filling (joins/s and events delivered per second) and memory per participant. Signalling only:
+# `--no-janus` (dev mode would otherwise start Janus and make a VideoRoom per session).
 # Usage: Benchmarks/storm.sh [path/to/admit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ storm="$(swift build -c release --show-bin-path)/admit-storm"
 data=$(mktemp -d ${STORM_TMP:+-p "$STORM_TMP"})
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true
-ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --port 18483 --data-dir "$data" \
+ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --no-janus --port 18483 --data-dir "$data" \
   --max-participants 5000 --max-lobby 5000 --rtc-rate 100000 --rtc-burst 100000 --token-endpoint-rate 100000000 > "$data/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:18483/health >/dev/null && break; sleep 0.2; done

@@ -161,8 +161,10 @@ actor MediaBridge {
     }
 
     /// Queues work that must follow the room's order; the first command of an idle room starts
-    /// a task that drains its queue and ends with it.
+    /// a task that drains its queue and ends with it. Without an SFU every command would find
+    /// nothing to do: none is queued (a join would pay a task and a hop for nothing).
     private nonisolated func enqueue(_ room: RoomRef, _ command: @escaping @Sendable () async -> Void) {
+        guard janus != nil else { return }
         let idle = queues.withLock { queues in
             if queues[room] != nil {
                 queues[room]?.append(command)
