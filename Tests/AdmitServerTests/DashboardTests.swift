@@ -226,10 +226,12 @@ struct DashboardTests {
 
     @Test("sessions expire on the server")
     func expiry() async throws {
-        try await withServer(Self.configuration { $0.dashboardSessionLifetime = .seconds(3) }) { h in
+        // A lifetime with room for a loaded run between the sign-in and the first use.
+        try await withServer(Self.configuration { $0.dashboardSessionLifetime = .seconds(8) }) { h in
             let cookie = try Self.cookie(try await Self.signIn(h))
+            let signedIn = ContinuousClock.now
             #expect(try await h.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 200)
-            try await Task.sleep(for: .milliseconds(3500))
+            try await Task.sleep(until: signedIn + .milliseconds(8500))
             #expect(try await h.call(.get, "/admin/v1/api-keys", headers: Self.withCookie(cookie)).status == 401)
         }
     }
