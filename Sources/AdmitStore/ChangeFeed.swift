@@ -72,60 +72,13 @@ final class PostgresChangeFeed: ChangeFeed {
         sink.finish()
     }
 
-    /// LISTENs, reconnecting with growing pauses. A `SELECT 1` every 30 s (10 s to answer)
-    /// notices a connection that died without a word (a partition, a restarted proxy).
-    /// LISTEN needs a direct, session-mode connection (not PgBouncer's transaction mode).
+    /// LISTENs (`PostgresListener`): after each (re)connect, a resync, as changes may have
+    /// been missed meanwhile.
     private func listen() async {
-        var pause: Duration = .milliseconds(250)
-        var connectionID = 0
-        while !Task.isCancelled {
-            connectionID += 1
-            do {
-                let connection = try await PostgresConnection.connect(configuration: configuration, id: connectionID, logger: logger)
-                do {
-                    try await connection.listen(on: Self.channel) { notifications in
-                        pause = .milliseconds(250)
-                        note(.resync)
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                for try await notification in notifications {
-                                    self.note(ChangeTopic(rawValue: notification.payload) ?? .resync)
-                                }
-                            }
-                            group.addTask {
-                                while true {
-                                    try await Task.sleep(for: .seconds(30))
-                                    try await Self.probe(connection)
-                                }
-                            }
-                            _ = try await group.next()
-                            group.cancelAll()
-                        }
-                    }
-                } catch {
-                    try? await connection.close()
-                    throw error
-                }
-                try? await connection.close()
-            } catch {
-                if !Task.isCancelled { logger.warning("the change feed lost PostgreSQL; retrying", metadata: ["error": "\(error)"]) }
-            }
-            try? await Task.sleep(for: pause)
-            pause = min(pause * 2, .seconds(5))
-        }
-    }
-
-    /// `SELECT 1` with a 10 s limit: throws when the connection does not answer.
-    private static func probe(_ connection: PostgresConnection) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try await connection.query("SELECT 1", logger: Logger(label: "admit.change-feed")) }
-            group.addTask {
-                try await Task.sleep(for: .seconds(10))
-                throw StoreError("PostgreSQL did not answer the change feed's probe")
-            }
-            _ = try await group.next()
-            group.cancelAll()
-        }
+        await PostgresListener.run(
+            on: Self.channel, configuration: configuration, logger: logger, name: "the change feed",
+            pauses: (.milliseconds(250), .seconds(5)), listening: { note(.resync) }
+        ) { payload, _ in self.note(ChangeTopic(rawValue: payload) ?? .resync) }
     }
 
     /// Announces a change to every listener (this node's included), on any pooled connection.

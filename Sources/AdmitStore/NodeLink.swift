@@ -237,47 +237,19 @@ final class PostgresNodeLink: NodeLink {
 
     // MARK: Receiving
 
-    /// LISTENs on this node's channel, reconnecting with growing pauses; a `SELECT 1` every
-    /// 30 s notices a connection that died without a word. After a reconnect, whatever was
+    /// LISTENs on this node's channel (`PostgresListener`). After a reconnect, whatever was
     /// sent meanwhile is lost: `.lost(from: nil)`.
     private func listen() async {
-        var pause: Duration = .milliseconds(100)
         var connected = false
-        while !Task.isCancelled {
-            do {
-                let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
-                do {
-                    try await connection.listen(on: Self.channel(of: node)) { notifications in
-                        pause = .milliseconds(100)
-                        if connected { sink.yield(.lost(from: nil)) }
-                        connected = true
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                for try await notification in notifications {
-                                    await self.receive(notification.payload, on: connection)
-                                }
-                            }
-                            group.addTask {
-                                while true {
-                                    try await Task.sleep(for: .seconds(30))
-                                    _ = try await connection.query("SELECT 1", logger: self.logger)
-                                }
-                            }
-                            _ = try await group.next()
-                            group.cancelAll()
-                        }
-                    }
-                } catch {
-                    try? await connection.close()
-                    throw error
-                }
-                try? await connection.close()
-            } catch {
-                if !Task.isCancelled { logger.warning("the node link lost PostgreSQL; retrying", metadata: ["error": "\(error)"]) }
+        let sink = self.sink
+        await PostgresListener.run(
+            on: Self.channel(of: node), configuration: configuration, logger: logger, name: "the node link",
+            pauses: (.milliseconds(100), .seconds(2)),
+            listening: {
+                if connected { sink.yield(.lost(from: nil)) }
+                connected = true
             }
-            try? await Task.sleep(for: pause)
-            pause = min(pause * 2, .seconds(2))
-        }
+        ) { payload, connection in await self.receive(payload, on: connection) }
     }
 
     private func receive(_ payload: String, on connection: PostgresConnection) async {
