@@ -88,14 +88,8 @@ struct RTCController {
         _ join: AdmittedJoin, channel: any Channel, hub: MeetingHub, jobs: JobService, links: PublicLinks, limits: RequestLimits
     ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
         { inbound, outbound, context in
-            let outlet: FrameOutlet
-            do {
-                outlet = try await FrameOutlet.attach(to: channel, overflowed: limits.unread)
-            } catch {
-                // Only if the WebSocket pipeline lost its frame encoder: the seat is given back by the hub's expiry.
-                context.logger.error("no WebSocket frame encoder on an upgraded /rtc channel")
-                return
-            }
+            // Without one, the seat is given back by the hub's expiry.
+            guard let outlet = await outlet(on: channel, limits: limits, logger: context.logger) else { return }
             let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
             let runner = RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
             await withTaskGroup(of: Void.self) { group in
@@ -122,6 +116,17 @@ struct RTCController {
         }
     }
 
+    /// The upgraded channel's outlet for events; nil (logged) only if the WebSocket pipeline
+    /// lost its frame encoder.
+    private static func outlet(on channel: any Channel, limits: RequestLimits, logger: Logger) async -> FrameOutlet? {
+        do {
+            return try await FrameOutlet.attach(to: channel, overflowed: limits.unread)
+        } catch {
+            logger.error("no WebSocket frame encoder on an upgraded /rtc channel")
+            return nil
+        }
+    }
+
     /// A connection to this node whose room's meeting runs on another node (`owner`): its
     /// requests are counted here and relayed there; the owner's frames come back through the
     /// cluster into the outlet.
@@ -129,13 +134,7 @@ struct RTCController {
         _ admitted: Cluster.RemoteAdmission, owner: String, channel: any Channel, cluster: Cluster, limits: RequestLimits
     ) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context> {
         { inbound, outbound, context in
-            let outlet: FrameOutlet
-            do {
-                outlet = try await FrameOutlet.attach(to: channel, overflowed: limits.unread)
-            } catch {
-                context.logger.error("no WebSocket frame encoder on an upgraded /rtc channel")
-                return
-            }
+            guard let outlet = await outlet(on: channel, limits: limits, logger: context.logger) else { return }
             let relay = cluster.openRelay(admitted, owner: owner, outlet: outlet)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
