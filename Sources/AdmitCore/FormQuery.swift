@@ -13,15 +13,29 @@ public struct FormQuery: Sendable {
             pairs = []
             return
         }
-        pairs = query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            guard let equals = pair.firstIndex(of: "=") else { return (Self.decoded(pair), "") }
-            return (Self.decoded(pair[..<equals]), Self.decoded(pair[pair.index(after: equals)...]))
+        // Split on the bytes `&` and `=` (ASCII, so always on a scalar boundary), not on
+        // Characters: a form's separators are bytes, and grapheme breaking a long token was a
+        // tenth of a join's parse.
+        var pairs: [(name: String, value: String)] = []
+        let utf8 = query.utf8
+        var start = utf8.startIndex
+        while start != utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+            if start != end {
+                if let equals = utf8[start..<end].firstIndex(of: UInt8(ascii: "=")) {
+                    pairs.append((Self.decoded(query[start..<equals]), Self.decoded(query[utf8.index(after: equals)..<end])))
+                } else {
+                    pairs.append((Self.decoded(query[start..<end]), ""))
+                }
+            }
+            start = end == utf8.endIndex ? end : utf8.index(after: end)
         }
+        self.pairs = pairs
     }
 
     /// The query of a request target (`/path?query`).
     public init(target: Substring) {
-        self.init(target.firstIndex(of: "?").map { target[target.index(after: $0)...] })
+        self.init(target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[target.utf8.index(after: $0)...] })
     }
 
     /// The first value of `name`, if the query has it.

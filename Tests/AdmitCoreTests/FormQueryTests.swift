@@ -35,4 +35,15 @@ struct FormQueryTests {
             _ = FormQuery(Substring(String(decoding: bytes, as: UTF8.self)))["a"]
         }
     }
+
+    @Test("separators are the bytes & and =, even where a combining mark follows them")
+    func bytes() {
+        // As Characters, "&\u{301}" and "=\u{301}" are neither "&" nor "=": the pairs would run together.
+        let query = FormQuery("a=1&\u{301}b=2&c=\u{301}x&d\u{301}=4")
+        #expect(query["a"] == "1")
+        #expect(query["\u{301}b"] == "2")
+        #expect(query["c"] == "\u{301}x")
+        #expect(query["d\u{301}"] == "4")
+        #expect(FormQuery(target: "/rtc?\u{301}x=1")["\u{301}x"] == "1")
+    }
 }
