@@ -35,10 +35,52 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// Compact JSON text.
+    /// Written as bytes into one buffer sized beforehand, then made a `String` once: every
+    /// `/rtc` event is made here, and appending to a `String` piece by piece cost a join more
+    /// than the rest of its event.
     public var jsonText: String {
-        var out = ""
-        write(to: &out, indent: nil, level: 0)
-        return out
+        withUnsafeTemporaryAllocation(byteCount: compactCapacity, alignment: 1) { buffer in
+            var writer = ByteWriter(buffer)
+            writeCompact(to: &writer)
+            return String(decoding: writer.written, as: UTF8.self)
+        }
+    }
+
+    /// The most bytes `writeCompact` writes (strings as if every byte were escaped).
+    private var compactCapacity: Int {
+        switch self {
+        case .null, .bool: 5
+        case .number(let text): text.utf8.count
+        case .string(let text): ByteWriter.quotedCapacity(text.utf8.count)
+        case .array(let items): items.reduce(2 + items.count) { $0 + $1.compactCapacity }
+        case .object(let members):
+            members.reduce(2 + 2 * members.count) { $0 + ByteWriter.quotedCapacity($1.key.utf8.count) + $1.value.compactCapacity }
+        }
+    }
+
+    private func writeCompact(to writer: inout ByteWriter) {
+        switch self {
+        case .null: writer.append("null")
+        case .bool(let value): writer.append(value ? "true" : "false")
+        case .number(var text): text.withUTF8 { writer.append(UnsafeRawBufferPointer($0)) }
+        case .string(let text): writer.appendQuoted(text)
+        case .array(let items):
+            writer.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { writer.append(UInt8(ascii: ",")) }
+                item.writeCompact(to: &writer)
+            }
+            writer.append(UInt8(ascii: "]"))
+        case .object(let members):
+            writer.append(UInt8(ascii: "{"))
+            for (index, member) in members.enumerated() {
+                if index > 0 { writer.append(UInt8(ascii: ",")) }
+                writer.appendQuoted(member.key)
+                writer.append(UInt8(ascii: ":"))
+                member.value.writeCompact(to: &writer)
+            }
+            writer.append(UInt8(ascii: "}"))
+        }
     }
 
     /// JSON text with two-space indentation, for people to read.

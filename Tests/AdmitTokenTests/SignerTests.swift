@@ -195,6 +195,29 @@ struct CodecTests {
         #expect(value["b"]?.doubleValue == 1.5)
     }
 
+    @Test("compact JSON reads back as the value it was written from, escapes and all")
+    func jsonRoundTrip() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["", "a", "\"", "\\", "\n", "\u{01}", "\u{1F}", "é", "🎥", "\u{301}", "x y", "\t\r", "{}[],:"]
+        func text() -> String { (0..<Int.random(in: 0...6, using: &generator)).map { _ in pieces.randomElement(using: &generator) ?? "" }.joined() }
+        func value(_ depth: Int) -> JSONValue {
+            switch Int.random(in: 0..<(depth > 3 ? 4 : 6), using: &generator) {
+            case 0: .null
+            case 1: .bool(Bool.random(using: &generator))
+            case 2: .number(["0", "-1.50", "1e300", "12345678901234567890"].randomElement(using: &generator) ?? "0")
+            case 3: .string(text())
+            case 4: .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in value(depth + 1) })
+            default: .object((0..<Int.random(in: 0...4, using: &generator)).map { _ in JSONMember(text(), value(depth + 1)) })
+            }
+        }
+        for _ in 0..<500 {
+            let original = value(0)
+            let written = original.jsonText
+            #expect(try JSONValue(parsing: written) == original, "\(written)")
+            #expect(try JSONValue(parsing: original.prettyText).jsonText == written)
+        }
+    }
+
     @Test(
         "JSON refuses what RFC 8259 refuses",
         arguments: [
