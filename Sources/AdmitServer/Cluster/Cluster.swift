@@ -835,25 +835,19 @@ final class Cluster: LiveMeetings, Sendable {
             }
         }
         let (requests, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(Self.remoteBacklog))
+        // Closed by the hub: the requests still relayed are not carried out.
+        outlet.whenClosed { sink.finish() }
         let hub = self.hub
         let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
         state.withLock { $0.remotes[key] = Remote(requests: sink, connection: connection, room: join.room, opened: now) }
         let runner = RTCController.RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
         Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in outlet.closeRequested { return }
-                }
-                group.addTask {
-                    await hub.arrive(
-                        connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
-                        webcam: join.webcam)
-                    for await text in requests {
-                        if case .success(let (id, request)) = RTCMessage.request(text) { await runner.run(request, id: id) }
-                    }
-                }
-                await group.next()
-                group.cancelAll()
+            await hub.arrive(
+                connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
+                webcam: join.webcam)
+            for await text in requests {
+                guard !outlet.isCloseRequested else { break }
+                if case .success(let (id, request)) = RTCMessage.request(text) { await runner.run(request, id: id) }
             }
             runner.stop()
             sink.finish()

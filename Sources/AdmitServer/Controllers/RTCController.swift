@@ -90,24 +90,18 @@ struct RTCController {
         { inbound, outbound, context in
             // Without one, the seat is given back by the hub's expiry.
             guard let outlet = await outlet(on: channel, limits: limits, logger: context.logger) else { return }
+            // The hub's events go out through the outlet. When the hub closes the connection, the
+            // close handshake starts; this task reads on until the client answers it, carrying
+            // out nothing more.
+            outlet.whenClosed { closeHandshake(outbound, channel: channel, code: .normalClosure, reason: nil) }
             let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
             let runner = RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    // The hub's events go out through the outlet; this task only closes, when the hub says so.
-                    for await _ in outlet.closeRequested {
-                        try? await outbound.close(.normalClosure, reason: nil)
-                        return
-                    }
-                }
-                group.addTask {
-                    await hub.arrive(
-                        connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
-                        webcam: join.webcam)
-                    await readRequests(inbound, outbound, limits: limits) { id, request, _ in await runner.run(request, id: id) }
-                }
-                await group.next()
-                group.cancelAll()
+            await hub.arrive(
+                connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
+                webcam: join.webcam)
+            await readRequests(inbound, outbound, limits: limits) { id, request, _ in
+                guard !outlet.isCloseRequested else { return }
+                await runner.run(request, id: id)
             }
             // The request in flight (if any) finds the connection gone when the SFU answers; the
             // ones still waiting are dropped.
@@ -115,6 +109,16 @@ struct RTCController {
             await hub.disconnected(connection)
         }
     }
+
+    /// Sends a Close frame (after the frames before it); a client that has not answered it
+    /// within `closeTimeout` is disconnected, as the WebSocket handler does after its own close.
+    private static func closeHandshake(_ outbound: WebSocketOutboundWriter, channel: any Channel, code: WebSocketErrorCode, reason: String?) {
+        Task { try? await outbound.close(code, reason: reason) }
+        channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+    }
+
+    /// How long a client has to answer the server's Close.
+    static let closeTimeout = TimeAmount.seconds(15)
 
     /// The upgraded channel's outlet for events; nil (logged) only if the WebSocket pipeline
     /// lost its frame encoder.
@@ -136,34 +140,26 @@ struct RTCController {
         { inbound, outbound, context in
             guard let outlet = await outlet(on: channel, limits: limits, logger: context.logger) else { return }
             let relay = cluster.openRelay(admitted, owner: owner, outlet: outlet)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in outlet.closeRequested {
-                        // 1012 (service restart) when the room's node went away: the client joins again, on whichever node.
-                        let lost = cluster.relayLost(relay)
-                        try? await outbound.close(lost ? .unknown(1012) : .normalClosure, reason: lost ? "The room moved; join again" : nil)
-                        return
+            outlet.whenClosed {
+                // 1012 (service restart) when the room's node went away: the client joins again, on whichever node.
+                let lost = cluster.relayLost(relay)
+                closeHandshake(outbound, channel: channel, code: lost ? .unknown(1012) : .normalClosure, reason: lost ? "The room moved; join again" : nil)
+            }
+            await readRequests(inbound, outbound, limits: limits) { id, request, text in
+                guard !outlet.isCloseRequested else { return }
+                // What crosses the database is bounded by kind: an SDP for media, a candidate for trickle, a small object else.
+                let limit =
+                    switch request {
+                    case .media(.trickle): Self.relayedTrickleBytes
+                    case .media: Self.relayedMediaBytes
+                    default: Self.relayedRequestBytes
                     }
+                guard text.utf8.count <= limit else {
+                    let body = RTCErrorBody.invalidRequest("a request of this kind takes at most \(limit) bytes")
+                    try? await outbound.write(.text(RTCReply(id: id, error: body).text))
+                    return
                 }
-                group.addTask {
-                    await readRequests(inbound, outbound, limits: limits) { id, request, text in
-                        // What crosses the database is bounded by kind: an SDP for media, a candidate for trickle, a small object else.
-                        let limit =
-                            switch request {
-                            case .media(.trickle): Self.relayedTrickleBytes
-                            case .media: Self.relayedMediaBytes
-                            default: Self.relayedRequestBytes
-                            }
-                        guard text.utf8.count <= limit else {
-                            let body = RTCErrorBody.invalidRequest("a request of this kind takes at most \(limit) bytes")
-                            try? await outbound.write(.text(RTCReply(id: id, error: body).text))
-                            return
-                        }
-                        cluster.forward(text, from: relay)
-                    }
-                }
-                await group.next()
-                group.cancelAll()
+                cluster.forward(text, from: relay)
             }
             cluster.closeRelay(relay)
         }
@@ -237,28 +233,50 @@ struct RTCController {
     /// Carries out one connection's requests in its meeting (a connection to this node, or one
     /// relayed from another node): meeting requests and jobs at once, in order; media requests,
     /// which wait on the SFU, in order on a task of their own, so the connection's other
-    /// requests, and its departure, never wait behind one.
+    /// requests, and its departure, never wait behind one. That task starts with the first media
+    /// request: a connection that never sends one (most, in a big room) costs no task.
     final class RequestRunner: Sendable {
         let connection: ConnectionID
         private let hub: MeetingHub
         private let jobs: JobService
         private let links: PublicLinks
-        private let mediaSink: AsyncStream<(id: Int, request: StreamRequest)>.Continuation
-        private let mediaWorker: Task<Void, Never>
+        private let mediaQueue = Mutex(MediaQueue())
+
+        private struct MediaQueue {
+            var sink: AsyncStream<(id: Int, request: StreamRequest)>.Continuation?
+            var worker: Task<Void, Never>?
+            var stopped = false
+        }
 
         init(connection: ConnectionID, hub: MeetingHub, jobs: JobService, links: PublicLinks) {
             self.connection = connection
             self.hub = hub
             self.jobs = jobs
             self.links = links
-            let (requests, sink) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(bufferingPolicy: .bufferingOldest(mediaBacklog))
-            mediaSink = sink
-            mediaWorker = Task {
-                for await (id, request) in requests {
-                    // Requests still buffered when the connection closes are dropped, not carried out.
-                    guard !Task.isCancelled else { break }
-                    await RTCController.media(request, id: id, from: connection, hub: hub)
+        }
+
+        /// Queues a media request behind the connection's others; false when `mediaBacklog` wait already.
+        private func queueMedia(_ id: Int, _ request: StreamRequest) -> Bool {
+            let (connection, hub) = (self.connection, self.hub)
+            return mediaQueue.withLock { queue in
+                guard !queue.stopped else { return true }
+                let sink: AsyncStream<(id: Int, request: StreamRequest)>.Continuation
+                if let existing = queue.sink {
+                    sink = existing
+                } else {
+                    let (requests, made) = AsyncStream<(id: Int, request: StreamRequest)>.makeStream(bufferingPolicy: .bufferingOldest(mediaBacklog))
+                    sink = made
+                    queue.sink = made
+                    queue.worker = Task {
+                        for await (id, request) in requests {
+                            // Requests still buffered when the connection closes are dropped, not carried out.
+                            guard !Task.isCancelled else { break }
+                            await RTCController.media(request, id: id, from: connection, hub: hub)
+                        }
+                    }
                 }
+                if case .dropped = sink.yield((id, request)) { return false }
+                return true
             }
         }
 
@@ -269,7 +287,7 @@ struct RTCController {
                 await RTCController.job(kind, start: body, id: id, from: connection, hub: hub, jobs: jobs, links: links)
             case .stopJob(let kind): await RTCController.job(kind, start: nil, id: id, from: connection, hub: hub, jobs: jobs, links: links)
             case .media(let request):
-                if case .dropped = mediaSink.yield((id, request)) {
+                if !queueMedia(id, request) {
                     let body = RTCErrorBody(.tooManyRequests, reason: "at most \(mediaBacklog) media requests may wait")
                     hub.send(connection, RTCReply(id: id, error: body).text)
                 }
@@ -278,8 +296,12 @@ struct RTCController {
 
         /// The connection is gone: the media request in flight finds it gone; waiting ones are dropped.
         func stop() {
-            mediaWorker.cancel()
-            mediaSink.finish()
+            let queue = mediaQueue.withLock { queue in
+                queue.stopped = true
+                return queue
+            }
+            queue.worker?.cancel()
+            queue.sink?.finish()
         }
     }
 

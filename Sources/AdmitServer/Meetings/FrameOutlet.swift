@@ -17,7 +17,9 @@ import Synchronization
 /// answer to a client's Close), nothing more is written here: `CloseWatcher`, just above the
 /// encoder, sees every frame the WebSocket writer sends and stops the outlet on the loop, in
 /// order (RFC 6455: no data frame after Close). The outlet's state is touched on the
-/// connection's event loop only; `finish()` touches only the close request's stream.
+/// connection's event loop only, but for the close request (`whenClosed`, `finish()`), which
+/// has a lock of its own. The hub's close runs the action the connection gave `whenClosed`
+/// (its WebSocket close handshake), so a connection needs no task of its own waiting for it.
 final class FrameOutlet: @unchecked Sendable {
     let eventLoop: any EventLoop
     /// The WebSocket frame encoder's context: a write from it goes to the handlers below the
@@ -33,10 +35,14 @@ final class FrameOutlet: @unchecked Sendable {
     private var needsFlush = false
     /// Bytes written while the socket was not writable (the client does not read).
     private var backlog = 0
-    private let closeRequest: AsyncStream<Void>.Continuation
-    /// Yields once when the hub closes the connection (after its last event, `meeting-left`):
-    /// the connection's task then runs the WebSocket close handshake.
-    let closeRequested: AsyncStream<Void>
+    /// What to do when the hub closes the connection (after its last event, `meeting-left`).
+    private let closeRequest = Mutex(CloseRequest())
+
+    private struct CloseRequest {
+        var action: (@Sendable () -> Void)?
+        var requested = false
+        var finished = false
+    }
 
     /// Bytes a client that stops reading may leave waiting beyond the socket's own buffers
     /// before it is disconnected: events are never dropped silently, and a reader that never
@@ -54,7 +60,6 @@ final class FrameOutlet: @unchecked Sendable {
         self.recorder = recorder
         self.relay = relay
         self.overflowed = overflowed
-        (closeRequested, closeRequest) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The outlet of an upgraded WebSocket channel.
@@ -121,9 +126,30 @@ final class FrameOutlet: @unchecked Sendable {
         closing = true
         recorder?.closed()
         relay?([], true)
-        closeRequest.yield()
-        closeRequest.finish()
+        let action = closeRequest.withLock { request -> (@Sendable () -> Void)? in
+            request.requested = true
+            defer { request.action = nil }
+            return request.action
+        }
+        action?()
     }
+
+    /// Runs `action` once when the hub closes the connection (at once if it has already), unless
+    /// `finish()` came first. Any thread.
+    func whenClosed(_ action: @escaping @Sendable () -> Void) {
+        let now = closeRequest.withLock { request -> Bool in
+            guard !request.finished else { return false }
+            guard request.requested else {
+                request.action = action
+                return false
+            }
+            return true
+        }
+        if now { action() }
+    }
+
+    /// Whether the hub has closed the connection. Any thread.
+    var isCloseRequested: Bool { closeRequest.withLock { $0.requested } }
 
     /// On the event loop: a Close frame went out (`CloseWatcher`); nothing more is written.
     fileprivate func closeSent() {
@@ -132,7 +158,10 @@ final class FrameOutlet: @unchecked Sendable {
 
     /// The connection's task is over: the close request is let go (any thread).
     func finish() {
-        closeRequest.finish()
+        closeRequest.withLock { request in
+            request.finished = true
+            request.action = nil
+        }
     }
 
     /// The text of a frame made by `textFrame`.
