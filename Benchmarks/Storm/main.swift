@@ -241,7 +241,15 @@ func storm(_ targets: [String], expect: String) throws -> Storm {
         }
         for _ in 0..<concurrency { launch() }
     }
-    return try done.futureResult.wait()
+    let result = try done.futureResult.wait()
+    // For a profiler that should cut its record to each part: `STORM_MARKS=1` prints each storm's
+    // start and end on the monotonic clock (seconds), to standard error.
+    if ProcessInfo.processInfo.environment["STORM_MARKS"] != nil {
+        let end = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        FileHandle.standardError.write(
+            "storm \(String(format: "%.6f", end - result.seconds)) \(String(format: "%.6f", end))\n".data(using: .utf8) ?? Data())
+    }
+    return result
 }
 
 func closeAll(_ channels: [any Channel]) {
@@ -329,6 +337,8 @@ do {
     }
     if parts.contains("spread") {
         let rooms = try (0..<200).map { _ in try createRoom() }
+        // For a profiler that should see the joins alone: `STORM_PAUSE=seconds` waits here.
+        if let pause = ProcessInfo.processInfo.environment["STORM_PAUSE"].flatMap(Double.init) { usleep(UInt32(min(max(pause, 0), 60) * 1e6)) }
         let spreadCPU = serverCPU()
         let spread = try storm(
             (0..<2000).map { "/rtc?roomId=\(rooms[$0 % 200])&participantId=s\($0)&token=\(token)" }, expect: #"{"event":"meeting-joined""#)

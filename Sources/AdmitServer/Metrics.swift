@@ -129,7 +129,7 @@ final class Metrics: Sendable {
     // MARK: Several nodes (issue 14)
 
     private static func gauge(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "admit", metricName: name, helpText: help)
+        MetricNameDescriptor(namespace: "admit", metricName: name, unitName: "", helpText: help)
     }
 
     private static var relayedConnections: MetricNameDescriptor {
