@@ -14,9 +14,33 @@ final class FlakySessions: Repositories {
     let failBatches = Mutex(true)
     let failing = Mutex<Set<String>>([])
     let statements = Mutex(0)
+    /// The number of sessions in each statement, in order.
+    let sizes = Mutex<[Int]>([])
+    /// While `holding`, a statement waits until it is let go (`release`).
+    let gate = Mutex<(holding: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func hold() { gate.withLock { $0.holding = true } }
+
+    func release() {
+        let waiter = gate.withLock { gate in
+            defer { gate = (false, nil) }
+            return gate.waiter
+        }
+        waiter?.resume()
+    }
 
     func saveSessions(_ sessions: [SessionRecord]) async throws {
         statements.withLock { $0 += 1 }
+        sizes.withLock { $0.append(sessions.count) }
+        if gate.withLock({ $0.holding }) {
+            await withCheckedContinuation { continuation in
+                let held = gate.withLock { gate in
+                    if gate.holding { gate.waiter = continuation }
+                    return gate.holding
+                }
+                if !held { continuation.resume() }
+            }
+        }
         if sessions.count > 1, failBatches.withLock({ $0 }) { throw StoreError("batch refused") }
         if sessions.contains(where: { id in failing.withLock { $0.contains(id.id) } }) { throw StoreError("row refused") }
         try await inner.saveSessions(sessions)
@@ -90,6 +114,34 @@ struct SessionWriterTests {
         for index in 0..<20 {
             #expect(try await store.session(apiKey: "k", id: "s\(index)") != nil, "s\(index) was lost")
         }
+    }
+
+    @Test("saves that come while a write is under way wait for more to share their statement; saves one after another wait for nothing")
+    func burstsShareStatements() async throws {
+        let store = FlakySessions()
+        store.failBatches.withLock { $0 = false }
+        // A long wait, so that the saves below surely come within it however slow the machine.
+        let writer = SessionWriter(repositories: store, logger: Logger(label: "test"), linger: .seconds(2))
+        // One after another: each is written at once.
+        for index in 0..<5 { await writer.save(Self.session("q\(index)"), version: 1) }
+        #expect(await writer.lingers == 0)
+        #expect(store.sizes.withLock { $0 } == [1, 1, 1, 1, 1])
+
+        // A burst: the first statement is held; a save comes meanwhile, so the writer is busy
+        // and its next statement waits, gathering the saves that come during the wait.
+        store.hold()
+        async let first: Void = writer.save(Self.session("a"), version: 1)
+        while store.sizes.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(1)) }
+        async let second: Void = writer.save(Self.session("b"), version: 1)
+        try await Task.sleep(for: .milliseconds(50))
+        store.release()
+        await first
+        async let third: Void = writer.save(Self.session("c"), version: 1)
+        async let fourth: Void = writer.save(Self.session("d"), version: 1)
+        _ = await (second, third, fourth)
+        #expect(store.sizes.withLock { Array($0.dropFirst(5)) } == [1, 3])
+        #expect(await writer.lingers == 1)
+        for id in ["a", "b", "c", "d"] { #expect(try await store.session(apiKey: "k", id: id) != nil) }
     }
 
     @Test("one session the store refuses costs only itself: the others of its statement are written, and no caller waits forever")
