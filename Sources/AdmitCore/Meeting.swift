@@ -189,17 +189,20 @@ public struct Meeting: Sendable {
                 actions.append(.send(member.connection, .entryRequested(participantId: waiter.participantId, name: waiter.name)))
             }
         }
-        var notices: [SessionNotice] = session == nil ? [.started] : []
-        var current = session ?? Session(id: newSessionId(), roomId: roomId, start: now, end: nil, attendees: [])
-        notices.append(.entered(participantId: member.participantId, name: member.name))
-        if let index = current.attendees.firstIndex(where: { $0.participantId == member.participantId }) {
-            current.attendees[index].name = member.name
-            current.attendees[index].timelog.append(.init(start: now))
-        } else {
-            current.attendees.append(.init(participantId: member.participantId, name: member.name, timelog: [.init(start: now)]))
+        var notices: [SessionNotice] = []
+        if session == nil {
+            session = Session(id: newSessionId(), roomId: roomId, start: now, end: nil, attendees: [])
+            notices.append(.started)
         }
-        session = current
-        actions.append(.sessionChanged(current, notices: notices))
+        notices.append(.entered(participantId: member.participantId, name: member.name))
+        // In place (optional chaining), so the attendees are not copied when nothing else holds them.
+        if let index = session?.attendees.firstIndex(where: { $0.participantId == member.participantId }) {
+            session?.attendees[index].name = member.name
+            session?.attendees[index].timelog.append(.init(start: now))
+        } else {
+            session?.attendees.append(.init(participantId: member.participantId, name: member.name, timelog: [.init(start: now)]))
+        }
+        if let session { actions.append(.sessionChanged(session, notices: notices)) }
         return actions
     }
 
