@@ -21,6 +21,12 @@ import NIOHTTPTypes
 ///   and a connection that completed no frame during two ping intervals in a row (two pings
 ///   unanswered) is closed. It follows the client's frame boundaries itself, so a frame
 ///   trickled a byte at a time is no answer.
+///
+/// One timer per connection, moved rarely: NIO finds a cancelled timer by a linear search of
+/// every timer on the loop, so a cancel costs as much as the loop has connections. The timer
+/// is set no later than the earliest deadline that may come (a head's, within `head`), and a
+/// timer that fires early sets itself again for the deadline now due; a connection's set-up
+/// and upgrade cancel nothing.
 final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -64,6 +70,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// WebSocket: whether the client completed a frame since the last ping, and pings in a row without.
     private var frameSincePing = true
     private var unansweredPings = 0
+    /// WebSocket: when the next ping is due.
+    private var nextPing = NIODeadline.distantFuture
     private var frames = FrameBoundaries()
 
     init(limits: Limits, expired: @escaping @Sendable (Expiry) -> Void = { _ in }) {
@@ -74,7 +82,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         lastActivity = Self.coarseNow()
-        arm()
+        // A request head may start at once: its deadline is then the earliest.
+        schedule(at: lastActivity + min(limits.head, limits.idle))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -163,8 +172,11 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         phase = .webSocket
         frameSincePing = true
         unansweredPings = 0
+        nextPing = Self.coarseNow() + limits.ping
+        // The running timer, if it comes first, finds the ping not yet due and waits for it.
+        if let timerDeadline, timerDeadline <= nextPing { return }
         cancelTimer()
-        schedule(at: Self.coarseNow() + limits.ping)
+        schedule(at: nextPing)
     }
 
     // MARK: Timer
@@ -204,8 +216,11 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         timer = nil
         timerDeadline = nil
         guard let context, context.channel.isActive else { return }
-        let now = Self.coarseNow()
+        // The precise clock: the timer fired at its deadline, which the coarse clock may not show yet.
+        let now = NIODeadline.now()
         switch phase {
+        case .webSocket where now < nextPing:
+            schedule(at: nextPing)
         case .webSocket:
             unansweredPings = frameSincePing ? 0 : unansweredPings + 1
             guard unansweredPings < 2 else { return close(context, .ping) }
@@ -215,12 +230,14 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
             var ping = context.channel.allocator.buffer(capacity: 2)
             ping.writeBytes([0x89, 0x00])
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(ping)), promise: nil)
-            schedule(at: now + limits.ping)
+            nextPing = now + limits.ping
+            schedule(at: nextPing)
         case .head(let since) where now >= since + limits.head:
             close(context, .head)
         default:
             if now >= lastActivity + limits.idle { return close(context, .idle) }
-            schedule(at: deadline)
+            // No later than a head that may start meanwhile would need: no cancel when one does.
+            schedule(at: min(deadline, now + limits.head))
         }
     }
 
