@@ -82,7 +82,7 @@ struct RTCController {
         }
     }
 
-    /// One admitted connection's life in its meeting. Static, so each connection's tasks hold
+    /// One admitted connection's life in its meeting. Static, so each connection's task holds
     /// only the hub, the job service, the links and the limits, not a copy of the controller.
     private static func meeting(
         _ join: AdmittedJoin, channel: any Channel, hub: MeetingHub, jobs: JobService, links: PublicLinks, limits: RequestLimits
@@ -99,8 +99,7 @@ struct RTCController {
             await hub.arrive(
                 connection, lobby: join.lobby, participantId: join.participantId, name: join.name, claims: join.claims, mic: join.mic,
                 webcam: join.webcam)
-            await readRequests(inbound, outbound, limits: limits) { id, request, _ in
-                guard !outlet.isCloseRequested else { return }
+            await readRequests(inbound, outbound, limits: limits, closed: { outlet.isCloseRequested }) { id, request, _ in
                 await runner.run(request, id: id)
             }
             // The request in flight (if any) finds the connection gone when the SFU answers; the
@@ -114,7 +113,8 @@ struct RTCController {
     /// within `closeTimeout` is disconnected, as the WebSocket handler does after its own close.
     private static func closeHandshake(_ outbound: WebSocketOutboundWriter, channel: any Channel, code: WebSocketErrorCode, reason: String?) {
         Task { try? await outbound.close(code, reason: reason) }
-        channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        // Weak: a channel closed meanwhile (the usual case) is not kept for the timeout.
+        channel.eventLoop.scheduleTask(in: closeTimeout) { [weak channel] in channel?.close(promise: nil) }
     }
 
     /// How long a client has to answer the server's Close.
@@ -143,10 +143,10 @@ struct RTCController {
             outlet.whenClosed {
                 // 1012 (service restart) when the room's node went away: the client joins again, on whichever node.
                 let lost = cluster.relayLost(relay)
-                closeHandshake(outbound, channel: channel, code: lost ? .unknown(1012) : .normalClosure, reason: lost ? "The room moved; join again" : nil)
+                closeHandshake(
+                    outbound, channel: channel, code: lost ? .unknown(1012) : .normalClosure, reason: lost ? "The room moved; join again" : nil)
             }
-            await readRequests(inbound, outbound, limits: limits) { id, request, text in
-                guard !outlet.isCloseRequested else { return }
+            await readRequests(inbound, outbound, limits: limits, closed: { outlet.isCloseRequested }) { id, request, text in
                 // What crosses the database is bounded by kind: an SDP for media, a candidate for trickle, a small object else.
                 let limit =
                     switch request {
@@ -162,13 +162,16 @@ struct RTCController {
                 cluster.forward(text, from: relay)
             }
             cluster.closeRelay(relay)
+            outlet.finish()
         }
     }
 
     /// Reads a connection's requests, each counted against its budget (`trickle` against its
     /// own), and hands on the ones understood; answers refusals and frames not understood.
+    /// Once `closed` (the hub closed the connection), messages are read and dropped unparsed
+    /// until the client answers the close.
     private static func readRequests(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, limits: RequestLimits,
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, limits: RequestLimits, closed: () -> Bool,
         handle: (Int, RTCMessage.Inbound, String) async -> Void
     ) async {
         var budget = RequestBudget(perSecond: limits.perSecond, burst: limits.burst)
@@ -179,6 +182,7 @@ struct RTCController {
         let started = clock.now
         do {
             for try await message in inbound.messages(maxSize: 64 * 1024) {
+                if closed() { continue }
                 // Every message counts, binary ones (which carry no request) included.
                 var text = ""
                 let parsed: Result<(id: Int, request: RTCMessage.Inbound), RTCMessage.ParseError>?

@@ -135,7 +135,8 @@ final class FrameOutlet: @unchecked Sendable {
     }
 
     /// Runs `action` once when the hub closes the connection (at once if it has already), unless
-    /// `finish()` came first. Any thread.
+    /// `finish()` came first, or the outlet had already stopped (a Close frame went out, or the
+    /// client stopped reading): the connection is closing then anyway. Any thread.
     func whenClosed(_ action: @escaping @Sendable () -> Void) {
         let now = closeRequest.withLock { request -> Bool in
             guard !request.finished else { return false }
