@@ -202,6 +202,7 @@ public struct Meeting: Sendable {
         } else {
             session?.attendees.append(.init(participantId: member.participantId, name: member.name, timelog: [.init(start: now)]))
         }
+        // Set just above; `if let` rather than a force unwrap.
         if let session { actions.append(.sessionChanged(session, notices: notices)) }
         return actions
     }
@@ -226,14 +227,15 @@ public struct Meeting: Sendable {
             if joined[index].micAskedBy == member.participantId { joined[index].micAskedBy = nil }
             if joined[index].webcamAskedBy == member.participantId { joined[index].webcamAskedBy = nil }
         }
-        if var current = session, let attendee = current.attendees.firstIndex(where: { $0.participantId == member.participantId }),
-            let stay = current.attendees[attendee].timelog.indices.last
+        // In place (optional chaining), as in `enter`.
+        if let attendee = session?.attendees.firstIndex(where: { $0.participantId == member.participantId }),
+            let stay = session?.attendees[attendee].timelog.indices.last
         {
-            current.attendees[attendee].timelog[stay].end = now
-            if joined.isEmpty { current.end = now }
-            session = joined.isEmpty ? nil : current
+            session?.attendees[attendee].timelog[stay].end = now
+            if joined.isEmpty { session?.end = now }
             let exited = SessionNotice.exited(participantId: member.participantId, name: member.name)
-            actions.append(.sessionChanged(current, notices: joined.isEmpty ? [exited, .ended] : [exited]))
+            if let changed = session { actions.append(.sessionChanged(changed, notices: joined.isEmpty ? [exited, .ended] : [exited])) }
+            if joined.isEmpty { session = nil }
         }
         return actions
     }
