@@ -57,6 +57,7 @@ let package = Package(
             name: "AdmitStore",
             dependencies: [
                 "AdmitCore",
+                "AdmitToken",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),

@@ -1,4 +1,5 @@
 import AdmitCore
+import AdmitToken
 public import Foundation
 import SQLKit
 
@@ -352,9 +353,9 @@ public final class SQLRepositories: Repositories {
         for (index, attendee) in attendees.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"participantId":"#.utf8)
-            appendJSONString(attendee.participantId, to: &out)
+            JSONValue.appendQuoted(attendee.participantId, to: &out)
             out.append(contentsOf: #","name":"#.utf8)
-            appendJSONString(attendee.name, to: &out)
+            JSONValue.appendQuoted(attendee.name, to: &out)
             out.append(contentsOf: #","timelog":["#.utf8)
             for (stayIndex, stay) in attendee.timelog.enumerated() {
                 if stayIndex > 0 { out.append(UInt8(ascii: ",")) }
@@ -370,28 +371,6 @@ public final class SQLRepositories: Repositories {
         }
         out.append(UInt8(ascii: "]"))
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// A JSON string literal. Bytes of multi-byte UTF-8 sequences are all 0x80 or above, so
-    /// only ASCII bytes can need escaping.
-    private static func appendJSONString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 
     public func session(apiKey: String, id: String) async throws -> SessionRecord? {

@@ -46,6 +46,15 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// `text` as a JSON string literal (escaped as `jsonText` escapes), appended to `bytes`.
+    package static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(byteCount: ByteWriter.quotedCapacity(text.utf8.count), alignment: 1) { buffer in
+            var writer = ByteWriter(buffer)
+            writer.appendQuoted(text)
+            bytes.append(contentsOf: writer.written)
+        }
+    }
+
     /// The most bytes `writeCompact` writes (strings as if every byte were escaped).
     private var compactCapacity: Int {
         switch self {
@@ -90,7 +99,7 @@ public enum JSONValue: Sendable, Equatable {
         return out
     }
 
-    private func write(to out: inout String, indent: String?, level: Int) {
+    private func write(to out: inout String, indent: String, level: Int) {
         switch self {
         case .null: out += "null"
         case .bool(let value): out += value ? "true" : "false"
@@ -103,24 +112,24 @@ public enum JSONValue: Sendable, Equatable {
         case .object(let members):
             writeContainer(open: "{", close: "}", count: members.count, to: &out, indent: indent, level: level) { index, out in
                 JSONWriter.appendQuoted(members[index].key, to: &out)
-                out += indent == nil ? ":" : ": "
+                out += ": "
                 members[index].value.write(to: &out, indent: indent, level: level + 1)
             }
         }
     }
 
     private func writeContainer(
-        open: String, close: String, count: Int, to out: inout String, indent: String?, level: Int,
+        open: String, close: String, count: Int, to out: inout String, indent: String, level: Int,
         item: (Int, inout String) -> Void
     ) {
         out += open
         guard count > 0 else { return out += close }
         for index in 0..<count {
             if index > 0 { out += "," }
-            if let indent { out += "\n" + String(repeating: indent, count: level + 1) }
+            out += "\n" + String(repeating: indent, count: level + 1)
             item(index, &out)
         }
-        if let indent { out += "\n" + String(repeating: indent, count: level) }
+        out += "\n" + String(repeating: indent, count: level)
         out += close
     }
 }
