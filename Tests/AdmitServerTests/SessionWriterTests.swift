@@ -131,9 +131,11 @@ struct SessionWriterTests {
         // and its next statement waits, gathering the saves that come during the wait.
         store.hold()
         async let first: Void = writer.save(Self.session("a"), version: 1)
-        while store.sizes.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(1)) }
+        for _ in 0..<5000 where store.sizes.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(store.sizes.withLock { $0.count } == 6)
         async let second: Void = writer.save(Self.session("b"), version: 1)
-        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<5000 where await writer.pendingCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(await writer.pendingCount == 1)
         store.release()
         await first
         async let third: Void = writer.save(Self.session("c"), version: 1)

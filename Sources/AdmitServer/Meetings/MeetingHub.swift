@@ -518,6 +518,8 @@ actor SessionWriter {
     private var contended = false
     /// How many times the writer waited for more saves (tests).
     private(set) var lingers = 0
+    /// Saves waiting for the next statement (tests).
+    var pendingCount: Int { pendingOrder.count }
     /// How long a busy writer waits for more saves before it writes. Joins into 200 rooms of
     /// 10 at once shared a statement three or four at a time without it (the disk flush was the
     /// only wait), and the statements were a sixth of each join's cost (`Benchmarks/storm.sh`).
