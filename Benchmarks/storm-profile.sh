@@ -3,7 +3,8 @@
 # `perf record` (frame pointers, monotonic clock), cuts the record at each phase's start and end
 # (admit-storm prints them with STORM_MARKS=1) and prints, for the bare connects and for the joins
 # into 200 rooms of 10, the samples per shared object and the top symbols. Samples are at a fixed
-# rate, so two phases of 2,000 connections each compare directly.
+# rate, so two phases of 2,000 connections each compare directly. The rates it prints are lower
+# than storm.sh's (perf takes its share); read the samples, not the rates.
 # Usage: Benchmarks/storm-profile.sh [path/to/admit] [output directory]
 # Needs perf (apt-get install linux-perf); run as root or with perf_event_paranoid <= 1.
 set -euo pipefail
