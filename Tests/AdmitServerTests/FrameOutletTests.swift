@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import Synchronization
 import Testing
 
 @testable import AdmitServer
@@ -92,5 +93,43 @@ struct FrameOutletTests {
             if let first = buffer.readInteger(as: UInt8.self), first & 0x80 != 0 { opcodes.append(first & 0x0F) }
         }
         #expect(opcodes == [0x1, 0x8])
+    }
+
+    /// Closes `outlet` as the hub does, and runs the loop.
+    static func close(_ outlet: FrameOutlet, on loop: EmbeddedEventLoop) {
+        var fanout = Fanout()
+        fanout.close(outlet)
+        fanout.send()
+        loop.run()
+    }
+
+    @Test("the hub's close runs the connection's close action once, its frames before it out; at once if given late; never once finished")
+    func closeAction() throws {
+        let (channel, outlet, loop) = try Self.connected()
+        let runs = Mutex<[Int]>([])
+        outlet.whenClosed { runs.withLock { $0.append(1) } }
+        #expect(!outlet.isCloseRequested)
+        // A frame, then the close, in one batch: the frame is out (flushed) when the action runs.
+        var fanout = Fanout()
+        fanout.write(FrameOutlet.textFrame(#"{"event":"meeting-left"}"#), to: outlet)
+        fanout.close(outlet)
+        fanout.send()
+        loop.run()
+        #expect(outlet.isCloseRequested)
+        #expect(runs.withLock { $0 } == [1])
+        #expect(try channel.readOutbound(as: ByteBuffer.self).flatMap(FrameOutlet.text(of:)) == #"{"event":"meeting-left"}"#)
+        // A second close does nothing; an action given after the close runs at once.
+        Self.close(outlet, on: loop)
+        #expect(runs.withLock { $0 } == [1])
+        outlet.whenClosed { runs.withLock { $0.append(2) } }
+        #expect(runs.withLock { $0 } == [1, 2])
+
+        // Finished first (the connection's task is over): the action is let go, never run.
+        let (_, other, otherLoop) = try Self.connected()
+        other.whenClosed { runs.withLock { $0.append(3) } }
+        other.finish()
+        Self.close(other, on: otherLoop)
+        other.whenClosed { runs.withLock { $0.append(4) } }
+        #expect(runs.withLock { $0 } == [1, 2])
     }
 }
