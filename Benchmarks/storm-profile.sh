@@ -9,24 +9,9 @@
 # Needs perf (apt-get install linux-perf); run as root or with perf_event_paranoid <= 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product admit-storm >&2
-if [ $# -ge 1 ]; then admit=$1; else swift build -c release --product admit >&2; admit="$(swift build -c release --show-bin-path)/admit"; fi
-storm="$(swift build -c release --show-bin-path)/admit-storm"
 out=${2:-$(mktemp -d)}
 mkdir -p "$out"
-data=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
-ulimit -n 65536 2>/dev/null || true
-ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --no-janus --port 18483 --data-dir "$data" \
-  --max-participants 5000 --max-lobby 5000 --rtc-rate 100000 --rtc-burst 100000 --token-endpoint-rate 100000000 > "$data/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf localhost:18483/health >/dev/null && break; sleep 0.2; done
-token=$(curl -sf localhost:18483/get-token | sed 's/.*"token":"\([^"]*\)".*/\1/')
-perf record -k CLOCK_MONOTONIC -F 2999 -g -p "$pid" -o "$out/perf.data" 2>/dev/null &
-perfpid=$!
-sleep 0.3
-STORM_MARKS=1 taskset -c 1 "$storm" 18483 "$token" "$pid" 2> "$out/marks"
-kill -INT $perfpid; wait $perfpid || true
+STORM_PROFILE=$out Benchmarks/storm.sh ${1:+"$1"}
 # marks: one line per storm (big room, bare connects, 200 rooms of 10): "storm START END".
 mapfile -t marks < <(awk '/^storm/ {print $2","$3}' "$out/marks")
 for phase in "bare connects:${marks[1]}" "joins into 200 rooms of 10:${marks[2]}"; do

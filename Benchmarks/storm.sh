@@ -17,4 +17,14 @@ ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --de
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:18483/health >/dev/null && break; sleep 0.2; done
 token=$(curl -sf localhost:18483/get-token | sed 's/.*"token":"\([^"]*\)".*/\1/')
-taskset -c 1 "$storm" 18483 "$token" "$pid"
+if [ -n "${STORM_PROFILE:-}" ]; then
+  # Benchmarks/storm-profile.sh: the server under perf, each phase's times in $STORM_PROFILE/marks.
+  perf record -k CLOCK_MONOTONIC -F 2999 -g -p "$pid" -o "$STORM_PROFILE/perf.data" 2>/dev/null &
+  perfpid=$!
+  sleep 0.3
+  STORM_MARKS=1 taskset -c 1 "$storm" 18483 "$token" "$pid" 2> "$STORM_PROFILE/marks"
+  kill -INT $perfpid
+  wait $perfpid || true
+else
+  taskset -c 1 "$storm" 18483 "$token" "$pid"
+fi

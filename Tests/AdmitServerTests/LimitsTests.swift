@@ -221,6 +221,39 @@ struct LimitsTests {
         }
     }
 
+    @Test("a connection the hub closes is hung up after its Close even when the client never answers it (pings answered)")
+    func unansweredClose() async throws {
+        try await Self.withServer({ $0.headTimeout = .seconds(5) }) { port, server in
+            let path = try await Self.rtcPath(server, participant: "twice")
+            let first = try await RawWebSocket.open(port: port, path: path)
+            #expect(first.upgraded)
+            first.timeout(seconds: 5)
+            #expect(try await blocking { try first.read { $0.text.contains("meeting-joined") } } != nil)
+            // The same participant again: the first connection gets meeting-left 1011 and a Close.
+            let second = try await RawWebSocket.open(port: port, path: path)
+            #expect(second.upgraded)
+            let (closeCode, closedAfter) = try await blocking { () -> (Int?, Double?) in
+                let close = try first.read { frame in
+                    if frame.opcode == 9 { try? first.write(RawWebSocket.frame(opcode: 10, frame.payload)) }
+                    return frame.opcode == 8
+                }
+                // Never answered; pings still are. The server must hang up on its own.
+                first.timeout(seconds: 40)
+                let start = Date()
+                while let frame = try first.read() {
+                    if frame.opcode == 9 { try first.write(RawWebSocket.frame(opcode: 10, frame.payload)) }
+                }
+                let elapsed = Date().timeIntervalSince(start)
+                return (close?.closeCode, elapsed < 39 ? elapsed : nil)
+            }
+            #expect(closeCode == 1000)
+            // The server's writer ends the stream with its Close; `RTCController.closeTimeout` is
+            // only the bound for a client that does not read (its Close cannot be written).
+            let seconds = try #require(closedAfter, "still open 40 s after the server's Close")
+            #expect(seconds < 5)
+        }
+    }
+
     @Test("an /rtc client over its request rate gets 4029 refusals, and one that keeps far over it is closed with 4029")
     func rtcRate() async throws {
         try await Self.withServer({

@@ -90,9 +90,8 @@ struct RTCController {
         { inbound, outbound, context in
             // Without one, the seat is given back by the hub's expiry.
             guard let outlet = await outlet(on: channel, limits: limits, logger: context.logger) else { return }
-            // The hub's events go out through the outlet. When the hub closes the connection, the
-            // close handshake starts; this task reads on until the client answers it, carrying
-            // out nothing more.
+            // The hub's events go out through the outlet. When the hub closes the connection, its
+            // Close goes out after them and the stream ends; frames already read are dropped.
             outlet.whenClosed { closeHandshake(outbound, channel: channel, code: .normalClosure, reason: nil) }
             let connection = hub.open(room: join.room, config: join.config, outlet: outlet, participantHooks: join.participantHooks)
             let runner = RequestRunner(connection: connection, hub: hub, jobs: jobs, links: links)
@@ -109,15 +108,16 @@ struct RTCController {
         }
     }
 
-    /// Sends a Close frame (after the frames before it); a client that has not answered it
-    /// within `closeTimeout` is disconnected, as the WebSocket handler does after its own close.
+    /// Sends a Close frame (after the frames before it); the WebSocket writer then ends the stream,
+    /// which hangs up without waiting for the client's answer. A Close that cannot be written (a
+    /// client that stops reading) would wait forever: the channel is closed after `closeTimeout`.
     private static func closeHandshake(_ outbound: WebSocketOutboundWriter, channel: any Channel, code: WebSocketErrorCode, reason: String?) {
         Task { try? await outbound.close(code, reason: reason) }
         // Weak: a channel closed meanwhile (the usual case) is not kept for the timeout.
         channel.eventLoop.scheduleTask(in: closeTimeout) { [weak channel] in channel?.close(promise: nil) }
     }
 
-    /// How long a client has to answer the server's Close.
+    /// How long the server's Close may wait to be written before the channel is closed.
     static let closeTimeout = TimeAmount.seconds(15)
 
     /// The upgraded channel's outlet for events; nil (logged) only if the WebSocket pipeline
