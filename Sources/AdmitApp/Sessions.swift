@@ -10,6 +10,9 @@ package protocol LiveMeetings: Sendable {
     func end(_ room: RoomRef, reason: LeaveReason) async -> Bool
     /// Removes one participant (1010); false when absent.
     func remove(_ room: RoomRef, participantId: String) async -> Bool
+    /// Waits until every session change this server's meetings made so far is in the store
+    /// (sessions are written behind the events).
+    func sessionsWritten() async
 }
 
 /// The v2 sessions API's use cases: sessions as meetings recorded them, and the two actions on
@@ -30,11 +33,13 @@ package struct SessionService: Sendable {
     package func list(_ claims: Claims, roomId: String?, origin: String?, page: Int, perPage: Int) async throws -> Page<SessionRecord> {
         var room: String?
         if let id = roomId ?? claims.roomId { room = try await rooms.find(claims, id, origin: origin).roomId }
+        await meetings.sessionsWritten()
         return try await repositories.sessions(apiKey: claims.apiKey, roomId: room, page: page, perPage: perPage)
     }
 
     /// One session of the key, within a room-scoped token's room.
     package func session(_ claims: Claims, id: String, origin: String?) async throws -> SessionRecord {
+        await meetings.sessionsWritten()
         guard let found = try await repositories.session(apiKey: claims.apiKey, id: id) else { throw AppError.notFound("No session \(id).") }
         if claims.roomId != nil { _ = try await rooms.find(claims, found.roomId, origin: origin) }
         return found

@@ -53,14 +53,16 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
         let keyRing = services.keyRing
         let lateCluster = LateCluster()
         let jobs = JobService(
-            repositories: services.repositories, port: ServerJobPort(hub: hub, cluster: lateCluster, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
+            repositories: services.repositories,
+            port: ServerJobPort(hub: hub, cluster: lateCluster, rooms: services.rooms, webhooks: webhooks, metrics: services.metrics),
             settings: { keyRing.settings(for: $0) }, startsPerMinute: configuration.jobStartsPerMinute,
             webhookRefusal: services.webhookRefusal, logger: logger)
         hub.observeSessions(jobs)
         let joins = JoinService(access: services.access, rooms: services.rooms, revocations: services.revocations, meetings: hub)
         // Rooms shared with the other nodes on the store (PostgreSQL), or all here.
         let cluster = Cluster(
-            node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId, box.derivedKey("admit node link")), repositories: services.repositories, joins: joins,
+            node: configuration.nodeId, hub: hub, link: store.nodeLink?(configuration.nodeId, box.derivedKey("admit node link")),
+            repositories: services.repositories, joins: joins,
             jobs: jobs, links: services.links, metrics: services.metrics, logger: logger)
         lateCluster.set(cluster)
         services.metrics.node(configuration.nodeId)
@@ -98,7 +100,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             // Shut down in reverse: the store closes last, after everything that reads it.
             services: [
-                StoreCloser(store: store),
+                StoreCloser(store: store) { await hub.sessionsWritten() },
                 Refresher(services: services, revocations: liveRevocations, interval: configuration.refreshInterval),
                 MediaRunner(bridge: bridge, launcher: launcher),
                 ClusterRunner(cluster: cluster),
@@ -239,9 +241,12 @@ struct Refresher: Service {
 /// Closes the store once the server has stopped.
 struct StoreCloser: Service {
     let store: Store
+    /// What must reach the store before it closes (the sessions written behind the meetings).
+    let before: @Sendable () async -> Void
 
     func run() async throws {
         try? await gracefulShutdown()
+        await before()
         try await store.close()
     }
 }

@@ -147,7 +147,7 @@ struct BoundsTests {
             // A save made before the end, arriving after it, must not reopen the session.
             await writer.save(live, version: version - 1)
         }
-        #expect(await writer.remembered <= SessionWriter.endedMemory)
+        #expect(writer.remembered <= SessionWriter.endedMemory)
         let last = try await repositories.session(apiKey: "k", id: "s\(SessionWriter.endedMemory + 499)")
         #expect(last?.end != nil)
     }

@@ -1,7 +1,10 @@
+import AdmitApp
 import AdmitCore
 import AdmitStore
+import AdmitToken
 import Foundation
 import Logging
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -124,7 +127,7 @@ struct SessionWriterTests {
         let writer = SessionWriter(repositories: store, logger: Logger(label: "test"), linger: .seconds(2))
         // One after another: each is written at once.
         for index in 0..<5 { await writer.save(Self.session("q\(index)"), version: 1) }
-        #expect(await writer.lingers == 0)
+        #expect(writer.lingers == 0)
         #expect(store.sizes.withLock { $0 } == [1, 1, 1, 1, 1])
 
         // A burst: the first statement is held; a save comes meanwhile, so the writer is busy
@@ -134,15 +137,15 @@ struct SessionWriterTests {
         for _ in 0..<5000 where store.sizes.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(1)) }
         try #require(store.sizes.withLock { $0.count } == 6)
         async let second: Void = writer.save(Self.session("b"), version: 1)
-        for _ in 0..<5000 where await writer.pendingCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
-        try #require(await writer.pendingCount == 1)
+        for _ in 0..<5000 where writer.pendingCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(writer.pendingCount == 1)
         store.release()
         await first
         async let third: Void = writer.save(Self.session("c"), version: 1)
         async let fourth: Void = writer.save(Self.session("d"), version: 1)
         _ = await (second, third, fourth)
         #expect(store.sizes.withLock { Array($0.dropFirst(5)) } == [1, 3])
-        #expect(await writer.lingers == 1)
+        #expect(writer.lingers == 1)
         for id in ["a", "b", "c", "d"] { #expect(try await store.session(apiKey: "k", id: id) != nil) }
     }
 
@@ -163,5 +166,59 @@ struct SessionWriterTests {
         let ended = Self.session("s3", end: Date(timeIntervalSince1970: 1_795_000_060))
         await writer.save(ended, version: 2)
         #expect(try await store.session(apiKey: "k", id: "s3") == ended)
+    }
+
+    /// Waits (at most five seconds) until `condition` holds.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<5000 where !condition() { try await Task.sleep(for: .milliseconds(1)) }
+        return condition()
+    }
+
+    @Test("sessions are written behind: a join's events go out while its statement waits, a read waits for the store, an end returns stored")
+    func writtenBehind() async throws {
+        let store = FlakySessions()
+        store.failBatches.withLock { $0 = false }
+        let hub = MeetingHub(lobbyTimeout: 300, maxParticipants: 10, repositories: store, logger: Logger(label: "test"))
+        let room = RoomRef(apiKey: "k", roomId: "r")
+        let member = Claims(apiKey: "k", permissions: .allowJoin, lifetime: 600, now: Date().timeIntervalSince1970)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let (firstOutlet, first) = FrameOutlet.recording(on: loop)
+        await hub.arrive(
+            hub.open(room: room, config: .object([]), outlet: firstOutlet), lobby: false, participantId: "p1", name: "P1", claims: member, mic: false,
+            webcam: false)
+        let sessionId = try #require(hub.liveSession(room)?.id)
+
+        // The store holds every statement from here: the second join's events go out regardless.
+        store.hold()
+        let (secondOutlet, second) = FrameOutlet.recording(on: loop)
+        let arrived = Task {
+            await hub.arrive(
+                hub.open(room: room, config: .object([]), outlet: secondOutlet), lobby: false, participantId: "p2", name: "P2", claims: member,
+                mic: false, webcam: false)
+        }
+        let delivered = try await Self.eventually {
+            second.texts.first?.contains(#""event":"meeting-joined""#) == true
+                && first.texts.contains { $0.contains(#""event":"participant-joined""#) }
+        }
+        #expect(delivered, "the events waited for the store")
+        try #require(try await Self.eventually { store.gate.withLock { $0.waiter != nil } })
+
+        // A read through the sessions API waits for the store, then sees what the events said.
+        let written = Mutex(false)
+        let read = Task { () -> SessionRecord? in
+            await hub.sessionsWritten()
+            written.withLock { $0 = true }
+            return try await store.session(apiKey: "k", id: sessionId)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!written.withLock { $0 }, "a read went on while the statement was held")
+        store.release()
+        await arrived.value
+        let seen = try await read.value
+        #expect(seen?.attendees.map(\.participantId).sorted() == ["p1", "p2"])
+
+        // A call that ends the meeting returns with the ended session stored.
+        #expect(await hub.end(room, reason: .meetingEndAPI))
+        #expect(try await store.session(apiKey: "k", id: sessionId)?.end != nil)
     }
 }

@@ -299,6 +299,12 @@ final class Cluster: LiveMeetings, Sendable {
         await act(room, RelayMessage(t: .call, key: room.apiKey, room: room.roomId, op: .end)) { await self.hub.end(room, reason: reason) }
     }
 
+    /// This node's meetings' session changes (another node's are written by it, behind its
+    /// events by at most its writer's wait and one statement).
+    func sessionsWritten() async {
+        await hub.sessionsWritten()
+    }
+
     func remove(_ room: RoomRef, participantId: String) async -> Bool {
         await act(room, RelayMessage(t: .call, key: room.apiKey, room: room.roomId, participantId: participantId, op: .remove)) {
             await self.hub.remove(room, participantId: participantId)

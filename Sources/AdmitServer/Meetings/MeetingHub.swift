@@ -11,9 +11,9 @@ import Synchronization
 /// Runs the meetings of every room: one `Meeting` state machine per room under one lock.
 /// The actions a change returns are queued for their room under that lock, in the order the
 /// machine produced them, and carried out after it by one task at a time per room: session
-/// writes first, then the events, then timers and observers. So per room, events leave in
-/// the order the machine made them, persistence never reorders them, and a joiner's first
-/// message is its `meeting-joined`.
+/// writes queued first (written behind, `SessionWriter`), then the events, then timers and
+/// observers. So per room, events leave in the order the machine made them, persistence never
+/// delays or reorders them, and a joiner's first message is its `meeting-joined`.
 final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     private struct Connection {
@@ -215,6 +215,12 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
         Meeting(roomId: room.roomId, lobbyTimeout: lobbyTimeout, maxLobby: maxLobby, maxParticipants: maxParticipants) { Identifiers.recordId() }
     }
 
+    /// Waits until every session change made so far is in the store (sessions are written behind
+    /// the events: `SessionWriter`).
+    func sessionsWritten() async {
+        await sessions.flush()
+    }
+
     func observeSessions(_ observer: any SessionObserver) {
         self.observer.withLock { $0 = observer }
     }
@@ -371,9 +377,10 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
         }
     }
 
-    /// Sessions first (the newest state of each, once: a client that reacts to an event then
-    /// reads the state the event reports), then every batch's events in order, then timers
-    /// and observers.
+    /// Sessions queued first (the newest state of each, once; written behind: a read through the
+    /// sessions API waits for them, so a client that reacts to an event reads the state the
+    /// event reports), then every batch's events in order, then timers and observers. Observers
+    /// (webhooks, jobs) and a call that ended the meeting wait for the store first.
     private func deliver(_ batches: [Batch], room: RoomRef) async {
         var newest: [String: (SessionRecord, UInt64)] = [:]
         var order: [String] = []
@@ -385,12 +392,25 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
                 newest[session.id] = (SessionRecord(session, apiKey: room.apiKey), version)
             }
         }
-        if !order.isEmpty { await sessions.save(order.compactMap { newest[$0] }) }
+        if !order.isEmpty { sessions.enqueue(order.compactMap { newest[$0] }) }
         var fanout = Fanout()
         for batch in batches { carryOut(batch, into: &fanout) }
         fanout.send()
         tellMedia(batches, room: room)
-        guard let observer = observer.withLock({ $0 }) else { return }
+        let observer = observer.withLock { $0 }
+        let mustStore = batches.contains { batch in
+            batch.actions.contains { action in
+                guard case .sessionChanged(_, let notices) = action else { return false }
+                return notices.contains { notice in
+                    switch notice {
+                    case .started, .ended: true
+                    case .entered, .exited: batch.participantHooks && observer != nil
+                    }
+                }
+            }
+        }
+        if mustStore { await sessions.flush() }
+        guard let observer else { return }
         for batch in batches {
             for case .sessionChanged(let session, let notices) in batch.actions where !notices.isEmpty {
                 var people = ParticipantChanges(sessionId: session.id, joined: [], left: [])
@@ -490,37 +510,47 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
     }
 }
 
-/// Writes sessions in the order their changes happened: a save older than one already
-/// written is skipped, so concurrent events cannot leave a stale state in the store.
+/// Writes sessions behind the meetings, in the order their changes happened: a change is
+/// queued (`enqueue`, no wait) and its events go out at once; a save older than one already
+/// queued is skipped, so concurrent changes cannot leave a stale state in the store.
 ///
-/// Group commit: saves that arrive while a write is under way are written together by the
-/// next one (one statement, one disk flush), and each caller returns once its save is in
-/// the store. Many rooms changing at once then share flushes instead of queueing for one each.
-/// A writer that is busy (saves came while it wrote) waits `linger` before the next write, so
-/// the saves of a burst share statements; a save to an idle writer is written at once, so a
-/// lone join, or joins one after another, pay no wait.
+/// Group commit: what is queued while a statement is under way is written by the next one
+/// (one statement, one disk flush). A writer that is busy (changes came while it wrote) waits
+/// `linger` before the next statement, so a burst's changes share statements. Whoever must see
+/// the store current waits with `flush` for everything queued before it: the sessions API
+/// before it reads, the hub before observers hear of a session's start or end (webhooks, jobs)
+/// and before a call that ended a meeting returns, and the server before it closes the store.
+/// A join's events used to wait for its statement: the waits and task hops were a third of a
+/// join's cost in `Benchmarks/storm.sh` (docs/decisions.md, "Sessions written behind").
 ///
-/// Bounded: a live session's last written version is kept while it is live; once its end is
-/// written it moves to a ring of the most recently ended sessions, so a stale save that
+/// Bounded: a live session's last queued version is kept while it is live; once its end is
+/// queued it moves to a ring of the most recently ended sessions, so a stale save that
 /// arrives late is still skipped, and the map does not grow with every session ever held.
-actor SessionWriter {
+/// What waits to be written is at most one record per session (the newest).
+final class SessionWriter: Sendable {
+    private struct State {
+        var written: [String: UInt64] = [:]
+        var ended: [String] = []
+        var endedNext = 0
+        /// Sessions waiting for the next statement (the newest state of each), in order.
+        var pending: [String: SessionRecord] = [:]
+        var pendingOrder: [String] = []
+        /// Whether the write loop runs.
+        var writing = false
+        /// Whether changes came while a statement was under way: the writer is busy.
+        var contended = false
+        /// Batches taken for writing so far, and the last one whose statement finished.
+        var taken: UInt64 = 0
+        var finished: UInt64 = 0
+        /// Flushes waiting for a batch (by number) to finish.
+        var waiters: [(batch: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var lingers = 0
+    }
+
     private let repositories: any Repositories
     private let logger: Logger
-    private var written: [String: UInt64] = [:]
-    private var ended: [String] = []
-    private var endedNext = 0
-    /// Saves waiting for the next write, by session (the newest version of each), in order.
-    private var pending: [String: SessionRecord] = [:]
-    private var pendingOrder: [String] = []
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var writing = false
-    /// Whether saves came while a write was under way: the writer is busy.
-    private var contended = false
-    /// How many times the writer waited for more saves (tests).
-    private(set) var lingers = 0
-    /// Saves waiting for the next statement (tests).
-    var pendingCount: Int { pendingOrder.count }
-    /// How long a busy writer waits for more saves before it writes. Joins into 200 rooms of
+    private let state = Mutex(State())
+    /// How long a busy writer waits for more changes before it writes. Joins into 200 rooms of
     /// 10 at once shared a statement three or four at a time without it (the disk flush was the
     /// only wait), and the statements were a sixth of each join's cost (`Benchmarks/storm.sh`).
     static let linger: Duration = .milliseconds(5)
@@ -528,9 +558,6 @@ actor SessionWriter {
     static let endedMemory = 4096
     /// Sessions per statement (six parameters each; SQLite allows 32,766).
     static let perStatement = 500
-
-    /// Sessions whose last written version is remembered (live ones and recently ended ones).
-    var remembered: Int { written.count }
 
     /// The wait of a busy writer (`linger`; tests choose theirs).
     private let lingering: Duration
@@ -541,47 +568,84 @@ actor SessionWriter {
         self.lingering = linger
     }
 
+    /// How many times the writer waited for more changes (tests).
+    var lingers: Int { state.withLock { $0.lingers } }
+    /// Sessions waiting for the next statement (tests).
+    var pendingCount: Int { state.withLock { $0.pendingOrder.count } }
+    /// Sessions whose last queued version is remembered (live ones and recently ended ones).
+    var remembered: Int { state.withLock { $0.written.count } }
+
+    /// Queues each session whose version is newer than the one queued before; returns at once.
+    func enqueue(_ sessions: [(SessionRecord, UInt64)]) {
+        let start = state.withLock { state -> Bool in
+            var queued = false
+            for (session, version) in sessions where version > state.written[session.id] ?? 0 {
+                state.written[session.id] = version
+                if session.end != nil { Self.remember(ended: session.id, in: &state) }
+                if state.pending.updateValue(session, forKey: session.id) == nil { state.pendingOrder.append(session.id) }
+                queued = true
+            }
+            guard queued else { return false }
+            if state.writing {
+                state.contended = true
+                return false
+            }
+            state.writing = true
+            return true
+        }
+        if start { Task { await self.writeAll() } }
+    }
+
+    /// Waits until every change queued before the call is in the store (or was refused and logged).
+    func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiting = state.withLock { state -> Bool in
+                // What is pending goes with the next batch; a batch under way finishes first.
+                let batch = state.pendingOrder.isEmpty ? state.taken : state.taken + 1
+                guard batch > state.finished else { return false }
+                state.waiters.append((batch, continuation))
+                return true
+            }
+            if !waiting { continuation.resume() }
+        }
+    }
+
     func save(_ session: SessionRecord, version: UInt64) async {
         await save([(session, version)])
     }
 
-    /// Saves each session whose version is newer than the one written; returns once they are stored.
+    /// Queues the sessions and waits until they are in the store.
     func save(_ sessions: [(SessionRecord, UInt64)]) async {
-        var queued = false
-        for (session, version) in sessions where version > written[session.id] ?? 0 {
-            written[session.id] = version
-            if session.end != nil { remember(ended: session.id) }
-            if pending.updateValue(session, forKey: session.id) == nil { pendingOrder.append(session.id) }
-            queued = true
-        }
-        guard queued else { return }
-        if writing { contended = true }
-        await withCheckedContinuation { continuation in
-            waiters.append(continuation)
-            if !writing {
-                writing = true
-                Task { await self.writeAll() }
-            }
-        }
+        enqueue(sessions)
+        await flush()
     }
 
     /// Writes what is pending, then what came meanwhile, until nothing is left. A statement
     /// that fails is tried again one session at a time, so one bad row does not lose the
     /// others; a session that still fails is logged (its next change writes it whole again).
     private func writeAll() async {
-        while !pendingOrder.isEmpty {
-            // Busy (saves came during the last write): wait a little for more to share this
-            // statement and its disk flush. Idle, a save is written at once.
-            if contended, pendingOrder.count < Self.perStatement {
-                lingers += 1
-                try? await Task.sleep(for: lingering)
+        while true {
+            // Busy (changes came during the last statement): wait a little for more to share
+            // this statement and its disk flush. Idle, a change is written at once.
+            let linger = state.withLock { state -> Bool in
+                guard state.contended, state.pendingOrder.count < Self.perStatement else { return false }
+                state.lingers += 1
+                return true
             }
-            contended = false
-            let batch = pendingOrder.compactMap { pending[$0] }
-            let resumed = waiters
-            pending = [:]
-            pendingOrder = []
-            waiters = []
+            if linger { try? await Task.sleep(for: lingering) }
+            let taken = state.withLock { state -> [SessionRecord]? in
+                state.contended = false
+                guard !state.pendingOrder.isEmpty else {
+                    state.writing = false
+                    return nil
+                }
+                let batch = state.pendingOrder.compactMap { state.pending[$0] }
+                state.pending = [:]
+                state.pendingOrder = []
+                state.taken += 1
+                return batch
+            }
+            guard let batch = taken else { return }
             var start = 0
             while start < batch.count {
                 let part = Array(batch[start..<min(start + Self.perStatement, batch.count)])
@@ -595,20 +659,24 @@ actor SessionWriter {
                     }
                 }
             }
+            let resumed = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.finished = state.taken
+                let done = state.waiters.filter { $0.batch <= state.finished }.map(\.continuation)
+                state.waiters.removeAll { $0.batch <= state.finished }
+                return done
+            }
             for waiter in resumed { waiter.resume() }
         }
-        writing = false
-        contended = false
     }
 
-    private func remember(ended id: String) {
-        guard !ended.contains(id) else { return }
-        if ended.count < Self.endedMemory {
-            ended.append(id)
+    private static func remember(ended id: String, in state: inout State) {
+        guard !state.ended.contains(id) else { return }
+        if state.ended.count < endedMemory {
+            state.ended.append(id)
         } else {
-            written.removeValue(forKey: ended[endedNext])
-            ended[endedNext] = id
-            endedNext = (endedNext + 1) % Self.endedMemory
+            state.written.removeValue(forKey: state.ended[state.endedNext])
+            state.ended[state.endedNext] = id
+            state.endedNext = (state.endedNext + 1) % endedMemory
         }
     }
 }
