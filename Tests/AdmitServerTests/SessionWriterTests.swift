@@ -217,8 +217,19 @@ struct SessionWriterTests {
         let seen = try await read.value
         #expect(seen?.attendees.map(\.participantId).sorted() == ["p1", "p2"])
 
-        // A call that ends the meeting returns with the ended session stored.
-        #expect(await hub.end(room, reason: .meetingEndAPI))
+        // A call that ends the meeting returns only once the ended session is stored.
+        store.hold()
+        let ended = Mutex(false)
+        let ending = Task {
+            let done = await hub.end(room, reason: .meetingEndAPI)
+            ended.withLock { $0 = true }
+            return done
+        }
+        try #require(try await Self.eventually { store.gate.withLock { $0.waiter != nil } })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!ended.withLock { $0 }, "end returned before the ended session was stored")
+        store.release()
+        #expect(await ending.value)
         #expect(try await store.session(apiKey: "k", id: sessionId)?.end != nil)
     }
 }

@@ -214,6 +214,9 @@ final class Cluster: LiveMeetings, Sendable {
     /// that came meanwhile) is left alone; an ended session is final in the store, so a late
     /// write of the previous owner cannot bring it back.
     private func endOrphanedSessions(_ room: RoomRef, now: Date) async {
+        // This node's own sessions of the room, written behind, are in the store first: an end of
+        // its own still queued is not taken for a session left live (and ended now instead).
+        await hub.sessionsWritten()
         do {
             let recent = try await repositories.sessions(apiKey: room.apiKey, roomId: room.roomId, page: 1, perPage: 5)
             for var session in recent.items where session.end == nil && session.id != hub.liveSession(room)?.id {
@@ -299,8 +302,9 @@ final class Cluster: LiveMeetings, Sendable {
         await act(room, RelayMessage(t: .call, key: room.apiKey, room: room.roomId, op: .end)) { await self.hub.end(room, reason: reason) }
     }
 
-    /// This node's meetings' session changes (another node's are written by it, behind its
-    /// events by at most its writer's wait and one statement).
+    /// This node's meetings' session changes. Another node's are written by it, behind its
+    /// events by its writer's wait (5 ms) and the statements before them: a few milliseconds
+    /// with a healthy store, as long as the store takes when it is slow.
     func sessionsWritten() async {
         await hub.sessionsWritten()
     }

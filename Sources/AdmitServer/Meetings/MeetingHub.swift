@@ -13,7 +13,10 @@ import Synchronization
 /// machine produced them, and carried out after it by one task at a time per room: session
 /// writes queued first (written behind, `SessionWriter`), then the events, then timers and
 /// observers. So per room, events leave in the order the machine made them, persistence never
-/// delays or reorders them, and a joiner's first message is its `meeting-joined`.
+/// reorders them, and a joiner's first message is its `meeting-joined`. Persistence delays a
+/// room's later events only where someone must see the store first: a session's start or end
+/// (and, for rooms whose webhook wants them, each arrival and departure) waits for the store
+/// before observers hear of it, and the room's next changes wait behind it.
 final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     private struct Connection {
@@ -56,6 +59,8 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
     private struct Deliveries {
         var batches: [Batch] = []
         var draining = false
+        /// Callers that wait until their change is carried out (one each: the server API's calls).
+        var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -271,21 +276,23 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     /// Ends a room's meeting for everyone (`POST /v2/sessions/end`: 1009). False when nobody is in it.
     func end(_ room: RoomRef, reason: LeaveReason) async -> Bool {
-        await mutate(room: room) { meeting, now in meeting.isEmpty ? nil : meeting.endAll(reason: reason, now: now) }
+        await mutate(room: room, delivered: true) { meeting, now in meeting.isEmpty ? nil : meeting.endAll(reason: reason, now: now) }
     }
 
     /// Admits or denies a waiting guest from outside the meeting (the dashboard). False when
     /// nobody of that id waits, or admitting would pass the cap.
     func answerEntry(_ room: RoomRef, participantId: String, allow: Bool) async -> Bool {
         let cap = maxParticipants
-        return await mutate(room: room) { meeting, now in
+        return await mutate(room: room, delivered: true) { meeting, now in
             meeting.answerEntry(participantId: participantId, decision: allow ? .allowed : .denied, maxParticipants: cap, now: now)
         }
     }
 
     /// Removes one participant (`POST /v2/sessions/participants/remove`: 1010). False when absent.
     func remove(_ room: RoomRef, participantId: String) async -> Bool {
-        await mutate(room: room) { meeting, now in meeting.remove(participantId: participantId, reason: .removePeerAPI, now: now) }
+        await mutate(room: room, delivered: true) { meeting, now in
+            meeting.remove(participantId: participantId, reason: .removePeerAPI, now: now)
+        }
     }
 
     /// Removes the participants of this node's meetings that a revocation names (1010).
@@ -302,7 +309,7 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
     func revoke(apiKey: String, matching revoked: @escaping (Claims, String, String) -> Bool) async {
         let rooms = state.withLock { $0.meetings.keys.filter { $0.apiKey == apiKey } }
         for room in rooms {
-            _ = await mutate(room: room) { meeting, now in
+            _ = await mutate(room: room, delivered: true) { meeting, now in
                 let actions = meeting.remove(where: { revoked($0, $1, room.roomId) }, now: now)
                 return actions.isEmpty ? nil : actions
             }
@@ -318,8 +325,11 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
 
     /// Applies `change` to the room's meeting under the lock (creating it on first use, dropping it
     /// when empty), then carries out the actions. Returns whether `change` returned actions.
+    /// `delivered`: returns only once the change is carried out even when another task carries
+    /// out the room's queue (the server API's calls: `end` answers the ended session as stored).
+    /// Never from a task that carries out this room's queue (it would wait for itself).
     @discardableResult
-    private func mutate(room: RoomRef, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
+    private func mutate(room: RoomRef, delivered: Bool = false, _ change: (inout Meeting, Date) -> [MeetingAction]?) async -> Bool {
         let now = Date.stamp()
         let result: (changed: Bool, drainer: Bool) = state.withLock { state in
             let changed = withMeeting(&state, room) { meeting in
@@ -343,7 +353,19 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
             }
             return (true, Self.enqueue(&state, room, batch))
         }
-        if result.drainer { await drain(room) }
+        if result.drainer {
+            await drain(room)
+        } else if result.changed, delivered {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // The queue is gone once the task at it carried out every change, this one included.
+                let waiting = state.withLock { state -> Bool in
+                    guard state.deliveries[room] != nil else { return false }
+                    state.deliveries[room]?.waiting.append(continuation)
+                    return true
+                }
+                if !waiting { continuation.resume() }
+            }
+        }
         return result.changed
     }
 
@@ -362,17 +384,20 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
     /// meanwhile (by other tasks, or by observers called from here) are carried out in turn.
     private func drain(_ room: RoomRef) async {
         while true {
-            let batches = state.withLock { state -> [Batch] in
+            let (batches, waiting) = state.withLock { state -> ([Batch], [CheckedContinuation<Void, Never>]) in
                 guard var queue = state.deliveries[room], !queue.batches.isEmpty else {
-                    state.deliveries[room] = nil
-                    return []
+                    defer { state.deliveries[room] = nil }
+                    return ([], state.deliveries[room]?.waiting ?? [])
                 }
                 let taken = queue.batches
                 queue.batches = []
                 state.deliveries[room] = queue
-                return taken
+                return (taken, [])
             }
-            guard !batches.isEmpty else { return }
+            guard !batches.isEmpty else {
+                for caller in waiting { caller.resume() }
+                return
+            }
             await deliver(batches, room: room)
         }
     }
