@@ -10,6 +10,7 @@ import HummingbirdWebSocket
 public import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Builds the Admit server: opens the store, loads keys into memory, wires the routes.
 /// The executable and the tests both start here.
@@ -100,7 +101,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger = L
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Admit"),
             // Shut down in reverse: the store closes last, after everything that reads it.
             services: [
-                StoreCloser(store: store) { await hub.sessionsWritten() },
+                StoreCloser(store: store, before: { await hub.sessionsWritten() }, logger: logger),
                 Refresher(services: services, revocations: liveRevocations, interval: configuration.refreshInterval),
                 MediaRunner(bridge: bridge, launcher: launcher),
                 ClusterRunner(cluster: cluster),
@@ -243,10 +244,40 @@ struct StoreCloser: Service {
     let store: Store
     /// What must reach the store before it closes (the sessions written behind the meetings).
     let before: @Sendable () async -> Void
+    /// How long `before` may take: a store that stopped answering must not hang the shutdown.
+    var patience: Duration = .seconds(10)
+    var logger = Logger(label: "admit")
 
     func run() async throws {
         try? await gracefulShutdown()
-        await before()
+        try await close()
+    }
+
+    /// Waits for `before` (at most `patience`; past it, says so in the log), then closes the store.
+    func close() async throws {
+        if await !Self.within(patience, before) {
+            logger.error(
+                "shutdown: session changes were still waiting for the store; closing it without them",
+                metadata: ["waited": "\(patience)"])
+        }
         try await store.close()
+    }
+
+    /// Whether `work` finished within `limit`. It is left running past the limit (a wait on the
+    /// store cannot be cancelled), which is what the caller wants: it closes the store next.
+    static func within(_ limit: Duration, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let outcome = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+        let finish = { @Sendable (done: Bool) in outcome.withLock { $0.take() }?.resume(returning: done) }
+        return await withCheckedContinuation { continuation in
+            outcome.withLock { $0 = continuation }
+            Task {
+                await work()
+                finish(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                finish(false)
+            }
+        }
     }
 }

@@ -80,7 +80,9 @@ struct MediaBridgeTests {
         try await FakeJanus.with { janus in
             try await withMeeting({
                 $0.janusURL = janus.url
-                $0.mediaAnswerTimeout = .milliseconds(400)
+                // Long enough that "answered at once" holds on a loaded machine (400 ms failed once
+                // in a full run), short enough to wait out twice.
+                $0.mediaAnswerTimeout = .seconds(1)
             }) { m in
                 try await Self.up(m)
                 let (host, _, handle) = try await Self.publishing(janus, m)
@@ -91,7 +93,7 @@ struct MediaBridgeTests {
                 let subscriberHandle = try #require(
                     janus.requests("message").last { $0["body"]?["ptype"] == .string("subscriber") }?["handle_id"])
                 #expect(!janus.requests("detach").contains { $0["handle_id"] == subscriberHandle })
-                try await Task.sleep(for: .milliseconds(900))
+                try await Task.sleep(for: .milliseconds(2200))
                 let late = try await #require(throws: MeetingConnection.RequestFailed.self) {
                     try await host.connection.subscribeAnswer(left.subscriptionId, answer: CannedSDP.answer(to: left.offer))
                 }
@@ -104,7 +106,7 @@ struct MediaBridgeTests {
                 // Answered at once: still there after the timeout.
                 let kept = try await host.connection.subscribe(to: "guest")
                 try await host.connection.subscribeAnswer(kept.subscriptionId, answer: CannedSDP.answer(to: kept.offer))
-                try await Task.sleep(for: .milliseconds(900))
+                try await Task.sleep(for: .milliseconds(2200))
                 try await host.connection.unsubscribe(kept.subscriptionId)
             }
         }

@@ -119,7 +119,7 @@ struct SessionWriterTests {
         }
     }
 
-    @Test("saves that come while a write is under way wait for more to share their statement; saves one after another wait for nothing")
+    @Test("changes that come while a write is under way wait for more to share their statement; a flush ends the wait; saves one after another wait for nothing")
     func burstsShareStatements() async throws {
         let store = FlakySessions()
         store.failBatches.withLock { $0 = false }
@@ -130,20 +130,23 @@ struct SessionWriterTests {
         #expect(writer.lingers == 0)
         #expect(store.sizes.withLock { $0 } == [1, 1, 1, 1, 1])
 
-        // A burst: the first statement is held; a save comes meanwhile, so the writer is busy
-        // and its next statement waits, gathering the saves that come during the wait.
+        // A burst, queued as the hub queues (nobody waits): the first statement is held; a change
+        // comes meanwhile, so the writer is busy and its next statement waits, gathering the
+        // changes that come during the wait, until its two seconds pass or someone flushes.
         store.hold()
-        async let first: Void = writer.save(Self.session("a"), version: 1)
+        writer.enqueue([(Self.session("a"), 1)])
         for _ in 0..<5000 where store.sizes.withLock({ $0.count }) < 6 { try await Task.sleep(for: .milliseconds(1)) }
         try #require(store.sizes.withLock { $0.count } == 6)
-        async let second: Void = writer.save(Self.session("b"), version: 1)
-        for _ in 0..<5000 where writer.pendingCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
-        try #require(writer.pendingCount == 1)
+        writer.enqueue([(Self.session("b"), 1)])
         store.release()
-        await first
-        async let third: Void = writer.save(Self.session("c"), version: 1)
-        async let fourth: Void = writer.save(Self.session("d"), version: 1)
-        _ = await (second, third, fourth)
+        for _ in 0..<5000 where writer.lingers < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(writer.lingers == 1)
+        writer.enqueue([(Self.session("c"), 1)])
+        writer.enqueue([(Self.session("d"), 1)])
+        let clock = ContinuousClock()
+        let flushed = clock.now
+        await writer.flush()
+        #expect(clock.now - flushed < .seconds(1), "the flush waited for the writer's whole wait")
         #expect(store.sizes.withLock { Array($0.dropFirst(5)) } == [1, 3])
         #expect(writer.lingers == 1)
         for id in ["a", "b", "c", "d"] { #expect(try await store.session(apiKey: "k", id: id) != nil) }
@@ -231,5 +234,44 @@ struct SessionWriterTests {
         store.release()
         #expect(await ending.value)
         #expect(try await store.session(apiKey: "k", id: sessionId)?.end != nil)
+    }
+
+    @Test("shutdown closes the store after the sessions written behind; a store that stopped answering delays it by the patience only")
+    func storeClosesAfterSessions() async throws {
+        let store = FlakySessions()
+        store.failBatches.withLock { $0 = false }
+        let writer = SessionWriter(repositories: store, logger: Logger(label: "test"))
+        let closedWith = Mutex<[String]?>(nil)
+        let closable = Store(store, description: "test", close: {
+            let stored = try await store.sessions(apiKey: "k", roomId: nil, page: 1, perPage: 10).items.map(\.id)
+            closedWith.withLock { $0 = stored.sorted() }
+        })
+
+        // Answering: the close waits for what was queued.
+        store.hold()
+        writer.enqueue([(Self.session("a"), 1)])
+        writer.enqueue([(Self.session("b"), 1)])
+        let closing = Task { try await StoreCloser(store: closable, before: { await writer.flush() }, patience: .seconds(30)).close() }
+        try #require(try await Self.eventually { store.gate.withLock { $0.waiter != nil } })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(closedWith.withLock { $0 } == nil, "the store closed before the sessions were written")
+        store.release()
+        try await closing.value
+        #expect(closedWith.withLock { $0 } == ["a", "b"])
+
+        // Not answering: the close comes after the patience, without the held change.
+        closedWith.withLock { $0 = nil }
+        store.hold()
+        writer.enqueue([(Self.session("c"), 1)])
+        try #require(try await Self.eventually { store.gate.withLock { $0.waiter != nil } })
+        let clock = ContinuousClock()
+        let started = clock.now
+        // In a task, so that a close that waits for the store fails this test instead of hanging it.
+        let bounded = Task { try await StoreCloser(store: closable, before: { await writer.flush() }, patience: .milliseconds(200)).close() }
+        for _ in 0..<1000 where closedWith.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(closedWith.withLock { $0 } == ["a", "b"], "the store was not closed within 10 s")
+        #expect(clock.now - started >= .milliseconds(200))
+        store.release()
+        try await bounded.value
     }
 }

@@ -541,7 +541,8 @@ final class MeetingHub: MeetingDirectory, MediaMeetings {
 ///
 /// Group commit: what is queued while a statement is under way is written by the next one
 /// (one statement, one disk flush). A writer that is busy (changes came while it wrote) waits
-/// `linger` before the next statement, so a burst's changes share statements. Whoever must see
+/// `linger` before the next statement, so a burst's changes share statements (and a session
+/// changed twice in the wait is written once); a flush ends the wait. Whoever must see
 /// the store current waits with `flush` for everything queued before it: the sessions API
 /// before it reads, the hub before observers hear of a session's start or end (webhooks, jobs)
 /// and before a call that ended a meeting returns, and the server before it closes the store.
@@ -570,15 +571,20 @@ final class SessionWriter: Sendable {
         /// Flushes waiting for a batch (by number) to finish.
         var waiters: [(batch: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var lingers = 0
+        /// The writer's wait for more changes, cut short by a flush (or ended by its timer, the
+        /// number telling which wait a timer belongs to).
+        var wake: (number: Int, continuation: CheckedContinuation<Void, Never>)?
     }
 
     private let repositories: any Repositories
     private let logger: Logger
     private let state = Mutex(State())
-    /// How long a busy writer waits for more changes before it writes. Joins into 200 rooms of
-    /// 10 at once shared a statement three or four at a time without it (the disk flush was the
-    /// only wait), and the statements were a sixth of each join's cost (`Benchmarks/storm.sh`).
-    static let linger: Duration = .milliseconds(5)
+    /// How long a busy writer waits for more changes before it writes, unless someone flushes.
+    /// Joins into 200 rooms of 10 at once shared a statement three or four at a time without
+    /// a wait (the disk flush was the only one); with 5 ms the session path was still a fifth
+    /// of what a join costs beyond a bare connect (`Benchmarks/storm.sh`, docs/decisions.md).
+    /// Nobody's events wait for it, and a flush ends it.
+    static let linger: Duration = .milliseconds(20)
     /// Ended sessions remembered for late saves.
     static let endedMemory = 4096
     /// Sessions per statement (six parameters each; SQLite allows 32,766).
@@ -624,14 +630,17 @@ final class SessionWriter: Sendable {
     /// Waits until every change queued before the call is in the store (or was refused and logged).
     func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiting = state.withLock { state -> Bool in
+            let waiting = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
                 // What is pending goes with the next batch; a batch under way finishes first.
                 let batch = state.pendingOrder.isEmpty ? state.taken : state.taken + 1
-                guard batch > state.finished else { return false }
+                guard batch > state.finished else { return (false, nil) }
                 state.waiters.append((batch, continuation))
-                return true
+                // Someone waits: the writer writes now instead of waiting for more.
+                defer { state.wake = nil }
+                return (true, state.wake?.continuation)
             }
-            if !waiting { continuation.resume() }
+            if !waiting.0 { continuation.resume() }
+            waiting.1?.resume()
         }
     }
 
@@ -652,12 +661,12 @@ final class SessionWriter: Sendable {
         while true {
             // Busy (changes came during the last statement): wait a little for more to share
             // this statement and its disk flush. Idle, a change is written at once.
-            let linger = state.withLock { state -> Bool in
-                guard state.contended, state.pendingOrder.count < Self.perStatement else { return false }
+            let linger = state.withLock { state -> Int? in
+                guard state.contended, state.pendingOrder.count < Self.perStatement, state.waiters.isEmpty else { return nil }
                 state.lingers += 1
-                return true
+                return state.lingers
             }
-            if linger { try? await Task.sleep(for: lingering) }
+            if let number = linger { await wait(number) }
             let taken = state.withLock { state -> [SessionRecord]? in
                 state.contended = false
                 guard !state.pendingOrder.isEmpty else {
@@ -692,6 +701,37 @@ final class SessionWriter: Sendable {
             }
             for waiter in resumed { waiter.resume() }
         }
+    }
+
+    /// Waits `lingering`, or until a flush comes.
+    private func wait(_ number: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            // A flush that came since the writer chose to wait: no wait.
+            let flushing = state.withLock { state -> Bool in
+                guard state.waiters.isEmpty else { return true }
+                state.wake = (number, continuation)
+                return false
+            }
+            if flushing {
+                continuation.resume()
+                return
+            }
+            let (seconds, attoseconds) = lingering.components
+            let nanoseconds = min(max(seconds, 0), 3600) * 1_000_000_000 + max(attoseconds, 0) / 1_000_000_000
+            MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(nanoseconds)) { [weak self] in
+                self?.endWait(number)
+            }
+        }
+    }
+
+    /// The timer of wait `number`: ends it unless a flush did (the continuation is taken once).
+    private func endWait(_ number: Int) {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let wake = state.wake, wake.number == number else { return nil }
+            state.wake = nil
+            return wake.continuation
+        }
+        waiting?.resume()
     }
 
     private static func remember(ended id: String, in state: inout State) {
