@@ -3,7 +3,8 @@
 # on core 1, each one core. Prints bare connects, joins into 200 rooms of 10, a room of 1000
 # filling (joins/s and events delivered per second) and memory per participant. Signalling only:
 # `--no-janus` (dev mode would otherwise start Janus and make a VideoRoom per session).
-# Usage: Benchmarks/storm.sh [path/to/admit]
+# STORM_ROUNDS=n repeats bare connects and joins into 200 rooms of 10 in turn and prints the median ratio.
+# Usage: [STORM_ROUNDS=n] Benchmarks/storm.sh [path/to/admit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product admit-storm >&2
