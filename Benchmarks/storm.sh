@@ -4,14 +4,31 @@
 # filling (joins/s and events delivered per second) and memory per participant. Signalling only:
 # `--no-janus` (dev mode would otherwise start Janus and make a VideoRoom per session).
 # STORM_ROUNDS=n repeats bare connects and joins into 200 rooms of 10 in turn and prints the median ratio.
-# Usage: [STORM_ROUNDS=n] Benchmarks/storm.sh [path/to/admit]
+#
+# Loopback: the receiving side of a TCP segment (its processing, the wake-up of the reader) is
+# done by whoever sends it, in the kernel's softirq on the sender's core. Left so, every frame the
+# server delivers costs the server's core the generator's receive work too, and the figures are not
+# the server's alone. STORM_RPS=1 (root, /sys writable) steers loopback's receive processing to
+# the generator's core (RPS: rps_cpus of lo = core 1), as a network does to the client's machine,
+# and puts it back after; the generator's core then does the receiving for both sides, which
+# slows the big room (its 500,500 events). The line "loopback receive processing" says which.
+# docs/decisions.md, "The storm's yardstick".
+# Usage: [STORM_ROUNDS=n] [STORM_RPS=1] Benchmarks/storm.sh [path/to/admit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product admit-storm >&2
 if [ $# -ge 1 ]; then admit=$1; else swift build -c release --product admit >&2; admit="$(swift build -c release --show-bin-path)/admit"; fi
 storm="$(swift build -c release --show-bin-path)/admit-storm"
 data=$(mktemp -d ${STORM_TMP:+-p "$STORM_TMP"})
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"' EXIT
+rps=/sys/class/net/lo/queues/rx-0/rps_cpus
+rps_before=""
+if [ "${STORM_RPS:-0}" = 1 ] && [ -w "$rps" ] && rps_before=$(cat "$rps") && echo 2 > "$rps" 2>/dev/null; then
+  echo "loopback receive processing: on the generator's core (RPS, lo rps_cpus=2)"
+else
+  rps_before=""
+  echo "loopback receive processing: on the sender's core (each frame the server sends costs it the receiver's work too; STORM_RPS=1 moves it)"
+fi
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"; if [ -n "$rps_before" ]; then echo "$rps_before" > "$rps"; fi' EXIT
 ulimit -n 65536 2>/dev/null || true
 ADMIT_BENCH_ENDPOINTS=1 ADMIT_LOG_LEVEL=warning taskset -c 0 "$admit" serve --dev --no-janus --port 18483 --data-dir "$data" \
   --max-participants 5000 --max-lobby 5000 --rtc-rate 100000 --rtc-burst 100000 --token-endpoint-rate 100000000 > "$data/serve.log" 2>&1 &
