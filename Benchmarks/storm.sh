@@ -26,6 +26,7 @@ if [ "${STORM_RPS:-0}" = 1 ] && [ -w "$rps" ] && rps_before=$(cat "$rps") && ech
   echo "loopback receive processing: on the generator's core (RPS, lo rps_cpus=2)"
 else
   rps_before=""
+  if [ "${STORM_RPS:-0}" = 1 ]; then echo "storm.sh: STORM_RPS=1 needs $rps writable (root); measuring without it" >&2; fi
   echo "loopback receive processing: on the sender's core (each frame the server sends costs it the receiver's work too; STORM_RPS=1 moves it)"
 fi
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$data"; if [ -n "$rps_before" ]; then echo "$rps_before" > "$rps"; fi' EXIT
